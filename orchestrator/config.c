@@ -468,7 +468,7 @@ static bool prescan(struct loader *ld)
 		return false;
 	}
 	yaml_parser_set_input_string(&p, (const unsigned char *)ld->buf, ld->len);
-	bool ok = true, done = false;
+	bool ok = true, done = false, seen_alias = false;
 	int depth = 0, docs = 0;
 	while (!done) {
 		yaml_event_t ev;
@@ -502,10 +502,15 @@ static bool prescan(struct loader *ld)
 			depth--;
 			break;
 		case YAML_ALIAS_EVENT:
-			/* A graph, not a tree: exponential walks ("billion laughs") and shared nodes. */
-			report_at(ld, line, column,
-				  "aliases (*%s) are not supported; write the value out in full",
-				  SHOW((const char *)ev.data.alias.anchor));
+			/*
+			 * A graph, not a tree: exponential walks ("billion laughs") and
+			 * shared nodes. Said once: every other alias is the same mistake.
+			 */
+			if (!seen_alias)
+				report_at(ld, line, column,
+					  "aliases (*%s) are not supported; write the value out in full",
+					  SHOW((const char *)ev.data.alias.anchor));
+			seen_alias = true;
 			ok = false;
 			break;
 		case YAML_STREAM_END_EVENT:
