@@ -122,7 +122,8 @@ static void flush_errors(struct loader *ld)
 		fprintf(ld->errf, "%s: out of memory while loading the configuration\n", ld->file);
 		ld->total_errors++;
 	}
-	qsort(ld->errs, ld->nerrs, sizeof(*ld->errs), error_order);
+	if (ld->nerrs)
+		qsort(ld->errs, ld->nerrs, sizeof(*ld->errs), error_order);
 	for (size_t i = 0; i < ld->nerrs; i++) {
 		const struct load_error *e = &ld->errs[i];
 		if (e->line)
@@ -891,7 +892,8 @@ static void get_chains(struct loader *ld, yaml_node_t *n)
 		get_chain(ld, k, v, chain);
 	}
 	/* Sorted, so a file with thousands of chains is not quadratic. */
-	qsort(refs, nrefs, sizeof(*refs), chain_ref_order);
+	if (nrefs)
+		qsort(refs, nrefs, sizeof(*refs), chain_ref_order);
 	for (size_t i = 1; i < nrefs; i++) {
 		size_t first = i - 1;
 		while (i < nrefs && !strcmp(refs[i].name, refs[first].name)) {

@@ -642,6 +642,7 @@ START_TEST(test_deep_nesting)
 	assert_error(&r, 1, 40, "nesting deeper than 32 levels");
 	ck_assert_uint_eq(count_lines(r.errs), 1);
 	result_free(&r);
+	free(text);
 
 	/* block style, in a place the format expects a list */
 	FILE *f = open_memstream(&text, &n);
