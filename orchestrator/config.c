@@ -328,7 +328,10 @@ static bool get_string_list(struct loader *ld, const yaml_node_t *n, bool single
 			ok = false;
 	}
 	if (!ok) {
-		config_free_argv(v);
+		/* v has holes where items were refused: config_free_argv would stop at the first */
+		for (size_t i = 0; i < count; i++)
+			free(v[i]);
+		free(v);
 		return false;
 	}
 	*out = v;
