@@ -367,9 +367,9 @@ static int read_config_file(struct loader *ld)
 		return -1;
 	}
 	struct stat st;
-	if (fstat(fd, &st) < 0 || S_ISDIR(st.st_mode)) {
-		if (S_ISDIR(st.st_mode))
-			errno = EISDIR;
+	int bad = fstat(fd, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
+	if (bad) {
+		errno = bad;
 		fprintf(ld->errf, "%s: unable to open: %s\n", ld->file, strerror(errno));
 		close(fd);
 		return -1;
