@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef QP_CONFIG_H
+#define QP_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* Directions a filter step runs in (bit mask). */
+enum {
+	QP_DIR_SRC2DST = 1,
+	QP_DIR_DST2SRC = 2,
+	QP_DIR_BOTH = 3,
+};
+
+/* One filter step or admission check of a chain. */
+struct qp_step {
+	char *name;        /* as written in the file: short name or absolute path */
+	char *path;        /* resolved absolute path of the executable */
+	char **args;       /* NULL-terminated; the argv after argv[0] */
+	size_t nargs;
+	unsigned direction; /* QP_DIR_*; QP_DIR_BOTH for admission checks */
+	int line, column;   /* position of the item in the file (1-based) */
+};
+
+struct qp_chain {
+	char *name;
+	struct qp_step *filters;
+	size_t nfilters;
+	struct qp_step *admit;
+	size_t nadmit;
+	char **connector;   /* NULL-terminated, or NULL: use the top-level one */
+	size_t nconnector;
+	int line, column;
+};
+
+struct qp_config {
+	char *file;          /* path it was loaded from */
+	char **connector;    /* NULL-terminated; never NULL after a successful load */
+	size_t nconnector;
+	char **filter_path;  /* NULL-terminated list of directories searched first */
+	size_t nfilter_path;
+	struct qp_chain *chains;
+	size_t nchains;
+};
+
+/*
+ * Loads and validates FILE. Short filter names are searched in the file's
+ * filter_path, then in BUILTIN_DIR (NULL: the compiled-in QP_FILTERDIR).
+ * Every problem is written to ERRF as one line "FILE:LINE:COLUMN: message"
+ * (all of them, not only the first). Returns the configuration, or NULL
+ * when there was any error (or when FILE cannot be read: "FILE: unable to
+ * open: strerror").
+ */
+struct qp_config *config_load(const char *file, const char *builtin_dir, FILE *errf);
+
+void config_free(struct qp_config *cfg);
+
+/* The chain called NAME, or NULL. */
+const struct qp_chain *config_chain(const struct qp_config *cfg, const char *name);
+
+/* The connector argv template the chain uses (its own, or the top-level one). */
+char *const *config_connector(const struct qp_config *cfg, const struct qp_chain *chain);
+
+/* Placeholder values for the connector template. */
+struct qp_placeholders {
+	const char *target;
+	const char *service;   /* DSTSERVICE[+ARG] */
+	const char *source;
+	const char *chain;
+};
+
+/*
+ * Expands {target}, {service}, {source} and {chain} in every element of
+ * TEMPLATE (anywhere inside an element). Returns a malloc'ed NULL-terminated
+ * argv (free with config_free_argv) or NULL with errno set.
+ */
+char **config_expand_connector(char *const *template_argv, const struct qp_placeholders *ph);
+void config_free_argv(char **argv);
+
+/*
+ * True if S is a valid name for chains, targets and services as qrexec
+ * lets them through: non-empty, at most MAX bytes, only [A-Za-z0-9_.-],
+ * not starting with '-' or '.'.
+ */
+bool config_valid_name(const char *s, size_t max);
+
+#endif

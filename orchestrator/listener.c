@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "descriptor.h"
+#include "listener.h"
+#include "log.h"
+#include "spawn.h"
+#include "supervise.h"
+#include "util.h"
+
+int listener_bind(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		errno = ENAMETOOLONG;
+		log_sys(LOG_ERR, "socket path %s", path);
+		return -1;
+	}
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_sys(LOG_ERR, "unable to create a socket");
+		return -1;
+	}
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_msg(LOG_ERR, "%s exists and is not a socket; remove it or choose another --socket", path);
+			goto fail;
+		}
+		/* a socket nobody listens on is a leftover of a crashed daemon */
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			log_msg(LOG_ERR, "%s: another process is already listening there", path);
+			goto fail;
+		}
+		if (errno != ECONNREFUSED) {
+			log_sys(LOG_ERR, "%s: unable to tell whether the socket is stale", path);
+			goto fail;
+		}
+		close(fd);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			log_sys(LOG_ERR, "unable to create a socket");
+			return -1;
+		}
+		if (unlink(path) < 0 && errno != ENOENT) {
+			log_sys(LOG_ERR, "unable to remove the stale socket %s", path);
+			goto fail;
+		}
+	}
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		log_sys(LOG_ERR, "unable to bind %s", path);
+		goto fail;
+	}
+	/* qrexec-agent connects as root or as the default user (group qubes) */
+	if (chmod(path, 0660) < 0) {
+		log_sys(LOG_ERR, "unable to set the mode of %s", path);
+		goto fail;
+	}
+	if (listen(fd, SOMAXCONN) < 0) {
+		log_sys(LOG_ERR, "unable to listen on %s", path);
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+/* refusal: the caller sees an immediate EOF, the log says why */
+static int refuse(int fd, const char *id, const char *what, const char *why)
+{
+	log_msg(LOG_WARNING, "connection %s: refused: %s: %s", id, what, why);
+	shutdown(fd, SHUT_RDWR);
+	close(fd);
+	return 1;
+}
+
+int serve_connection(int fd, const struct qp_config *cfg, const struct sock_fprog *seccomp,
+		     const struct listener_opts *o)
+{
+	int64_t start = mono_ns();
+	char id[17];
+	size_t len;
+	const char *why;
+	struct qp_descriptor d;
+	struct qp_call call;
+	char *buf = malloc(QP_DESCRIPTOR_MAX + 1);
+
+	make_connection_id(id);
+	struct log_connection lc = { .id = id };
+	log_set_connection(&lc);
+	if (!buf) {
+		log_sys(LOG_ERR, "connection %s: out of memory", id);
+		close(fd);
+		return 111;
+	}
+
+	enum descriptor_status st = descriptor_read(fd, buf, QP_DESCRIPTOR_MAX + 1,
+						    o->descriptor_timeout_ms, &len);
+	if (st != DESC_OK) {
+		int rc = refuse(fd, id, "descriptor", descriptor_strstatus(st));
+		free(buf);
+		return rc;
+	}
+	if (descriptor_parse(buf, len, &d, &why) < 0 || argument_parse(d.argument, &call, &why) < 0) {
+		int rc = refuse(fd, id, "malformed service descriptor", why);
+		free(buf);
+		return rc;
+	}
+	lc.source = d.source;
+	lc.target = call.target;
+	lc.service = call.service;
+	lc.chain = call.chain;
+	log_set_connection(&lc);
+
+	const struct qp_chain *chain = config_chain(cfg, call.chain);
+	if (!chain) {
+		char what[300];
+		snprintf(what, sizeof(what), "chain '%s'", call.chain);
+		int rc = refuse(fd, id, what, "no such chain in the configuration");
+		free(buf);
+		return rc;
+	}
+	struct qp_placeholders ph = {
+		.target = call.target, .service = call.service, .source = d.source, .chain = call.chain,
+	};
+	char **connector = config_expand_connector(config_connector(cfg, chain), &ph);
+	if (!connector) {
+		log_sys(LOG_ERR, "connection %s: unable to prepare the connector", id);
+		close(fd);
+		free(buf);
+		return 111;
+	}
+
+	struct supervise_args a = {
+		.chain = chain,
+		.source = d.source,
+		.target = call.target,
+		.service = call.service,
+		.conn_id = id,
+		.connector = connector,
+		.in_fd = fd,
+		.out_fd = fd,
+		.seccomp = seccomp,
+		.admit_timeout_ms = o->admit_timeout_ms,
+		.start_ns = start,
+	};
+	struct supervise_result res;
+	enum qp_result r = supervise_connection(&a, &res);
+	close(fd);
+	config_free_argv(connector);
+	free(buf);
+	return r == QP_OK ? 0 : r == QP_FAILED ? 111 : 1;
+}
+
+struct supervisors {
+	pid_t *pids;
+	int n;
+	int cap;
+};
+
+static void sup_add(struct supervisors *s, pid_t pid)
+{
+	for (int i = 0; i < s->cap; i++) {
+		if (s->pids[i] == 0) {
+			s->pids[i] = pid;
+			s->n++;
+			return;
+		}
+	}
+}
+
+static void sup_remove(struct supervisors *s, pid_t pid)
+{
+	for (int i = 0; i < s->cap; i++) {
+		if (s->pids[i] == pid) {
+			s->pids[i] = 0;
+			s->n--;
+			return;
+		}
+	}
+}
+
+static void sup_signal(struct supervisors *s, int sig)
+{
+	for (int i = 0; i < s->cap; i++)
+		if (s->pids[i] > 0)
+			kill(s->pids[i], sig);
+}
+
+static void reap_supervisors(struct supervisors *s)
+{
+	for (;;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid <= 0) {
+			if (pid < 0 && errno == EINTR)
+				continue;
+			return;
+		}
+		sup_remove(s, pid);
+		if (WIFSIGNALED(status)) {
+			char buf[96];
+			log_msg(LOG_ERR, "supervisor %d %s", (int)pid,
+				spawn_strstatus(status, buf, sizeof(buf)));
+		}
+	}
+}
+
+static void reload_config(struct qp_config **cfg, const char *file)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *errf = open_memstream(&text, &size);
+	if (!errf) {
+		log_sys(LOG_ERR, "unable to reload the configuration");
+		return;
+	}
+	struct qp_config *n = config_load(file, NULL, errf);
+	fclose(errf);
+	if (!n) {
+		char *save = NULL;
+		for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+			log_msg(LOG_ERR, "%s", line);
+		log_msg(LOG_ERR, "configuration not reloaded: keeping the previous one; fix %s and send SIGHUP again", file);
+	} else {
+		config_free(*cfg);
+		*cfg = n;
+		log_msg(LOG_NOTICE, "configuration reloaded from %s: %zu chains", file, n->nchains);
+	}
+	free(text);
+}
+
+int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog *seccomp,
+		 const struct listener_opts *o)
+{
+	struct supervisors sup = { .cap = o->max_connections };
+	sigset_t mask;
+	int sigfd;
+	bool stopping = false;
+	int kill_phase = 0;
+	int64_t stop_deadline = 0;
+	int rc = 0;
+
+	sup.pids = calloc((size_t)sup.cap, sizeof(pid_t));
+	if (!sup.pids)
+		die_sys(111, "unable to allocate the connection table");
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		die_sys(111, "unable to block signals");
+	sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sigfd < 0)
+		die_sys(111, "unable to create a signalfd");
+	if (fd_set_nonblock(listen_fd, true) < 0)
+		die_sys(111, "unable to make the listening socket non-blocking");
+
+	sd_notifyf(0, "READY=1\nSTATUS=serving %zu chains from %s", (*cfg)->nchains, o->config_file);
+	log_msg(LOG_NOTICE, "serving %zu chains from %s", (*cfg)->nchains, o->config_file);
+
+	for (;;) {
+		if (stopping && sup.n == 0)
+			break;
+		struct pollfd pf[2] = {
+			{ .fd = sigfd, .events = POLLIN },
+			{ .fd = listen_fd, .events = POLLIN },
+		};
+		/* at the limit, connections wait in the backlog instead of being refused */
+		nfds_t n = (!stopping && sup.n < sup.cap) ? 2 : 1;
+		int timeout = -1;
+		if (stopping) {
+			int64_t left = stop_deadline - mono_ms();
+			timeout = left > 0 ? (int)left : 0;
+		}
+		int r = poll(pf, n, timeout);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			die_sys(111, "unable to poll");
+		}
+		if (r == 0 && stopping) {
+			/* grace over: SIGTERM makes supervisors abort; if even that hangs, SIGKILL */
+			if (kill_phase == 0) {
+				log_msg(LOG_WARNING, "grace period over: ending %d running connections", sup.n);
+				sup_signal(&sup, SIGTERM);
+			} else {
+				log_msg(LOG_ERR, "%d supervisors did not end: killing them", sup.n);
+				sup_signal(&sup, SIGKILL);
+			}
+			kill_phase++;
+			stop_deadline = mono_ms() + 5000;
+		}
+		if (pf[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+				switch (si.ssi_signo) {
+				case SIGCHLD:
+					break;
+				case SIGHUP:
+					if (!stopping)
+						reload_config(cfg, o->config_file);
+					break;
+				default:
+					if (!stopping) {
+						stopping = true;
+						stop_deadline = mono_ms() + o->grace_ms;
+						sd_notify(0, "STOPPING=1");
+						log_msg(LOG_NOTICE, "stopping: no new connections; waiting for %d running ones", sup.n);
+						close(listen_fd);
+						listen_fd = -1;
+					} else {
+						log_msg(LOG_NOTICE, "second signal: ending %d running connections", sup.n);
+						sup_signal(&sup, SIGTERM);
+						kill_phase = 1;
+						stop_deadline = mono_ms() + 5000;
+					}
+					break;
+				}
+			}
+			reap_supervisors(&sup);
+		}
+		if (n == 2 && (pf[1].revents & POLLIN)) {
+			int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+			if (fd < 0) {
+				if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+					log_sys(LOG_ERR, "unable to accept a connection");
+				/* EMFILE and friends: back off instead of spinning */
+				if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+					poll(NULL, 0, 100);
+				continue;
+			}
+			pid_t pid = fork();
+			if (pid < 0) {
+				log_sys(LOG_ERR, "unable to fork a supervisor");
+				close(fd);
+				poll(NULL, 0, 100);
+				continue;
+			}
+			if (pid == 0) {
+				close(listen_fd);
+				close(sigfd);
+				free(sup.pids);
+				int code = serve_connection(fd, *cfg, seccomp, o);
+				config_free(*cfg);
+				exit(code);
+			}
+			close(fd);
+			sup_add(&sup, pid);
+		}
+	}
+	close(sigfd);
+	if (listen_fd >= 0)
+		close(listen_fd);
+	free(sup.pids);
+	log_msg(LOG_NOTICE, "stopped");
+	return rc;
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef QP_LISTENER_H
+#define QP_LISTENER_H
+
+#include <linux/filter.h>
+
+#include "config.h"
+
+struct listener_opts {
+	const char *config_file;
+	int max_connections;      /* accept no more while this many run (tcpserver -c) */
+	int grace_ms;             /* after SIGTERM, how long running connections may go on */
+	int descriptor_timeout_ms;
+	int admit_timeout_ms;
+};
+
+/*
+ * The accept loop: one forked supervisor per connection. Never reads
+ * connection data. SIGHUP reloads the configuration (a bad file keeps the
+ * old one), SIGTERM stops accepting and waits for the running connections
+ * up to the grace period; a second SIGTERM ends them at once.
+ * Takes ownership of *CFG (it may be replaced on reload). Returns the exit code.
+ */
+int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog *seccomp,
+		 const struct listener_opts *o);
+
+/* Binds a UNIX stream socket at PATH, replacing a stale socket but never another file. */
+int listener_bind(const char *path);
+
+/*
+ * One connection on socket FD, in the supervisor process: reads and checks
+ * the descriptor, finds the chain and runs it. Returns the process exit code.
+ */
+int serve_connection(int fd, const struct qp_config *cfg, const struct sock_fprog *seccomp,
+		     const struct listener_opts *o);
+
+#endif

@@ -1,0 +1,23 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+bin_PROGRAMS += qrexec-proxy
+
+# Everything but main() is in a library so the tests link the same code.
+noinst_LIBRARIES += orchestrator/libqp.a
+orchestrator_libqp_a_SOURCES = \
+	orchestrator/config.c orchestrator/config.h \
+	orchestrator/descriptor.c orchestrator/descriptor.h \
+	orchestrator/log.c orchestrator/log.h \
+	orchestrator/sandbox.c orchestrator/sandbox.h \
+	orchestrator/spawn.c orchestrator/spawn.h \
+	orchestrator/supervise.c orchestrator/supervise.h \
+	orchestrator/listener.c orchestrator/listener.h \
+	orchestrator/util.c orchestrator/util.h
+orchestrator_libqp_a_CFLAGS = $(AM_CFLAGS) $(SYSTEMD_CFLAGS) $(YAML_CFLAGS) $(SECCOMP_CFLAGS)
+
+QP_LIBS = orchestrator/libqp.a $(SYSTEMD_LIBS) $(YAML_LIBS) $(SECCOMP_LIBS)
+
+qrexec_proxy_SOURCES = orchestrator/main.c
+qrexec_proxy_CFLAGS = $(AM_CFLAGS) $(SYSTEMD_CFLAGS)
+qrexec_proxy_LDADD = $(QP_LIBS)
+
+dist_man_MANS += doc/qrexec-proxy.1 doc/qrexec-proxy.yaml.5

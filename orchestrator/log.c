@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define SD_JOURNAL_SUPPRESS_LOCATION 1
+#include <systemd/sd-journal.h>
+
+#include "log.h"
+
+static const char *log_prog = "qrexec-proxy";
+static enum log_target log_target = LOG_TARGET_STDERR;
+static struct log_connection log_conn;
+static bool log_have_conn;
+
+/* stderr is the journal when systemd says so through JOURNAL_STREAM=dev:ino */
+static bool stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (!js || sscanf(js, "%llu:%llu", &dev, &ino) != 2)
+		return false;
+	if (fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+void log_init(const char *prog, enum log_target target)
+{
+	log_prog = prog;
+	if (target == LOG_TARGET_AUTO)
+		target = stderr_is_journal() ? LOG_TARGET_JOURNAL : LOG_TARGET_STDERR;
+	log_target = target;
+}
+
+enum log_target log_current_target(void)
+{
+	return log_target;
+}
+
+int log_parse_target(const char *s, enum log_target *out)
+{
+	if (!strcmp(s, "auto"))
+		*out = LOG_TARGET_AUTO;
+	else if (!strcmp(s, "stderr"))
+		*out = LOG_TARGET_STDERR;
+	else if (!strcmp(s, "journal"))
+		*out = LOG_TARGET_JOURNAL;
+	else
+		return -1;
+	return 0;
+}
+
+void log_set_connection(const struct log_connection *c)
+{
+	if (c) {
+		log_conn = *c;
+		log_have_conn = true;
+	} else {
+		memset(&log_conn, 0, sizeof(log_conn));
+		log_have_conn = false;
+	}
+}
+
+static const char *orempty(const char *s)
+{
+	return s ? s : "";
+}
+
+static void log_emit(int priority, const char *tag, const char *msg)
+{
+	if (log_target == LOG_TARGET_JOURNAL) {
+		int r;
+		if (log_have_conn)
+			r = sd_journal_send("MESSAGE=%s%s%s", tag ? tag : "", tag ? ": " : "", msg,
+					    "PRIORITY=%d", priority,
+					    "SYSLOG_IDENTIFIER=%s", log_prog,
+					    "QREXEC_PROXY_CONNECTION=%s", orempty(log_conn.id),
+					    "QREXEC_PROXY_SOURCE=%s", orempty(log_conn.source),
+					    "QREXEC_PROXY_TARGET=%s", orempty(log_conn.target),
+					    "QREXEC_PROXY_SERVICE=%s", orempty(log_conn.service),
+					    "QREXEC_PROXY_CHAIN=%s", orempty(log_conn.chain),
+					    NULL);
+		else
+			r = sd_journal_send("MESSAGE=%s%s%s", tag ? tag : "", tag ? ": " : "", msg,
+					    "PRIORITY=%d", priority,
+					    "SYSLOG_IDENTIFIER=%s", log_prog, NULL);
+		if (r >= 0)
+			return;
+		/* journal unreachable: fall through to stderr rather than lose it */
+	}
+
+	char line[4096];
+	int n;
+	if (log_have_conn && log_conn.id)
+		n = snprintf(line, sizeof(line), "<%d>%s[%s]: %s%s%s\n", priority, log_prog,
+			     log_conn.id, tag ? tag : "", tag ? ": " : "", msg);
+	else
+		n = snprintf(line, sizeof(line), "<%d>%s: %s%s%s\n", priority, log_prog,
+			     tag ? tag : "", tag ? ": " : "", msg);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line)) {
+		n = sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	/* one write per line, so lines of concurrent processes do not mix */
+	ssize_t w = write(STDERR_FILENO, line, (size_t)n);
+	(void)w;
+}
+
+static void log_vfatal(int priority, int err, const char *fmt, va_list ap)
+{
+	char msg[3072];
+	int n = snprintf(msg, sizeof(msg), "fatal: ");
+	int m = vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	if (m < 0)
+		return;
+	n += m;
+	if (err && (size_t)n < sizeof(msg))
+		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(err));
+	log_emit(priority, NULL, msg);
+}
+
+static void log_vmsg_plain(int priority, int err, const char *fmt, va_list ap)
+{
+	char msg[3072];
+	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (n < 0)
+		return;
+	if (err && (size_t)n < sizeof(msg))
+		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(err));
+	log_emit(priority, NULL, msg);
+}
+
+void log_msg(int priority, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vmsg_plain(priority, 0, fmt, ap);
+	va_end(ap);
+}
+
+void log_sys(int priority, const char *fmt, ...)
+{
+	int err = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	log_vmsg_plain(priority, err, fmt, ap);
+	va_end(ap);
+	errno = err;
+}
+
+void log_child_line(const char *tag, const char *line, size_t len)
+{
+	int priority = LOG_NOTICE;
+	char msg[2048];
+	size_t o = 0;
+
+	if (len >= 3 && line[0] == '<' && line[1] >= '0' && line[1] <= '7' && line[2] == '>') {
+		priority = line[1] - '0';
+		line += 3;
+		len -= 3;
+	}
+	for (size_t i = 0; i < len && o + 5 < sizeof(msg); i++) {
+		unsigned char ch = (unsigned char)line[i];
+		if (ch >= 0x20 && ch != 0x7f && ch != '\\') {
+			msg[o++] = (char)ch;
+		} else if (ch == '\\') {
+			msg[o++] = '\\';
+			msg[o++] = '\\';
+		} else if (ch == '\t') {
+			msg[o++] = '\t';
+		} else {
+			o += (size_t)snprintf(msg + o, sizeof(msg) - o, "\\x%02x", ch);
+		}
+	}
+	msg[o] = '\0';
+	log_emit(priority, tag, msg);
+}
+
+_Noreturn void die_x(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vfatal(LOG_ERR, 0, fmt, ap);
+	va_end(ap);
+	exit(code);
+}
+
+_Noreturn void die_sys(int code, const char *fmt, ...)
+{
+	int err = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	log_vfatal(LOG_ERR, err, fmt, ap);
+	va_end(ap);
+	exit(code);
+}

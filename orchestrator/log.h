@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef QP_LOG_H
+#define QP_LOG_H
+
+#include <stddef.h>
+#include <syslog.h>
+
+enum log_target {
+	LOG_TARGET_AUTO,
+	LOG_TARGET_STDERR,
+	LOG_TARGET_JOURNAL,
+};
+
+/* PROG prefixes every stderr line; the journal gets it as SYSLOG_IDENTIFIER. */
+void log_init(const char *prog, enum log_target target);
+int log_parse_target(const char *s, enum log_target *out);
+enum log_target log_current_target(void);
+
+/*
+ * Attach a connection to every message that follows (until log_set_connection
+ * is called again): the id goes into the stderr prefix and, with the other
+ * fields, into journal fields QREXEC_PROXY_*. NULL clears it.
+ */
+struct log_connection {
+	const char *id;
+	const char *source;
+	const char *target;
+	const char *service;
+	const char *chain;
+};
+void log_set_connection(const struct log_connection *c);
+
+void log_msg(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* like log_msg, with ": strerror(errno)" appended */
+void log_sys(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * One line of a child's stderr: TAG names the child ("filter pass (src2dst)").
+ * A leading "<N>" (sd-daemon priority prefix, 0..7) sets the priority;
+ * control bytes are escaped so a child cannot forge other log lines.
+ */
+void log_child_line(const char *tag, const char *line, size_t len);
+
+_Noreturn void die_x(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+_Noreturn void die_sys(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,454 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * qrexec-proxy: a qrexec proxy and firewall. One program, four jobs:
+ * serve (the socket-activated listener), exec (executable-service mode),
+ * check (validate a configuration) and run (one connection through a
+ * chain between stdin/stdout and a command, for filter authors).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "config.h"
+#include "descriptor.h"
+#include "listener.h"
+#include "log.h"
+#include "sandbox.h"
+#include "supervise.h"
+#include "util.h"
+
+#define PROG "qrexec-proxy"
+#define DEFAULT_CONFIG QP_SYSCONFDIR "/qrexec-proxy/chains.yaml"
+
+/* exit codes (see qrexec-proxy(1)) */
+enum {
+	EXIT_REFUSED_BY_FILTER = 1,
+	EXIT_USAGE = 100,
+	EXIT_SYS = 111,
+	EXIT_REFUSED = 126,
+};
+
+static const char usage_text[] =
+	"usage: " PROG " serve [--config FILE] [--socket PATH] [--log journal|stderr|auto]\n"
+	"                    [--allow-root] [--max-connections N] [--grace SECONDS]\n"
+	"                    [--descriptor-timeout SECONDS] [--admit-timeout SECONDS]\n"
+	"       " PROG " exec [--config FILE] [--log journal|stderr|auto] [ARG]\n"
+	"       " PROG " check [--config FILE]\n"
+	"       " PROG " run [--config FILE] [--source NAME] [--target NAME] [--service NAME]\n"
+	"                  [--log journal|stderr|auto] CHAIN -- COMMAND [ARG...]\n"
+	"       " PROG " --help | --version\n";
+
+static _Noreturn void usage(const char *msg)
+{
+	if (msg)
+		fprintf(stderr, PROG ": %s\n", msg);
+	fputs(usage_text, stderr);
+	exit(EXIT_USAGE);
+}
+
+static int parse_seconds_ms(const char *s, const char *opt)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || v < 0 || v > 86400) {
+		fprintf(stderr, PROG ": %s takes a number of seconds (0 to 86400), not '%s'\n", opt, s);
+		exit(EXIT_USAGE);
+	}
+	return (int)(v * 1000);
+}
+
+static int parse_count(const char *s, const char *opt, long lo, long hi)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi) {
+		fprintf(stderr, PROG ": %s takes a whole number from %ld to %ld, not '%s'\n", opt, lo, hi, s);
+		exit(EXIT_USAGE);
+	}
+	return (int)v;
+}
+
+static struct qp_config *load_or_die(const char *file)
+{
+	struct qp_config *cfg = config_load(file, NULL, stderr);
+	if (!cfg)
+		die_x(EXIT_USAGE, "invalid configuration %s; see the messages above, fix it, and run '" PROG " check --config %s'",
+		      file, file);
+	return cfg;
+}
+
+static void build_sandbox(struct sock_fprog *prog)
+{
+	if (sandbox_build(prog) < 0)
+		die_sys(EXIT_SYS, "unable to build the seccomp policy");
+}
+
+/* Many pipes per connection, many connections: use the hard fd limit. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+enum { OPT_CONFIG = 'c', OPT_SOCKET = 's', OPT_LOG = 'l', OPT_ALLOW_ROOT = 256, OPT_MAX,
+       OPT_GRACE, OPT_DESC_TIMEOUT, OPT_ADMIT_TIMEOUT, OPT_SOURCE, OPT_TARGET, OPT_SERVICE,
+       OPT_HELP = 'h' };
+
+static const struct option long_opts[] = {
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "socket", required_argument, NULL, OPT_SOCKET },
+	{ "log", required_argument, NULL, OPT_LOG },
+	{ "allow-root", no_argument, NULL, OPT_ALLOW_ROOT },
+	{ "max-connections", required_argument, NULL, OPT_MAX },
+	{ "grace", required_argument, NULL, OPT_GRACE },
+	{ "descriptor-timeout", required_argument, NULL, OPT_DESC_TIMEOUT },
+	{ "admit-timeout", required_argument, NULL, OPT_ADMIT_TIMEOUT },
+	{ "source", required_argument, NULL, OPT_SOURCE },
+	{ "target", required_argument, NULL, OPT_TARGET },
+	{ "service", required_argument, NULL, OPT_SERVICE },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct options {
+	const char *config;
+	const char *socket;
+	enum log_target log;
+	bool log_given;
+	bool allow_root;
+	struct listener_opts lo;
+	const char *source, *target, *service;
+};
+
+/* Options are shared by the subcommands; each checks it got only its own. */
+static int parse_options(int argc, char **argv, struct options *o, const char *allowed)
+{
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+c:s:l:h", long_opts, NULL)) != -1) {
+		const char *name = NULL;
+		for (const struct option *lo = long_opts; lo->name; lo++)
+			if (lo->val == c)
+				name = lo->name;
+		if (c == '?')
+			usage(NULL);
+		if (c == OPT_HELP) {
+			fputs(usage_text, stdout);
+			exit(0);
+		}
+		if (name && !strstr(allowed, name)) {
+			fprintf(stderr, PROG ": --%s does not apply to '%s'\n", name, argv[0]);
+			usage(NULL);
+		}
+		switch (c) {
+		case OPT_CONFIG:
+			o->config = optarg;
+			break;
+		case OPT_SOCKET:
+			o->socket = optarg;
+			break;
+		case OPT_LOG:
+			if (log_parse_target(optarg, &o->log) < 0)
+				usage("--log takes journal, stderr or auto");
+			o->log_given = true;
+			break;
+		case OPT_ALLOW_ROOT:
+			o->allow_root = true;
+			break;
+		case OPT_MAX:
+			o->lo.max_connections = parse_count(optarg, "--max-connections", 1, 65536);
+			break;
+		case OPT_GRACE:
+			o->lo.grace_ms = parse_seconds_ms(optarg, "--grace");
+			break;
+		case OPT_DESC_TIMEOUT:
+			o->lo.descriptor_timeout_ms = parse_seconds_ms(optarg, "--descriptor-timeout");
+			break;
+		case OPT_ADMIT_TIMEOUT:
+			o->lo.admit_timeout_ms = parse_seconds_ms(optarg, "--admit-timeout");
+			break;
+		case OPT_SOURCE:
+			o->source = optarg;
+			break;
+		case OPT_TARGET:
+			o->target = optarg;
+			break;
+		case OPT_SERVICE:
+			o->service = optarg;
+			break;
+		default:
+			usage(NULL);
+		}
+	}
+	return optind;
+}
+
+static int cmd_serve(int argc, char **argv, struct options *o)
+{
+	int i = parse_options(argc, argv, o, "config socket log allow-root max-connections grace descriptor-timeout admit-timeout");
+	if (i != argc)
+		usage("serve takes no arguments");
+	log_init(PROG, o->log);
+	o->lo.config_file = o->config;
+	if (geteuid() == 0 && !o->allow_root)
+		die_x(EXIT_USAGE, "refusing to serve as root: run it as an unprivileged user (the systemd units do), or pass --allow-root");
+
+	int fd;
+	int n = sd_listen_fds(1);
+	if (n < 0)
+		die_x(EXIT_SYS, "unable to take the sockets systemd passed: %s", strerror(-n));
+	if (n > 1)
+		die_x(EXIT_USAGE, "systemd passed %d sockets; qrexec-proxy.socket must have exactly one ListenStream=", n);
+	if (n == 1) {
+		fd = SD_LISTEN_FDS_START;
+		if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0)
+			die_x(EXIT_USAGE, "the socket systemd passed is not a listening UNIX stream socket");
+		if (o->socket)
+			log_msg(LOG_NOTICE, "using the socket systemd passed; --socket %s is ignored", o->socket);
+	} else {
+		if (!o->socket)
+			die_x(EXIT_USAGE, "no socket: start it from qrexec-proxy.socket or give --socket PATH");
+		fd = listener_bind(o->socket);
+		if (fd < 0)
+			exit(EXIT_SYS);
+	}
+
+	struct qp_config *cfg = load_or_die(o->config);
+	struct sock_fprog prog;
+	build_sandbox(&prog);
+	raise_nofile();
+	int rc = listener_run(fd, &cfg, &prog, &o->lo);
+	config_free(cfg);
+	free(prog.filter);
+	return rc;
+}
+
+static int exit_code_for(enum qp_result r, const struct supervise_result *res)
+{
+	if (res->connector_reaped) {
+		int st = res->connector_status;
+		if (WIFEXITED(st) && (WEXITSTATUS(st) != 0 || r == QP_OK))
+			return WEXITSTATUS(st);
+		if (WIFSIGNALED(st) && !(r == QP_ABORTED && WTERMSIG(st) == SIGKILL))
+			return 128 + WTERMSIG(st);
+	}
+	switch (r) {
+	case QP_OK:
+		return 0;
+	case QP_REFUSED:
+		return EXIT_REFUSED;
+	case QP_ABORTED:
+		return EXIT_REFUSED_BY_FILTER;
+	case QP_FAILED:
+		return EXIT_SYS;
+	}
+	return EXIT_SYS;
+}
+
+static int run_one(const struct options *o, const struct qp_config *cfg, const struct qp_chain *chain,
+		   char *const *connector, const char *source, const char *target, const char *service)
+{
+	char id[17];
+	struct sock_fprog prog;
+	struct supervise_result res;
+
+	make_connection_id(id);
+	struct log_connection lc = { .id = id, .source = source, .target = target, .service = service,
+				     .chain = chain->name };
+	log_set_connection(&lc);
+	build_sandbox(&prog);
+	struct supervise_args a = {
+		.chain = chain,
+		.source = source,
+		.target = target,
+		.service = service,
+		.conn_id = id,
+		.connector = connector,
+		.in_fd = 0,
+		.out_fd = 1,
+		.seccomp = &prog,
+		.admit_timeout_ms = o->lo.admit_timeout_ms,
+	};
+	enum qp_result r = supervise_connection(&a, &res);
+	free(prog.filter);
+	(void)cfg;
+	return exit_code_for(r, &res);
+}
+
+static int cmd_exec(int argc, char **argv, struct options *o)
+{
+	int i = parse_options(argc, argv, o, "config log admit-timeout");
+	if (argc - i > 1)
+		usage("exec takes at most one argument");
+	/*
+	 * An executable service's stderr travels back to the caller: nothing
+	 * we say may go there, so the log goes to the journal only.
+	 */
+	log_init(PROG, o->log_given ? o->log : LOG_TARGET_JOURNAL);
+	if (log_current_target() == LOG_TARGET_JOURNAL && !freopen("/dev/null", "w", stderr))
+		exit(EXIT_SYS);
+
+	const char *source = getenv("QREXEC_REMOTE_DOMAIN");
+	const char *env_arg = getenv("QREXEC_SERVICE_ARGUMENT");
+	char *arg = strdup(i < argc ? argv[i] : env_arg ? env_arg : "");
+	if (!arg)
+		die_sys(EXIT_SYS, "out of memory");
+	if (!source || !valid_vm_name(source))
+		die_x(EXIT_REFUSED, "refused: QREXEC_REMOTE_DOMAIN is missing or not a qube name");
+	const char *why;
+	struct qp_call call;
+	if (argument_parse(arg, &call, &why) < 0)
+		die_x(EXIT_REFUSED, "refused: malformed argument from %s: %s", source, why);
+
+	struct qp_config *cfg = load_or_die(o->config);
+	const struct qp_chain *chain = config_chain(cfg, call.chain);
+	if (!chain)
+		die_x(EXIT_REFUSED, "refused: %s asked for chain '%s', which is not in %s", source, call.chain, o->config);
+	struct qp_placeholders ph = { .target = call.target, .service = call.service, .source = source,
+				      .chain = call.chain };
+	char **connector = config_expand_connector(config_connector(cfg, chain), &ph);
+	if (!connector)
+		die_sys(EXIT_SYS, "unable to prepare the connector");
+	int rc = run_one(o, cfg, chain, connector, source, call.target, call.service);
+	config_free_argv(connector);
+	config_free(cfg);
+	free(arg);
+	return rc;
+}
+
+static int cmd_check(int argc, char **argv, struct options *o)
+{
+	int i = parse_options(argc, argv, o, "config");
+	if (i != argc)
+		usage("check takes no arguments");
+	struct qp_config *cfg = config_load(o->config, NULL, stderr);
+	if (!cfg)
+		return 1;
+	printf("%s: ok: %zu chains\n", o->config, cfg->nchains);
+	for (size_t c = 0; c < cfg->nchains; c++) {
+		const struct qp_chain *ch = &cfg->chains[c];
+		printf("  %s: %zu filters, %zu admission checks\n", ch->name, ch->nfilters, ch->nadmit);
+	}
+	config_free(cfg);
+	return 0;
+}
+
+/* execve() needs a path: look COMMAND up in PATH as a shell would, without a shell */
+static char *find_command(const char *cmd)
+{
+	if (strchr(cmd, '/'))
+		return strdup(cmd);
+	const char *path = getenv("PATH");
+	if (!path || !*path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	char *copy = strdup(path), *save = NULL;
+	if (!copy)
+		return NULL;
+	for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		char *full;
+		if (asprintf(&full, "%s/%s", dir, cmd) < 0)
+			break;
+		struct stat st;
+		if (stat(full, &st) == 0 && S_ISREG(st.st_mode) && access(full, X_OK) == 0) {
+			free(copy);
+			return full;
+		}
+		free(full);
+	}
+	free(copy);
+	return NULL;
+}
+
+static int cmd_run(int argc, char **argv, struct options *o)
+{
+	int i = parse_options(argc, argv, o, "config source target service log admit-timeout");
+	log_init(PROG, o->log_given ? o->log : LOG_TARGET_STDERR);
+	if (i >= argc)
+		usage("run needs a CHAIN and a COMMAND");
+	const char *chain_name = argv[i++];
+	if (i < argc && !strcmp(argv[i], "--"))
+		i++;
+	if (i >= argc)
+		usage("run needs a COMMAND after the chain (CHAIN -- COMMAND [ARG...])");
+	if (!valid_vm_name(o->source))
+		die_x(EXIT_USAGE, "--source '%s' is not a valid qube name", o->source);
+	if (!valid_vm_name(o->target))
+		die_x(EXIT_USAGE, "--target '%s' is not a valid qube name", o->target);
+
+	struct qp_config *cfg = load_or_die(o->config);
+	const struct qp_chain *chain = config_chain(cfg, chain_name);
+	if (!chain)
+		die_x(EXIT_USAGE, "no chain '%s' in %s", chain_name, o->config);
+	char *path = find_command(argv[i]);
+	if (!path)
+		die_x(127, "%s: command not found", argv[i]);
+	size_t n = (size_t)(argc - i);
+	char **connector = calloc(n + 1, sizeof(*connector));
+	if (!connector)
+		die_sys(EXIT_SYS, "out of memory");
+	connector[0] = path;
+	for (size_t k = 1; k < n; k++)
+		connector[k] = argv[i + (int)k];
+	int rc = run_one(o, cfg, chain, connector, o->source, o->target, o->service);
+	free(connector);
+	free(path);
+	config_free(cfg);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = {
+		.config = DEFAULT_CONFIG,
+		.log = LOG_TARGET_AUTO,
+		.lo = { .max_connections = 256, .grace_ms = 30000, .descriptor_timeout_ms = 10000,
+			.admit_timeout_ms = 10000 },
+		.source = "local",
+		.target = "local",
+		.service = "local",
+	};
+
+	log_init(PROG, LOG_TARGET_STDERR);
+	if (argc < 2)
+		usage(NULL);
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		puts(PROG " " PACKAGE_VERSION);
+		return 0;
+	}
+	/* a closed 0, 1 or 2 would let a pipe land there and leak into a child's stdio */
+	if (fds_ensure_std() < 0)
+		die_sys(EXIT_SYS, "unable to open /dev/null");
+	const char *cmd = argv[1];
+	argc--;
+	argv++;
+	int rc;
+	if (!strcmp(cmd, "serve"))
+		rc = cmd_serve(argc, argv, &o);
+	else if (!strcmp(cmd, "exec"))
+		rc = cmd_exec(argc, argv, &o);
+	else if (!strcmp(cmd, "check"))
+		rc = cmd_check(argc, argv, &o);
+	else if (!strcmp(cmd, "run"))
+		rc = cmd_run(argc, argv, &o);
+	else
+		usage("unknown command");
+	return rc;
+}

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/seccomp.h>
+
+#include "spawn.h"
+
+/* shared with the vfork child: it reports why it could not exec */
+struct spawn_shared {
+	const struct spawn_req *req;
+	int err;
+};
+
+/* only async-signal-safe calls from here on: we run on the parent's memory */
+static _Noreturn void spawn_in_child(struct spawn_shared *sh, const sigset_t *empty)
+{
+	const struct spawn_req *r = sh->req;
+	struct rlimit no_core = { 0, 0 };
+	static const int reset[] = { SIGPIPE, SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT,
+				     SIGALRM, SIGUSR1, SIGUSR2, SIGXFSZ };
+
+	if (setpgid(0, r->pgid) < 0)
+		goto fail;
+	/*
+	 * No process of a connection may outlive its supervisor: if the
+	 * supervisor crashes, the kernel kills the rest.
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		goto fail;
+	for (int i = 0; i < 3; i++)
+		if (dup2(r->fd[i], i) < 0)
+			goto fail;
+	/* everything is O_CLOEXEC already; this also catches a library's stray fd */
+	if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0 && errno != ENOSYS)
+		goto fail;
+	/* an ignored SIGPIPE would survive exec and hide broken pipes from filters */
+	for (size_t i = 0; i < sizeof(reset) / sizeof(reset[0]); i++)
+		signal(reset[i], SIG_DFL);
+	if (sigprocmask(SIG_SETMASK, empty, NULL) < 0)
+		goto fail;
+	if (setrlimit(RLIMIT_CORE, &no_core) < 0)
+		goto fail;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		goto fail;
+	if (r->seccomp && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, r->seccomp) < 0)
+		goto fail;
+	execve(r->path, r->argv, r->envp);
+fail:
+	sh->err = errno ? errno : EINVAL;
+	_exit(127);
+}
+
+pid_t spawn_child(const struct spawn_req *r)
+{
+	struct spawn_shared sh = { .req = r, .err = 0 };
+	sigset_t all, old, empty;
+	pid_t pid;
+
+	/*
+	 * Block every signal across vfork: a handler running in the child
+	 * would run on the parent's stack and state.
+	 */
+	sigfillset(&all);
+	sigemptyset(&empty);
+	if (sigprocmask(SIG_SETMASK, &all, &old) < 0)
+		return -1;
+	pid = vfork();
+	if (pid == 0)
+		spawn_in_child(&sh, &empty);
+	int err = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0) {
+		errno = err;
+		return -1;
+	}
+	if (sh.err) {
+		int status;
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		errno = sh.err;
+		return -1;
+	}
+	return pid;
+}
+
+const char *spawn_strstatus(int status, char *buf, size_t size)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, size, "exited %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, size, "killed by signal %d (%s)", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)));
+	else
+		snprintf(buf, size, "status 0x%x", (unsigned)status);
+	return buf;
+}

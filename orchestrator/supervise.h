@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef QP_SUPERVISE_H
+#define QP_SUPERVISE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <linux/filter.h>
+
+#include "config.h"
+
+enum qp_result {
+	QP_OK,        /* every process ended with 0, both directions closed */
+	QP_REFUSED,   /* an admission check said no; nothing was started */
+	QP_ABORTED,   /* a process failed, or the caller went away */
+	QP_FAILED,    /* the supervisor itself could not go on (a system call failed) */
+};
+
+struct supervise_args {
+	const struct qp_chain *chain;
+	const char *source;
+	const char *target;
+	const char *service;       /* DSTSERVICE[+ARG] */
+	const char *conn_id;
+	char *const *connector;    /* expanded argv; argv[0] is the path to execute */
+	int in_fd;                 /* data from the source */
+	int out_fd;                /* data to the source; == in_fd for a socket */
+	const struct sock_fprog *seccomp; /* baseline for filters and admission checks */
+	int admit_timeout_ms;
+	int64_t start_ns;          /* when the connection was accepted (0: now) */
+};
+
+struct supervise_result {
+	enum qp_result result;
+	bool connector_started;
+	int connector_status;      /* wait status, valid if the connector was reaped */
+	bool connector_reaped;
+	uint64_t bytes_src2dst;    /* moved from the source into the pipeline */
+	uint64_t bytes_dst2src;    /* moved from the pipeline to the source */
+	char reason[256];
+};
+
+/*
+ * Runs one connection: admission checks, then the filters and the
+ * connector as one process group wired with pipes, moving bytes between
+ * the caller's fds and the ends of the pipeline until every process has
+ * ended. Logs one summary line. Returns the result also in RES.
+ */
+enum qp_result supervise_connection(const struct supervise_args *a, struct supervise_result *res);
+
+const char *qp_result_name(enum qp_result r);
+
+#endif

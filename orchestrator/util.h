@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef QP_UTIL_H
+#define QP_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* milliseconds / nanoseconds on CLOCK_MONOTONIC */
+int64_t mono_ms(void);
+int64_t mono_ns(void);
+
+int fd_set_nonblock(int fd, bool on);
+/* makes sure 0, 1 and 2 are open (on /dev/null) so no pipe lands on them */
+int fds_ensure_std(void);
+/* a random connection id, 16 hex digits */
+void make_connection_id(char out[17]);
+/* joins ARGV with spaces into BUF for log lines (truncated with "...") */
+const char *argv_string(char *const *argv, char *buf, size_t size);
+
+#endif

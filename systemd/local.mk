@@ -1,0 +1,17 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+systemdsystemunit_DATA = systemd/qrexec-proxy.socket systemd/qrexec-proxy.service
+sysusersdir = $(prefix)/lib/sysusers.d
+sysusers_DATA = systemd/qrexec-proxy.conf
+EXTRA_DIST += systemd/qrexec-proxy.socket.in systemd/qrexec-proxy.service.in systemd/qrexec-proxy.sysusers
+CLEANFILES += $(systemdsystemunit_DATA) systemd/qrexec-proxy.conf
+
+do_subst = $(SED) -e 's|@bindir[@]|$(bindir)|g' \
+	-e 's|@sysconfdir[@]|$(sysconfdir)|g' \
+	-e 's|@QP_USER[@]|$(QP_USER)|g'
+
+systemd/qrexec-proxy.socket: $(srcdir)/systemd/qrexec-proxy.socket.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) systemd && $(do_subst) < $(srcdir)/systemd/qrexec-proxy.socket.in > $@
+systemd/qrexec-proxy.service: $(srcdir)/systemd/qrexec-proxy.service.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) systemd && $(do_subst) < $(srcdir)/systemd/qrexec-proxy.service.in > $@
+systemd/qrexec-proxy.conf: $(srcdir)/systemd/qrexec-proxy.sysusers Makefile
+	$(AM_V_GEN)$(MKDIR_P) systemd && $(do_subst) < $(srcdir)/systemd/qrexec-proxy.sysusers > $@

@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * qrexec-proxy serve, end to end: the real daemon on a temporary socket,
+ * real filters, a stand-in for qrexec-client-vm, hashes over every byte.
+ */
+#include <check.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "hash.h"
+#include "testutil.h"
+
+static const char config_body[] =
+	"connector: [\"@B@/t/fake-connector\", \"{target}\", \"{service}\"]\n"
+	"filter_path: [\"@B@/filters\"]\n"
+	"chains:\n"
+	"  direct:\n"
+	"    filters: []\n"
+	"  pass1:\n"
+	"    filters: [pass]\n"
+	"  pass3:\n"
+	"    filters: [pass, pass, pass]\n"
+	"  answer-prefix:\n"
+	"    filters:\n"
+	"      - name: \"@B@/t/test-filter\"\n"
+	"        args: [prefix, \"d2s:\"]\n"
+	"        direction: dst2src\n"
+	"  crash:\n"
+	"    filters:\n"
+	"      - pass\n"
+	"      - name: \"@B@/t/test-filter\"\n"
+	"        args: [crash-after, \"100000\"]\n"
+	"        direction: src2dst\n"
+	"  env:\n"
+	"    filters:\n"
+	"      - name: \"@B@/t/test-filter\"\n"
+	"        args: [env]\n"
+	"        direction: src2dst\n"
+	"  net:\n"
+	"    filters:\n"
+	"      - name: \"@B@/t/test-filter\"\n"
+	"        args: [try-socket]\n"
+	"  admit-no:\n"
+	"    admit: [/bin/false]\n"
+	"    filters: [pass]\n"
+	"  admit-yes:\n"
+	"    admit: [/bin/true, /bin/true]\n"
+	"    filters: [pass]\n";
+
+static struct daemon d;
+
+static void setup(void)
+{
+	static const char *const extra[] = { "--descriptor-timeout", "1", NULL };
+	daemon_start(&d, config_body, extra);
+}
+
+static void teardown(void)
+{
+	int status = daemon_stop(&d);
+	char *log = file_read(d.log);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "daemon ended with status 0x%x; log:\n%s", status, log);
+	free(log);
+	rm_rf(d.dir);
+}
+
+/* no supervisor (hence no process of a connection) is left once calls ended */
+static void assert_no_children(void)
+{
+	pid_t kids[64];
+	int n = 0;
+	for (int i = 0; i < 250; i++) {
+		n = children_of(d.pid, kids, 64);
+		if (n == 0)
+			return;
+		poll(NULL, 0, 20);
+	}
+	ck_abort_msg("%d supervisors still running", n);
+}
+
+static void echo_through(const char *chain, uint64_t nbytes)
+{
+	struct xfer x;
+	int fd = call_vm(&d, chain, "target-vm", "test.Echo");
+	call_transfer(fd, nbytes, 7, 60000, &x);
+	ck_assert_msg(!x.timed_out, "%s: timed out", chain);
+	ck_assert_int_eq(x.writer_status, 0);
+	ck_assert_uint_eq(x.recv, nbytes);
+	ck_assert_msg(x.recv_hash == x.sent_hash, "%s: bytes differ", chain);
+}
+
+START_TEST(test_echo_0_1_3)
+{
+	echo_through("direct", 1 << 20);
+	echo_through("pass1", 1 << 20);
+	echo_through("pass3", 1 << 20);
+	echo_through("pass3", 0);
+	echo_through("pass1", 1);
+	ck_assert(file_wait_for(d.log, "chain=pass3 result=ok", 5000));
+	ck_assert_int_eq(file_wait_count(d.log, "result=ok", 5, 5000), 5);
+	/* the connector's stderr is logged, never sent to the caller */
+	ck_assert(file_wait_for(d.log, "connector: fake-connector: calling test.Echo in target-vm", 5000));
+	assert_no_children();
+}
+END_TEST
+
+START_TEST(test_64mib_each_way)
+{
+	const uint64_t n = 64ULL << 20;
+	struct xfer x;
+	int fd = call_vm(&d, "pass3", "target-vm", "test.Echo");
+	call_transfer(fd, n, 99, 120000, &x);
+	ck_assert(!x.timed_out);
+	ck_assert_uint_eq(x.recv, n);
+	ck_assert(x.recv_hash == x.sent_hash);
+	/* what reached the destination, hashed by the connector itself */
+	char want[128];
+	snprintf(want, sizeof(want), " %" PRIu64 " %016" PRIx64, n, x.sent_hash);
+	ck_assert(file_wait_for(d.connlog, want, 5000));
+	ck_assert(file_wait_for(d.log, "src2dst=67108864 dst2src=67108864", 5000));
+}
+END_TEST
+
+START_TEST(test_half_close)
+{
+	/* the service answers only after the caller's EOF has reached it */
+	const uint64_t n = 5 << 20;
+	int fd = call_vm(&d, "pass3", "target-vm", "test.Hash");
+	struct xfer x;
+	uint64_t h = expected_hash(n, 3);
+	char want[64];
+	int len = snprintf(want, sizeof(want), "%" PRIu64 " %016" PRIx64 "\n", n, h);
+	call_transfer(fd, n, 3, 60000, &x);
+	ck_assert(!x.timed_out);
+	ck_assert_uint_eq(x.recv, (uint64_t)len);
+	ck_assert(x.recv_hash == hash_update(HASH_INIT, want, (size_t)len));
+}
+END_TEST
+
+START_TEST(test_dst2src_only)
+{
+	int fd = call_vm(&d, "answer-prefix", "target-vm", "test.Echo");
+	ck_assert_int_eq(send(fd, "hello", 5, 0), 5);
+	shutdown(fd, SHUT_WR);
+	char buf[64];
+	size_t got = 0;
+	ssize_t n;
+	while ((n = read(fd, buf + got, sizeof(buf) - got)) > 0)
+		got += (size_t)n;
+	close(fd);
+	ck_assert_uint_eq(got, 9);
+	ck_assert(!memcmp(buf, "d2s:hello", 9));
+	/* the request went through untouched */
+	char want[64];
+	snprintf(want, sizeof(want), " 5 %016" PRIx64, hash_update(HASH_INIT, "hello", 5));
+	ck_assert(file_wait_for(d.connlog, want, 5000));
+}
+END_TEST
+
+/* a refused call: immediate EOF, nothing else */
+static void assert_refused(int fd)
+{
+	char buf[64];
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	ck_assert_int_eq(poll(&p, 1, 10000), 1);
+	ck_assert_int_eq(read(fd, buf, sizeof(buf)), 0);
+	close(fd);
+}
+
+START_TEST(test_refusals_keep_daemon)
+{
+	assert_refused(call_vm(&d, "no-such-chain", "target-vm", "test.Echo"));
+	ck_assert(file_wait_for(d.log, "no such chain", 5000));
+	assert_refused(call_open(&d, "qrexec-proxy+pass1+bad/target+test.Echo source-vm"));
+	assert_refused(call_open(&d, "qrexec-proxy source-vm"));
+	assert_refused(call_open(&d, "garbage"));
+	ck_assert(file_wait_for(d.log, "malformed service descriptor", 5000));
+	/* never ends: no NUL, connection kept open */
+	int fd = call_open(&d, NULL);
+	ck_assert_int_eq(send(fd, "qrexec-proxy+pass1", 18, 0), 18);
+	assert_refused(fd);
+	ck_assert(file_wait_for(d.log, "did not arrive in time", 5000));
+	/* closed before the NUL */
+	fd = call_open(&d, NULL);
+	ck_assert_int_eq(send(fd, "qrexec", 6, 0), 6);
+	close(fd);
+	ck_assert(file_wait_for(d.log, "closed the connection before the end", 5000));
+	/* the connector was never started for any of these */
+	ck_assert_int_eq(file_count(d.connlog, "start"), 0);
+	echo_through("pass1", 100000);
+	assert_no_children();
+}
+END_TEST
+
+START_TEST(test_filter_crash_tears_down)
+{
+	struct xfer x;
+	int fd = call_vm(&d, "crash", "target-vm", "test.Echo");
+	call_transfer(fd, 4 << 20, 5, 30000, &x);
+	ck_assert_msg(!x.timed_out, "the connection was not torn down");
+	ck_assert_uint_lt(x.recv, 4 << 20);
+	ck_assert(file_wait_for(d.log, "result=aborted reason=filter ", 5000));
+	ck_assert(file_wait_for(d.log, "test-filter#2 (src2dst) killed by signal 6", 5000));
+	ck_assert(file_wait_for(d.log, "crashing on purpose", 5000));
+	/* the connector, started and then killed, is gone */
+	char *log = file_read(d.connlog);
+	int pid = 0;
+	char *s = strstr(log, "start target-vm test.Echo ");
+	ck_assert_ptr_nonnull(s);
+	sscanf(s, "start target-vm test.Echo %d", &pid);
+	free(log);
+	ck_assert_int_gt(pid, 0);
+	for (int i = 0; i < 100 && pid_alive(pid); i++)
+		poll(NULL, 0, 20);
+	ck_assert(!pid_alive(pid));
+	assert_no_children();
+	echo_through("pass1", 100000);
+}
+END_TEST
+
+START_TEST(test_filter_environment)
+{
+	int fd = call_vm(&d, "env", "target-vm", "test.Echo");
+	shutdown(fd, SHUT_WR);
+	static char buf[65536];
+	size_t got = 0;
+	ssize_t n;
+	while ((n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+		got += (size_t)n;
+	buf[got] = '\0';
+	close(fd);
+	ck_assert_ptr_nonnull(strstr(buf, "env QREXEC_REMOTE_DOMAIN=source-vm\n"));
+	ck_assert_ptr_nonnull(strstr(buf, "env QREXEC_PROXY_CHAIN=env\n"));
+	ck_assert_ptr_nonnull(strstr(buf, "env QREXEC_PROXY_TARGET=target-vm\n"));
+	ck_assert_ptr_nonnull(strstr(buf, "env QREXEC_PROXY_SERVICE=test.Echo\n"));
+	ck_assert_ptr_nonnull(strstr(buf, "env QREXEC_PROXY_DIRECTION=src2dst\n"));
+	ck_assert_ptr_nonnull(strstr(buf, "env QREXEC_PROXY_CONNECTION="));
+	ck_assert_ptr_null(strstr(buf, "FAKE_CONNECTOR_LOG"));
+	ck_assert_ptr_nonnull(strstr(buf, "fd 0\nfd 1\nfd 2\n"));
+	ck_assert_ptr_null(strstr(buf, "fd 3\n"));
+}
+END_TEST
+
+START_TEST(test_baseline_seccomp)
+{
+	echo_through("net", 10000);
+	ck_assert(file_wait_for(d.log, "socket(AF_INET) refused", 5000));
+}
+END_TEST
+
+START_TEST(test_connector_refused)
+{
+	assert_refused(call_vm(&d, "pass1", "target-vm", "test.Refused"));
+	ck_assert(file_wait_for(d.log, "connector exited 126", 5000));
+}
+END_TEST
+
+START_TEST(test_admission)
+{
+	assert_refused(call_vm(&d, "admit-no", "target-vm", "test.Echo"));
+	ck_assert(file_wait_for(d.log, "result=refused reason=refused by admit /bin/false (exited 1)", 5000));
+	ck_assert_int_eq(file_count(d.connlog, "start"), 0);
+	echo_through("admit-yes", 1000);
+	ck_assert_int_eq(file_count(d.connlog, "start"), 1);
+}
+END_TEST
+
+START_TEST(test_50_at_once)
+{
+	enum { N = 50 };
+	pid_t kids[N];
+	for (int i = 0; i < N; i++) {
+		kids[i] = fork();
+		ck_assert_int_ge(kids[i], 0);
+		if (kids[i] == 0) {
+			struct xfer x;
+			int fd = call_vm(&d, i % 2 ? "pass3" : "pass1", "target-vm", "test.Echo");
+			call_transfer(fd, 256 * 1024 + (uint64_t)i, (uint64_t)i + 1, 60000, &x);
+			_exit(!x.timed_out && x.recv == x.sent && x.recv_hash == x.sent_hash ? 0 : 1);
+		}
+	}
+	int ok = 0;
+	for (int i = 0; i < N; i++) {
+		int st;
+		waitpid(kids[i], &st, 0);
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+			ok++;
+	}
+	ck_assert_int_eq(ok, N);
+	ck_assert_int_eq(file_wait_count(d.log, "result=ok", N, 10000), N);
+	assert_no_children();
+}
+END_TEST
+
+static Suite *serve_suite(void)
+{
+	Suite *s = suite_create("serve");
+	TCase *tc = tcase_create("serve");
+	tcase_set_timeout(tc, 300);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_echo_0_1_3);
+	tcase_add_test(tc, test_64mib_each_way);
+	tcase_add_test(tc, test_half_close);
+	tcase_add_test(tc, test_dst2src_only);
+	tcase_add_test(tc, test_refusals_keep_daemon);
+	tcase_add_test(tc, test_filter_crash_tears_down);
+	tcase_add_test(tc, test_filter_environment);
+	tcase_add_test(tc, test_baseline_seccomp);
+	tcase_add_test(tc, test_connector_refused);
+	tcase_add_test(tc, test_admission);
+	tcase_add_test(tc, test_50_at_once);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(serve_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

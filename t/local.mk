@@ -1,0 +1,33 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+AM_TESTS_ENVIRONMENT = \
+	QP_BUILDDIR='$(abs_top_builddir)'; QP_SRCDIR='$(abs_top_srcdir)'; \
+	PYTHON3='$(PYTHON3)'; \
+	export QP_BUILDDIR QP_SRCDIR PYTHON3;
+
+TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -I$(top_srcdir)/orchestrator -I$(top_srcdir)/t
+TEST_LIBS = $(QP_LIBS) $(CHECK_LIBS)
+
+include t/config.mk
+include t/filters.mk
+include t/orchestrator.mk
+
+# The daemon of the integration tests under valgrind: every process it
+# forks (listener and supervisors) must end with no error and no leak.
+check-valgrind: all $(check_PROGRAMS)
+	@test -n "$(VALGRIND)" || { echo "valgrind not found: install it"; exit 1; }
+	rm -rf t/valgrind && $(MKDIR_P) t/valgrind
+	QP_BUILDDIR='$(abs_top_builddir)' QP_SRCDIR='$(abs_top_srcdir)' \
+	QP_DAEMON_WRAPPER="$(VALGRIND) -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --track-fds=no --log-file=$(abs_top_builddir)/t/valgrind/vg.%p" \
+	  t/check_serve
+	@fail=0; for f in t/valgrind/vg.*; do \
+	  if test -s "$$f"; then echo "== $$f"; cat "$$f"; fail=1; fi; \
+	done; \
+	if test $$fail = 0; then echo "valgrind: $$(ls t/valgrind | wc -l) processes, no errors, no leaks"; fi; \
+	exit $$fail
+
+# The quick start's demo: the proxy on a local socket, a few calls through chains.
+demo: all $(check_PROGRAMS)
+	QP_BUILDDIR='$(abs_top_builddir)' QP_SRCDIR='$(abs_top_srcdir)' $(SHELL) $(srcdir)/t/demo.sh
+
+EXTRA_DIST += t/demo.sh t/quickstart.sh
+.PHONY: check-valgrind demo

@@ -1,0 +1,28 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# helpers the integration tests start: a stand-in for qrexec-client-vm and a misbehaving filter
+check_PROGRAMS += t/fake-connector t/test-filter
+t_fake_connector_SOURCES = t/fake-connector.c t/hash.h
+t_test_filter_SOURCES = t/test-filter.c
+
+noinst_LIBRARIES += t/libtestutil.a
+t_libtestutil_a_SOURCES = t/testutil.c t/testutil.h t/hash.h
+t_libtestutil_a_CFLAGS = $(TEST_CFLAGS)
+
+check_PROGRAMS += t/check_descriptor t/check_serve t/check_modes
+TESTS += t/check_descriptor t/check_serve t/check_modes
+
+t_check_descriptor_SOURCES = t/check_descriptor.c
+t_check_descriptor_CFLAGS = $(TEST_CFLAGS)
+t_check_descriptor_LDADD = $(TEST_LIBS)
+
+t_check_serve_SOURCES = t/check_serve.c
+t_check_serve_CFLAGS = $(TEST_CFLAGS)
+t_check_serve_LDADD = t/libtestutil.a $(TEST_LIBS)
+
+t_check_modes_SOURCES = t/check_modes.c
+t_check_modes_CFLAGS = $(TEST_CFLAGS)
+t_check_modes_LDADD = t/libtestutil.a $(TEST_LIBS)
+
+# the caller's side of a socket service, for the demo and the benchmarks
+check_PROGRAMS += t/qrexec-call
+t_qrexec_call_SOURCES = t/qrexec-call.c

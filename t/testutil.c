@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hash.h"
+#include "testutil.h"
+
+const char *builddir(void)
+{
+	const char *b = getenv("QP_BUILDDIR");
+	return b ? b : ".";
+}
+
+const char *srcdir(void)
+{
+	const char *s = getenv("QP_SRCDIR");
+	return s ? s : ".";
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void write_config(const char *path, const char *body)
+{
+	FILE *f = fopen(path, "w");
+	ck_assert_msg(f, "unable to write %s", path);
+	for (const char *p = body; *p; p++) {
+		if (!strncmp(p, "@B@", 3)) {
+			fputs(builddir(), f);
+			p += 2;
+		} else if (!strncmp(p, "@S@", 3)) {
+			fputs(srcdir(), f);
+			p += 2;
+		} else {
+			fputc(*p, f);
+		}
+	}
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+void make_tmpdir(char *out, size_t size)
+{
+	const char *base = getenv("TMPDIR");
+	snprintf(out, size, "%s/qp-test.XXXXXX", base ? base : "/tmp");
+	ck_assert_msg(mkdtemp(out), "mkdtemp: %s", strerror(errno));
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+void rm_rf(const char *dir)
+{
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char *file_read(const char *file)
+{
+	FILE *f = fopen(file, "r");
+	if (!f)
+		return strdup("");
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	size_t n;
+	while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+		len += n;
+		if (cap - len < 2) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+		}
+	}
+	buf[len] = '\0';
+	fclose(f);
+	return buf;
+}
+
+bool file_wait_for(const char *file, const char *needle, int timeout_ms)
+{
+	int64_t end = now_ms() + timeout_ms;
+	do {
+		char *s = file_read(file);
+		bool found = strstr(s, needle) != NULL;
+		free(s);
+		if (found)
+			return true;
+		poll(NULL, 0, 20);
+	} while (now_ms() < end);
+	return false;
+}
+
+int file_count(const char *file, const char *needle)
+{
+	char *s = file_read(file);
+	int n = 0;
+	char *save = NULL;
+	for (char *line = strtok_r(s, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		if (strstr(line, needle))
+			n++;
+	free(s);
+	return n;
+}
+
+int file_wait_count(const char *file, const char *needle, int n, int timeout_ms)
+{
+	int64_t end = now_ms() + timeout_ms;
+	int k;
+	while ((k = file_count(file, needle)) < n && now_ms() < end)
+		poll(NULL, 0, 20);
+	return k;
+}
+
+void daemon_start(struct daemon *d, const char *config_body, const char *const *extra_args)
+{
+	memset(d, 0, sizeof(*d));
+	make_tmpdir(d->dir, sizeof(d->dir));
+	snprintf(d->sock, sizeof(d->sock), "%s/qrexec-proxy.sock", d->dir);
+	snprintf(d->config, sizeof(d->config), "%s/chains.yaml", d->dir);
+	snprintf(d->log, sizeof(d->log), "%s/daemon.log", d->dir);
+	snprintf(d->connlog, sizeof(d->connlog), "%s/connector.log", d->dir);
+	write_config(d->config, config_body);
+
+	char prog[512];
+	snprintf(prog, sizeof(prog), "%s/qrexec-proxy", builddir());
+	const char *argv[40] = { prog, "serve", "--config", d->config, "--socket", d->sock,
+				 "--log", "stderr", "--allow-root" };
+	int n = 9;
+	for (int i = 0; extra_args && extra_args[i] && n < 38; i++)
+		argv[n++] = extra_args[i];
+	argv[n] = NULL;
+
+	d->pid = fork();
+	ck_assert_int_ge(d->pid, 0);
+	if (d->pid == 0) {
+		int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (fd < 0 || dup2(fd, 2) < 0)
+			_exit(99);
+		int nul = open("/dev/null", O_RDWR);
+		dup2(nul, 0);
+		dup2(nul, 1);
+		setenv("FAKE_CONNECTOR_LOG", d->connlog, 1);
+		const char *wrap = getenv("QP_DAEMON_WRAPPER");
+		if (wrap && *wrap) {
+			/* e.g. "valgrind --error-exitcode=99 ..." split on spaces */
+			char *w = strdup(wrap), *save = NULL;
+			const char *wargv[64];
+			int k = 0;
+			for (char *t = strtok_r(w, " ", &save); t && k < 20; t = strtok_r(NULL, " ", &save))
+				wargv[k++] = t;
+			for (int i = 0; argv[i]; i++)
+				wargv[k++] = argv[i];
+			wargv[k] = NULL;
+			execvp(wargv[0], (char *const *)wargv);
+			_exit(98);
+		}
+		execv(prog, (char *const *)argv);
+		_exit(97);
+	}
+	if (!file_wait_for(d->log, "serving", 30000)) {
+		char *s = file_read(d->log);
+		ck_abort_msg("daemon did not start: %s", s);
+	}
+}
+
+int daemon_stop(struct daemon *d)
+{
+	int status = -1;
+	if (d->pid > 0) {
+		kill(d->pid, SIGTERM);
+		int64_t end = now_ms() + 60000;
+		for (;;) {
+			pid_t r = waitpid(d->pid, &status, WNOHANG);
+			if (r == d->pid)
+				break;
+			if (now_ms() > end) {
+				kill(d->pid, SIGKILL);
+				waitpid(d->pid, &status, 0);
+				break;
+			}
+			poll(NULL, 0, 10);
+		}
+		d->pid = 0;
+	}
+	return status;
+}
+
+int call_open(const struct daemon *d, const char *descriptor)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_uint_lt(strlen(d->sock), sizeof(sa.sun_path));
+	memcpy(sa.sun_path, d->sock, strlen(d->sock) + 1);
+	int r;
+	for (int tries = 0; (r = connect(fd, (struct sockaddr *)&sa, sizeof(sa))) < 0 && tries < 100; tries++)
+		poll(NULL, 0, 20);
+	ck_assert_msg(r == 0, "connect %s: %s", d->sock, strerror(errno));
+	if (descriptor) {
+		size_t len = strlen(descriptor) + 1;
+		ck_assert_int_eq(send(fd, descriptor, len, MSG_NOSIGNAL), (ssize_t)len);
+	}
+	return fd;
+}
+
+int call_vm(const struct daemon *d, const char *chain, const char *target, const char *service)
+{
+	char desc[1024];
+	snprintf(desc, sizeof(desc), "qrexec-proxy+%s+%s+%s source-vm", chain, target, service);
+	return call_open(d, desc);
+}
+
+uint64_t expected_hash(uint64_t nbytes, uint64_t seed)
+{
+	static char buf[1 << 16];
+	uint64_t h = HASH_INIT;
+	while (nbytes) {
+		size_t k = nbytes < sizeof(buf) ? (size_t)nbytes : sizeof(buf);
+		fill_random(&seed, buf, k);
+		h = hash_update(h, buf, k);
+		nbytes -= k;
+	}
+	return h;
+}
+
+void call_transfer(int fd, uint64_t nbytes, uint64_t seed, int timeout_ms, struct xfer *x)
+{
+	memset(x, 0, sizeof(*x));
+	x->sent = nbytes;
+	x->sent_hash = expected_hash(nbytes, seed);
+	x->recv_hash = HASH_INIT;
+
+	pid_t w = fork();
+	ck_assert_int_ge(w, 0);
+	if (w == 0) {
+		static char buf[1 << 16];
+		signal(SIGPIPE, SIG_IGN);
+		while (nbytes) {
+			size_t k = nbytes < sizeof(buf) ? (size_t)nbytes : sizeof(buf);
+			fill_random(&seed, buf, k);
+			size_t off = 0;
+			while (off < k) {
+				ssize_t n = send(fd, buf + off, k - off, MSG_NOSIGNAL);
+				if (n < 0) {
+					if (errno == EINTR)
+						continue;
+					_exit(1);
+				}
+				off += (size_t)n;
+			}
+			nbytes -= k;
+		}
+		shutdown(fd, SHUT_WR);
+		_exit(0);
+	}
+	int64_t end = now_ms() + timeout_ms;
+	static char rbuf[1 << 16];
+	for (;;) {
+		int64_t left = end - now_ms();
+		if (left <= 0) {
+			x->timed_out = true;
+			break;
+		}
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int r = poll(&p, 1, (int)left);
+		if (r <= 0)
+			continue;
+		ssize_t n = read(fd, rbuf, sizeof(rbuf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		x->recv += (uint64_t)n;
+		x->recv_hash = hash_update(x->recv_hash, rbuf, (size_t)n);
+	}
+	close(fd);
+	if (x->timed_out)
+		kill(w, SIGKILL);
+	waitpid(w, &x->writer_status, 0);
+}
+
+int children_of(pid_t ppid, pid_t *out, int max)
+{
+	DIR *dir = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+	if (!dir)
+		return 0;
+	while ((e = readdir(dir))) {
+		char path[300], buf[512];
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		int fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		ssize_t len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (len <= 0)
+			continue;
+		buf[len] = '\0';
+		char *rp = strrchr(buf, ')');
+		char state;
+		int pp;
+		if (!rp || sscanf(rp + 2, "%c %d", &state, &pp) != 2)
+			continue;
+		if (pp == ppid && n < max)
+			out[n++] = (pid_t)atoi(e->d_name);
+	}
+	closedir(dir);
+	return n;
+}
+
+bool pid_alive(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return false;
+	ssize_t len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return false;
+	buf[len] = '\0';
+	char *rp = strrchr(buf, ')');
+	/* a zombie has ended; only its parent's wait is missing */
+	return rp && rp[2] != 'Z';
+}

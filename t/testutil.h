@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef QP_TESTUTIL_H
+#define QP_TESTUTIL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* a qrexec-proxy serve under test, in its own temporary directory */
+struct daemon {
+	pid_t pid;
+	char dir[256];
+	char sock[300];
+	char config[300];
+	char log[300];
+	char connlog[300];   /* what the fake connector recorded */
+};
+
+const char *builddir(void);
+const char *srcdir(void);
+
+/* writes BODY to PATH with @B@ replaced by the build dir and @S@ by the source dir */
+void write_config(const char *path, const char *body);
+/* a temporary directory, removed by the caller with rm_rf */
+void make_tmpdir(char *out, size_t size);
+void rm_rf(const char *dir);
+
+void daemon_start(struct daemon *d, const char *config_body, const char *const *extra_args);
+/* SIGTERM, wait; returns the daemon's wait status */
+int daemon_stop(struct daemon *d);
+/* waits up to TIMEOUT_MS for NEEDLE to appear in FILE */
+bool file_wait_for(const char *file, const char *needle, int timeout_ms);
+char *file_read(const char *file);
+/* number of lines of FILE that contain NEEDLE */
+int file_count(const char *file, const char *needle);
+/* waits up to TIMEOUT_MS for at least N such lines; returns the count */
+int file_wait_count(const char *file, const char *needle, int n, int timeout_ms);
+
+/* connects to the daemon and sends DESCRIPTOR and its NUL */
+int call_open(const struct daemon *d, const char *descriptor);
+/* full VM descriptor "qrexec-proxy+CHAIN+TARGET+SERVICE SOURCE" */
+int call_vm(const struct daemon *d, const char *chain, const char *target, const char *service);
+
+struct xfer {
+	uint64_t sent, sent_hash;
+	uint64_t recv, recv_hash;
+	int writer_status;     /* wait status of the writing process */
+	bool timed_out;
+};
+
+/*
+ * Sends NBYTES deterministic bytes from SEED on FD (from a child process,
+ * then shuts down the write side, after DELAY_MS when given), while reading
+ * everything that comes back until EOF or TIMEOUT_MS. Closes FD.
+ */
+void call_transfer(int fd, uint64_t nbytes, uint64_t seed, int timeout_ms, struct xfer *x);
+/* the hash of NBYTES deterministic bytes from SEED */
+uint64_t expected_hash(uint64_t nbytes, uint64_t seed);
+
+/* the pids of live processes whose parent is PPID */
+int children_of(pid_t ppid, pid_t *out, int max);
+bool pid_alive(pid_t pid);
+
+#endif
