@@ -31,3 +31,7 @@ demo: all $(check_PROGRAMS)
 
 EXTRA_DIST += t/demo.sh t/quickstart.sh
 .PHONY: check-valgrind demo
+
+include t/faults.mk
+include t/bench.mk
+include t/fuzz.mk
