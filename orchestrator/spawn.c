@@ -15,6 +15,7 @@
 /* shared with the vfork child: it reports why it could not exec */
 struct spawn_shared {
 	const struct spawn_req *req;
+	unsigned max_fd;  /* highest fd this process can have open */
 	int err;
 };
 
@@ -37,8 +38,12 @@ static _Noreturn void spawn_in_child(struct spawn_shared *sh, const sigset_t *em
 	for (int i = 0; i < 3; i++)
 		if (dup2(r->fd[i], i) < 0)
 			goto fail;
-	/* everything is O_CLOEXEC already; this also catches a library's stray fd */
-	if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0 && errno != ENOSYS)
+	/*
+	 * Everything is O_CLOEXEC already; this also catches a library's
+	 * stray fd. Only up to the fd limit: nothing of ours is above it, and
+	 * tools like valgrind keep their own fds there.
+	 */
+	if (syscall(SYS_close_range, 3U, sh->max_fd, 0U) < 0 && errno != ENOSYS)
 		goto fail;
 	/* an ignored SIGPIPE would survive exec and hide broken pipes from filters */
 	for (size_t i = 0; i < sizeof(reset) / sizeof(reset[0]); i++)
@@ -54,14 +59,39 @@ static _Noreturn void spawn_in_child(struct spawn_shared *sh, const sigset_t *em
 	execve(r->path, r->argv, r->envp);
 fail:
 	sh->err = errno ? errno : EINVAL;
+	{
+		/*
+		 * The parent reads sh->err; but where vfork is emulated by fork
+		 * (valgrind) only this line on stderr tells what went wrong.
+		 */
+		char msg[64] = "unable to start: errno ";
+		size_t n = strlen(msg);
+		int e = sh->err;
+		char digits[12];
+		size_t k = 0;
+		do {
+			digits[k++] = (char)('0' + e % 10);
+			e /= 10;
+		} while (e && k < sizeof(digits));
+		while (k && n < sizeof(msg) - 2)
+			msg[n++] = digits[--k];
+		msg[n++] = '\n';
+		ssize_t w = write(2, msg, n);
+		(void)w;
+	}
 	_exit(127);
 }
 
 pid_t spawn_child(const struct spawn_req *r)
 {
-	struct spawn_shared sh = { .req = r, .err = 0 };
+	struct spawn_shared sh = { .req = r, .max_fd = ~0U, .err = 0 };
 	sigset_t all, old, empty;
+	struct rlimit nofile;
 	pid_t pid;
+
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
+	    nofile.rlim_cur > 3 && nofile.rlim_cur <= ~0U)
+		sh.max_fd = (unsigned)(nofile.rlim_cur - 1);
 
 	/*
 	 * Block every signal across vfork: a handler running in the child
@@ -80,8 +110,16 @@ pid_t spawn_child(const struct spawn_req *r)
 		errno = err;
 		return -1;
 	}
+	/*
+	 * The child joined the group itself before exec; repeating it here
+	 * matters only where vfork is emulated by fork (valgrind): the next
+	 * child must find the group already made. EACCES: it has exec'd.
+	 */
+	if (!sh.err && setpgid(pid, r->pgid ? r->pgid : pid) < 0 && errno != EACCES && errno != ESRCH)
+		sh.err = errno;
 	if (sh.err) {
 		int status;
+		kill(pid, SIGKILL);
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
 		errno = sh.err;

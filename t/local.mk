@@ -13,6 +13,8 @@ include t/orchestrator.mk
 
 # The daemon of the integration tests under valgrind: every process it
 # forks (listener and supervisors) must end with no error and no leak.
+# (valgrind 3.19 does not know seccomp(2), which libseccomp probes: that
+# warning alone is not a failure.)
 check-valgrind: all $(check_PROGRAMS)
 	@test -n "$(VALGRIND)" || { echo "valgrind not found: install it"; exit 1; }
 	rm -rf t/valgrind && $(MKDIR_P) t/valgrind
@@ -20,7 +22,11 @@ check-valgrind: all $(check_PROGRAMS)
 	QP_DAEMON_WRAPPER="$(VALGRIND) -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --track-fds=no --log-file=$(abs_top_builddir)/t/valgrind/vg.%p" \
 	  t/check_serve
 	@fail=0; for f in t/valgrind/vg.*; do \
-	  if test -s "$$f"; then echo "== $$f"; cat "$$f"; fail=1; fi; \
+	  grep -v -e 'unhandled amd64-linux syscall: 317' -e 'write your own handler' \
+	    -e README_MISSING_SYSCALL -e 'Nevertheless we consider' -e 'valgrind.org/support' \
+	    "$$f" > "$$f.rest" || true; \
+	  if test -s "$$f.rest"; then echo "== $$f"; cat "$$f.rest"; fail=1; fi; \
+	  rm -f "$$f.rest"; \
 	done; \
 	if test $$fail = 0; then echo "valgrind: $$(ls t/valgrind | wc -l) processes, no errors, no leaks"; fi; \
 	exit $$fail

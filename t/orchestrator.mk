@@ -3,6 +3,9 @@
 check_PROGRAMS += t/fake-connector t/test-filter
 t_fake_connector_SOURCES = t/fake-connector.c t/hash.h
 t_test_filter_SOURCES = t/test-filter.c
+# runs under the baseline seccomp policy, which denies the ptrace LeakSanitizer needs
+t_test_filter_CFLAGS = $(WARN_CFLAGS)
+t_test_filter_LDFLAGS = $(HARDEN_LDFLAGS)
 
 noinst_LIBRARIES += t/libtestutil.a
 t_libtestutil_a_SOURCES = t/testutil.c t/testutil.h t/hash.h

@@ -74,6 +74,9 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 
 void rm_rf(const char *dir)
 {
+	/* QP_KEEP_TMP=1 keeps logs and configs of a failed run for inspection */
+	if (getenv("QP_KEEP_TMP"))
+		return;
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
