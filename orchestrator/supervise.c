@@ -71,6 +71,7 @@ struct conn {
 	bool terminated;      /* SIGTERM/SIGINT/SIGHUP arrived */
 	bool reason_weak;     /* the reason is a broken pipe: a consequence, maybe not the cause */
 	int saved_in_fl, saved_out_fl;
+	int64_t setup_ns;     /* when every process of the pipeline had been started */
 	struct relay up;      /* source -> pipeline */
 	struct relay down;    /* pipeline -> source */
 	char **env_filter[3]; /* indexed by QP_DIR_SRC2DST, QP_DIR_DST2SRC; [0] for admission */
@@ -842,14 +843,16 @@ static void log_summary(struct conn *c, int64_t start_ns)
 	const struct supervise_args *a = c->a;
 	struct supervise_result *res = c->res;
 	int64_t us = (mono_ns() - start_ns) / 1000;
+	int64_t setup_us = c->setup_ns ? (c->setup_ns - start_ns) / 1000 : 0;
 	int prio = res->result == QP_OK ? LOG_INFO : LOG_WARNING;
 
 	log_msg(prio,
 		"connection %s: source=%s target=%s service=%s chain=%s result=%s%s%s "
-		"duration=%lld.%06llds src2dst=%llu dst2src=%llu",
+		"duration=%lld.%06llds setup=%lld.%06llds src2dst=%llu dst2src=%llu",
 		a->conn_id, a->source, a->target, a->service, a->chain->name,
 		qp_result_name(res->result), res->reason[0] ? " reason=" : "", res->reason,
 		(long long)(us / 1000000), (long long)(us % 1000000),
+		(long long)(setup_us / 1000000), (long long)(setup_us % 1000000),
 		(unsigned long long)res->bytes_src2dst, (unsigned long long)res->bytes_dst2src);
 }
 
@@ -923,6 +926,7 @@ enum qp_result supervise_connection(const struct supervise_args *a, struct super
 		reap_all_blocking(&c);
 		goto out;
 	}
+	c.setup_ns = mono_ns();
 	run_loop(&c);
 	if (c.aborting) {
 		if (c.is_socket)
