@@ -232,6 +232,9 @@ static int cmd_serve(int argc, char **argv, struct options *o)
 	build_sandbox(&prog);
 	raise_nofile();
 	int rc = listener_run(fd, &cfg, &prog, &o->lo);
+	/* a socket we made ourselves goes with us; systemd's stays systemd's */
+	if (n == 0 && unlink(o->socket) < 0 && errno != ENOENT)
+		log_sys(LOG_WARNING, "unable to remove %s", o->socket);
 	config_free(cfg);
 	free(prog.filter);
 	return rc;

@@ -65,6 +65,10 @@ static void setup(void)
 
 static void teardown(void)
 {
+	if (!d.pid) {
+		rm_rf(d.dir);
+		return;
+	}
 	int status = daemon_stop(&d);
 	char *log = file_read(d.log);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
@@ -301,6 +305,47 @@ START_TEST(test_50_at_once)
 }
 END_TEST
 
+START_TEST(test_reload)
+{
+	/* a new chain appears on SIGHUP */
+	char *body = NULL;
+	ck_assert_int_gt(asprintf(&body, "%s  added:\n    filters: [pass, pass]\n", config_body), 0);
+	write_config(d.config, body);
+	free(body);
+	kill(d.pid, SIGHUP);
+	ck_assert(file_wait_for(d.log, "configuration reloaded", 10000));
+	echo_through("added", 200000);
+	/* a broken file is reported and the running configuration kept */
+	write_config(d.config, "chains:\n  broken:\n    filters: [no-such-filter]\n");
+	kill(d.pid, SIGHUP);
+	ck_assert(file_wait_for(d.log, "configuration not reloaded", 10000));
+	ck_assert(file_wait_for(d.log, "no-such-filter", 1000));
+	echo_through("added", 1000);
+	echo_through("pass3", 1000);
+}
+END_TEST
+
+START_TEST(test_sigterm_lets_connections_finish)
+{
+	/* the service answers after 1 s; the daemon is told to stop meanwhile */
+	int fd = call_vm(&d, "pass1", "target-vm", "test.Sleep+1");
+	ck_assert(file_wait_for(d.connlog, "start target-vm test.Sleep+1", 10000));
+	kill(d.pid, SIGTERM);
+	ck_assert(file_wait_for(d.log, "stopping", 10000));
+	struct xfer x;
+	call_transfer(fd, 300000, 8, 30000, &x);
+	ck_assert(!x.timed_out);
+	ck_assert_uint_eq(x.recv, 300000);
+	ck_assert(x.recv_hash == x.sent_hash);
+	/* no new connection is taken, and the daemon ends by itself */
+	int status;
+	ck_assert_int_eq(waitpid(d.pid, &status, 0), d.pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	d.pid = 0;
+	ck_assert(file_wait_for(d.log, "stopped", 1000));
+}
+END_TEST
+
 static Suite *serve_suite(void)
 {
 	Suite *s = suite_create("serve");
@@ -318,6 +363,8 @@ static Suite *serve_suite(void)
 	tcase_add_test(tc, test_connector_refused);
 	tcase_add_test(tc, test_admission);
 	tcase_add_test(tc, test_50_at_once);
+	tcase_add_test(tc, test_reload);
+	tcase_add_test(tc, test_sigterm_lets_connections_finish);
 	suite_add_tcase(s, tc);
 	return s;
 }
