@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -263,6 +265,61 @@ START_TEST(test_usage_errors)
 }
 END_TEST
 
+START_TEST(test_socket_path)
+{
+	struct result r;
+	char path[300];
+	snprintf(path, sizeof(path), "%s/sock", dir);
+
+	/* never replaces something that is not a socket */
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("precious\n", f);
+	fclose(f);
+	const char *args[] = { "serve", "--config", config, "--socket", path, "--log", "stderr",
+			       "--allow-root", NULL };
+	run_proxy(args, NULL, 0, 0, &r);
+	ck_assert_int_eq(exit_code(&r), 111);
+	ck_assert_ptr_nonnull(strstr(r.err, "exists and is not a socket"));
+	char *kept = file_read(path);
+	ck_assert_str_eq(kept, "precious\n");
+	free(kept);
+	unlink(path);
+
+	/* a stale socket (nobody listening) is replaced */
+	int s = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	ck_assert_int_eq(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(s);
+	struct daemon d;
+	memset(&d, 0, sizeof(d));
+	snprintf(d.sock, sizeof(d.sock), "%s", path);
+	snprintf(d.log, sizeof(d.log), "%s/serve.log", dir);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open(d.log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd, 2);
+		char prog[512];
+		snprintf(prog, sizeof(prog), "%s/qrexec-proxy", builddir());
+		execl(prog, prog, "serve", "--config", config, "--socket", path, "--log", "stderr",
+		      "--allow-root", (char *)NULL);
+		_exit(99);
+	}
+	ck_assert(file_wait_for(d.log, "serving", 10000));
+	/* and a second daemon on the same live socket is refused */
+	run_proxy(args, NULL, 0, 0, &r);
+	ck_assert_int_eq(exit_code(&r), 111);
+	ck_assert_ptr_nonnull(strstr(r.err, "already listening"));
+	kill(pid, SIGTERM);
+	int status;
+	waitpid(pid, &status, 0);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* its own socket is removed at exit */
+	ck_assert_int_ne(access(path, F_OK), 0);
+}
+END_TEST
+
 static Suite *modes_suite(void)
 {
 	Suite *s = suite_create("modes");
@@ -276,6 +333,7 @@ static Suite *modes_suite(void)
 	tcase_add_test(tc, test_run_mode);
 	tcase_add_test(tc, test_check_mode);
 	tcase_add_test(tc, test_usage_errors);
+	tcase_add_test(tc, test_socket_path);
 	suite_add_tcase(s, tc);
 	return s;
 }
