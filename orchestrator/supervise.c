@@ -66,7 +66,9 @@ struct conn {
 	pid_t pgid;
 	int sigfd;
 	int devnull;
-	bool is_socket;
+	bool is_socket;       /* one socket both ways (serve) */
+	bool out_is_socket;   /* the output is a socket: half-close with shutdown() */
+	bool stragglers_killed;
 	bool aborting;
 	bool terminated;      /* SIGTERM/SIGINT/SIGHUP arrived */
 	bool reason_weak;     /* the reason is a broken pipe: a consequence, maybe not the cause */
@@ -483,14 +485,16 @@ static void down_finish(struct conn *c)
 		close(r->from);
 		r->from = -1;
 	}
-	if (c->is_socket) {
-		if (shutdown(r->to, SHUT_WR) < 0 && errno != ENOTCONN)
-			log_sys(LOG_WARNING, "unable to shut down the socket for writing");
-	} else {
-		/* keep fd 1 occupied so no later open() lands on it */
-		if (dup2(c->devnull, r->to) < 0)
-			log_sys(LOG_WARNING, "unable to close the output");
-	}
+	/*
+	 * A socket may be shared with the input (qrexec-agent hands some
+	 * services one socket as stdin and stdout): closing our fd would not
+	 * be an EOF, shutting down the write side is.
+	 */
+	if (c->out_is_socket && shutdown(r->to, SHUT_WR) < 0 && errno != ENOTCONN)
+		log_sys(LOG_WARNING, "unable to shut down the socket for writing");
+	/* keep the fd occupied so no later open() lands on it */
+	if (!c->is_socket && dup2(c->devnull, r->to) < 0)
+		log_sys(LOG_WARNING, "unable to close the output");
 	r->done = true;
 }
 
@@ -828,6 +832,16 @@ static void run_loop(struct conn *c)
 		}
 		if (c->aborting)
 			break;
+		/*
+		 * Every process we started has ended: whatever they left behind
+		 * in the group (a forked helper holding a pipe) must not keep the
+		 * connection open.
+		 */
+		if (!c->stragglers_killed && all_reaped(c)) {
+			c->stragglers_killed = true;
+			if (c->pgid > 0)
+				killpg(c->pgid, SIGKILL);
+		}
 		if (!c->up.done && c->up.from_ready && (c->up.to_ready || c->up.discard))
 			pump_up(c);
 		if (!c->aborting && !c->down.done && c->down.from_ready && c->down.to_ready)
@@ -874,7 +888,8 @@ enum qp_result supervise_connection(const struct supervise_args *a, struct super
 
 	memset(res, 0, sizeof(*res));
 	res->result = QP_OK;
-	c.is_socket = a->in_fd == a->out_fd && fstat(a->in_fd, &st) == 0 && S_ISSOCK(st.st_mode);
+	c.out_is_socket = fstat(a->out_fd, &st) == 0 && S_ISSOCK(st.st_mode);
+	c.is_socket = a->in_fd == a->out_fd && c.out_is_socket;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);

@@ -265,6 +265,39 @@ START_TEST(test_usage_errors)
 }
 END_TEST
 
+START_TEST(test_exec_one_socket_both_ways)
+{
+	/* stdin and stdout are one socket, as qrexec-agent may hand them over */
+	int sv[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(sv[1], 0);
+		dup2(sv[1], 1);
+		close(sv[0]);
+		close(sv[1]);
+		setenv("QREXEC_REMOTE_DOMAIN", "work", 1);
+		char prog[512];
+		snprintf(prog, sizeof(prog), "%s/qrexec-proxy", builddir());
+		execl(prog, prog, "exec", "--config", config, "--log", "stderr", "pass3+target-vm+test.Hash",
+		      (char *)NULL);
+		_exit(99);
+	}
+	close(sv[1]);
+	struct xfer x;
+	uint64_t n = 1 << 20, h = expected_hash(n, 4);
+	char want[64];
+	int len = snprintf(want, sizeof(want), "%llu %016llx\n", (unsigned long long)n, (unsigned long long)h);
+	call_transfer(sv[0], n, 4, 30000, &x);
+	ck_assert(!x.timed_out);
+	ck_assert_uint_eq(x.recv, (uint64_t)len);
+	ck_assert(x.recv_hash == hash_update(HASH_INIT, want, (size_t)len));
+	int status;
+	waitpid(pid, &status, 0);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+END_TEST
+
 START_TEST(test_socket_path)
 {
 	struct result r;
@@ -334,6 +367,7 @@ static Suite *modes_suite(void)
 	tcase_add_test(tc, test_check_mode);
 	tcase_add_test(tc, test_usage_errors);
 	tcase_add_test(tc, test_socket_path);
+	tcase_add_test(tc, test_exec_one_socket_both_ways);
 	suite_add_tcase(s, tc);
 	return s;
 }
