@@ -44,6 +44,7 @@ struct relay {
 	int from, to;         /* -1 once closed */
 	bool from_ready, to_ready;
 	bool use_splice;
+	bool from_is_socket;
 	bool done;            /* EOF passed on */
 	bool discard;         /* nobody reads the other end: drop what arrives */
 	char *buf;
@@ -412,6 +413,26 @@ static enum pump_result relay_pump(struct relay *r)
 			if (n > 0) {
 				r->bytes += (uint64_t)n;
 				continue;
+			}
+			if (n == 0 && r->from_is_socket) {
+				/*
+				 * EOF from the source closes the destination's input
+				 * for good: make sure it is one, and not a splice that
+				 * found no room, before acting on it.
+				 */
+				char b;
+				ssize_t k = recv(r->from, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+				if (k > 0) {
+					r->to_ready = false;
+					return PUMP_AGAIN;
+				}
+				if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+					r->from_ready = false;
+					return PUMP_AGAIN;
+				}
+				if (k < 0)
+					return PUMP_FROM_ERR;
+				return PUMP_EOF;
 			}
 			if (n == 0)
 				return PUMP_EOF;
@@ -889,6 +910,7 @@ enum qp_result supervise_connection(const struct supervise_args *a, struct super
 	memset(res, 0, sizeof(*res));
 	res->result = QP_OK;
 	c.out_is_socket = fstat(a->out_fd, &st) == 0 && S_ISSOCK(st.st_mode);
+	c.up.from_is_socket = fstat(a->in_fd, &st) == 0 && S_ISSOCK(st.st_mode);
 	c.is_socket = a->in_fd == a->out_fd && c.out_is_socket;
 
 	sigemptyset(&mask);

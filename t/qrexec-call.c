@@ -5,6 +5,7 @@
  * sends DESCRIPTOR and its NUL, then relays stdin to the socket (shutting
  * down the write side at EOF) and the socket to stdout, until both
  * directions are closed. Exit 0, or 111 when a system call failed.
+ * (When the service's answer ends first, input is still sent until EOF.)
  */
 #include <errno.h>
 #include <poll.h>
@@ -51,7 +52,8 @@ int main(int argc, char **argv)
 		return 111;
 	}
 	struct pollfd p[2] = { { .fd = 0, .events = POLLIN }, { .fd = s, .events = POLLIN } };
-	while (p[1].fd >= 0) {
+	/* as qrexec-agent: the call ends when both directions are closed */
+	while (p[0].fd >= 0 || p[1].fd >= 0) {
 		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
