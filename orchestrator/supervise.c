@@ -50,6 +50,7 @@ struct relay {
 	char *buf;
 	size_t off, len;
 	uint64_t bytes;
+	uint64_t discarded;
 };
 
 enum pump_result {
@@ -392,22 +393,7 @@ static bool read_signals(struct conn *c)
 static enum pump_result relay_pump(struct relay *r)
 {
 	for (int round = 0; round < RELAY_ROUNDS; round++) {
-		if (r->discard) {
-			char scratch[RELAY_BUF];
-			ssize_t n = read(r->from, scratch, sizeof(scratch));
-			if (n > 0)
-				continue;
-			if (n == 0)
-				return PUMP_EOF;
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				r->from_ready = false;
-				return PUMP_AGAIN;
-			}
-			return PUMP_FROM_ERR;
-		}
-		if (r->use_splice && r->len == r->off) {
+		if (r->use_splice && !r->discard && r->len == r->off) {
 			ssize_t n = splice(r->from, NULL, r->to, NULL, RELAY_CHUNK,
 					   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 			if (n > 0) {
@@ -470,6 +456,12 @@ static enum pump_result relay_pump(struct relay *r)
 			}
 			r->off = 0;
 			r->len = (size_t)n;
+		}
+		if (r->discard) {
+			/* nobody reads the other end: drop it, keep the sender going */
+			r->discarded += r->len - r->off;
+			r->off = r->len;
+			continue;
 		}
 		ssize_t w = write(r->to, r->buf + r->off, r->len - r->off);
 		if (w < 0) {
@@ -979,7 +971,8 @@ enum qp_result supervise_connection(const struct supervise_args *a, struct super
 			close(c.procs[i].err_fd);
 	}
 	if (c.up.discard)
-		log_msg(LOG_INFO, "the pipeline stopped reading from the source early; the rest was discarded");
+		log_msg(LOG_INFO, "the pipeline stopped reading from the source early; the rest (%llu bytes) was discarded",
+			(unsigned long long)c.up.discarded);
 out:
 	res->bytes_src2dst = c.up.bytes;
 	res->bytes_dst2src = c.down.bytes;

@@ -48,6 +48,11 @@ static const char config_body[] =
 	"    filters:\n"
 	"      - name: \"@B@/t/test-filter\"\n"
 	"        args: [try-socket]\n"
+	"  early-exit:\n"
+	"    filters:\n"
+	"      - name: \"@B@/t/test-filter\"\n"
+	"        args: [exit-after, \"10\", \"0\"]\n"
+	"        direction: src2dst\n"
 	"  admit-no:\n"
 	"    admit: [/bin/false]\n"
 	"    filters: [pass]\n"
@@ -305,6 +310,26 @@ START_TEST(test_50_at_once)
 }
 END_TEST
 
+START_TEST(test_first_step_stops_reading)
+{
+	/*
+	 * The first step takes 10 bytes and ends normally while the service
+	 * is still busy (it answers after 2 s): the rest of what the caller
+	 * sends is read and dropped, so the caller is never blocked, and the
+	 * answer still arrives whole.
+	 */
+	struct xfer x;
+	int fd = call_vm(&d, "early-exit", "target-vm", "test.Sleep+2");
+	call_transfer(fd, 8 << 20, 6, 30000, &x);
+	ck_assert(!x.timed_out);
+	ck_assert_int_eq(x.writer_status, 0);
+	ck_assert_uint_eq(x.recv, 10);
+	ck_assert(file_wait_for(d.log, "chain=early-exit result=ok", 5000));
+	ck_assert(file_wait_for(d.log, "bytes) was discarded", 5000));
+	ck_assert(file_wait_for(d.log, "dst2src=10", 5000));
+}
+END_TEST
+
 START_TEST(test_reload)
 {
 	/* a new chain appears on SIGHUP */
@@ -363,6 +388,7 @@ static Suite *serve_suite(void)
 	tcase_add_test(tc, test_connector_refused);
 	tcase_add_test(tc, test_admission);
 	tcase_add_test(tc, test_50_at_once);
+	tcase_add_test(tc, test_first_step_stops_reading);
 	tcase_add_test(tc, test_reload);
 	tcase_add_test(tc, test_sigterm_lets_connections_finish);
 	suite_add_tcase(s, tc);
