@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hash.h"
@@ -236,6 +237,63 @@ START_TEST(test_filter_crash_tears_down)
 }
 END_TEST
 
+/* the pid of a process named NAME (argv[0]) among the children of PPID */
+static pid_t child_named(pid_t ppid, const char *name)
+{
+	pid_t kids[64];
+	int n = children_of(ppid, kids, 64);
+	for (int i = 0; i < n; i++) {
+		char path[64], argv0[256] = "";
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)kids[i]);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		size_t len = fread(argv0, 1, sizeof(argv0) - 1, f);
+		fclose(f);
+		argv0[len] = '\0';
+		if (!strcmp(argv0, name))
+			return kids[i];
+	}
+	return 0;
+}
+
+START_TEST(test_filter_killed_mid_stream)
+{
+	/* the service answers only after 5 s: the pipeline is alive meanwhile */
+	int fd = call_vm(&d, "pass3", "target-vm", "test.Sleep+5");
+	ck_assert_int_eq(send(fd, "some data", 9, 0), 9);
+	ck_assert(file_wait_for(d.connlog, "start target-vm test.Sleep+5", 10000));
+	pid_t sup = 0, victim = 0;
+	for (int i = 0; i < 250 && !victim; i++) {
+		pid_t kids[4];
+		if (children_of(d.pid, kids, 4) == 1) {
+			sup = kids[0];
+			victim = child_named(sup, "pass");
+		}
+		if (!victim)
+			poll(NULL, 0, 20);
+	}
+	ck_assert_int_gt(victim, 0);
+	char *log = file_read(d.connlog);
+	int cpid = 0;
+	sscanf(strstr(log, "start target-vm test.Sleep+5 "), "start target-vm test.Sleep+5 %d", &cpid);
+	free(log);
+	ck_assert(pid_alive(cpid));
+	int64_t t0 = time(NULL);
+	ck_assert_int_eq(kill(victim, SIGKILL), 0);
+	/* the caller gets EOF at once, long before the service would answer */
+	char buf[64];
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	ck_assert_int_eq(poll(&p, 1, 4000), 1);
+	ck_assert_int_eq(read(fd, buf, sizeof(buf)), 0);
+	close(fd);
+	ck_assert_int_lt(time(NULL) - t0, 4);
+	ck_assert(file_wait_for(d.log, "killed by signal 9", 5000));
+	ck_assert(!pid_alive(cpid));
+	assert_no_children();
+}
+END_TEST
+
 START_TEST(test_filter_environment)
 {
 	int fd = call_vm(&d, "env", "target-vm", "test.Echo");
@@ -383,6 +441,7 @@ static Suite *serve_suite(void)
 	tcase_add_test(tc, test_dst2src_only);
 	tcase_add_test(tc, test_refusals_keep_daemon);
 	tcase_add_test(tc, test_filter_crash_tears_down);
+	tcase_add_test(tc, test_filter_killed_mid_stream);
 	tcase_add_test(tc, test_filter_environment);
 	tcase_add_test(tc, test_baseline_seccomp);
 	tcase_add_test(tc, test_connector_refused);
