@@ -7,11 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/seccomp.h>
 
 #include "log.h"
 #include "spawn.h"
@@ -71,6 +73,7 @@ struct conn {
 	bool is_socket;       /* one socket both ways (serve) */
 	bool out_is_socket;   /* the output is a socket: half-close with shutdown() */
 	bool stragglers_killed;
+	bool self_confined;   /* the supervisor runs under the baseline policy itself */
 	bool aborting;
 	bool terminated;      /* SIGTERM/SIGINT/SIGHUP arrived */
 	bool reason_weak;     /* the reason is a broken pipe: a consequence, maybe not the cause */
@@ -238,6 +241,8 @@ static int start_proc(struct conn *c, struct proc *p, const char *path, char *co
 		.seccomp = confine ? c->a->seccomp : NULL,
 		.pgid = pgid,
 	};
+	if (c->self_confined)
+		req.seccomp = NULL;  /* inherited already */
 	pid_t pid = spawn_child(&req);
 	int err = errno;
 	close(ep[1]);
@@ -648,6 +653,23 @@ static int run_admission(struct conn *c)
 	return 0;
 }
 
+static void confine_self(struct conn *c)
+{
+#ifndef QP_SANITIZERS
+	/* (LeakSanitizer needs ptrace at exit: sanitizer builds load it per child) */
+	if (!c->a->seccomp || c->self_confined)
+		return;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, c->a->seccomp) < 0) {
+		log_sys(LOG_WARNING, "unable to apply the seccomp policy to the supervisor; loading it per filter");
+		return;
+	}
+	c->self_confined = true;
+#else
+	(void)c;
+#endif
+}
+
 struct hop {
 	const struct qp_step *step;
 	unsigned dir;
@@ -701,9 +723,18 @@ static int start_pipeline(struct conn *c)
 		}
 	}
 
-	for (size_t h = 0; h < nhops + 1; h++) {
+	/*
+	 * The connector first, unconfined (it may be any program); then the
+	 * supervisor puts itself under the baseline policy, which every filter
+	 * inherits for free instead of loading it once per process (the
+	 * kernel's per-load cost is most of a confined spawn).
+	 */
+	for (size_t o = 0; o < nhops + 1; o++) {
+		size_t h = o == 0 ? nup : o <= nup ? o - 1 : o;
 		struct proc *p = &c->procs[h];
 		const struct hop *hp = &hops[h];
+		if (o == 1)
+			confine_self(c);
 		int fd0 = pipes[h][0], fd1 = pipes[h + 1][1];
 		int r;
 
