@@ -8,7 +8,8 @@ noinst_LIBRARIES += filters/libqpf.a
 filters_libqpf_a_SOURCES = filters/qpf.c filters/qpf.h
 filters_libqpf_a_CFLAGS = $(QPF_CFLAGS)
 
-filters_PROGRAMS += filters/pass filters/byte-limit filters/timeout
+filters_PROGRAMS += filters/pass filters/byte-limit filters/timeout \
+	filters/count filters/sniff filters/streamline
 
 filters_pass_SOURCES = filters/pass.c
 filters_pass_CFLAGS = $(QPF_CFLAGS)
@@ -24,3 +25,18 @@ filters_timeout_SOURCES = filters/timeout.c
 filters_timeout_CFLAGS = $(QPF_CFLAGS)
 filters_timeout_LDFLAGS = $(HARDEN_LDFLAGS)
 filters_timeout_LDADD = $(QPF_LDADD)
+
+filters_count_SOURCES = filters/count.c
+filters_count_CFLAGS = $(QPF_CFLAGS)
+filters_count_LDFLAGS = $(HARDEN_LDFLAGS)
+filters_count_LDADD = $(QPF_LDADD)
+
+filters_sniff_SOURCES = filters/sniff.c
+filters_sniff_CFLAGS = $(QPF_CFLAGS)
+filters_sniff_LDFLAGS = $(HARDEN_LDFLAGS)
+filters_sniff_LDADD = $(QPF_LDADD)
+
+filters_streamline_SOURCES = filters/streamline.c
+filters_streamline_CFLAGS = $(QPF_CFLAGS)
+filters_streamline_LDFLAGS = $(HARDEN_LDFLAGS)
+filters_streamline_LDADD = $(QPF_LDADD)
