@@ -1,0 +1,22 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The built-in filters as standalone programs, the kit's lock-down, and
+# the example third-party filter.
+check_PROGRAMS += t/check_filters t/filter-misbehave doc/examples/line-allowlist
+TESTS += t/check_filters
+
+t_check_filters_SOURCES = t/check_filters.c
+t_check_filters_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+t_check_filters_LDADD = $(CHECK_LIBS)
+
+# locks itself down like a filter: no sanitizer runtime, which needs more system calls
+t_filter_misbehave_SOURCES = t/filter-misbehave.c
+t_filter_misbehave_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/filters
+t_filter_misbehave_CFLAGS = $(WARN_CFLAGS) $(SECCOMP_CFLAGS)
+t_filter_misbehave_LDFLAGS = $(HARDEN_LDFLAGS)
+t_filter_misbehave_LDADD = filters/libqpf.a $(SECCOMP_LIBS)
+
+# built as a third party would: its own feature macros, no project headers
+doc_examples_line_allowlist_SOURCES = doc/examples/line-allowlist.c
+doc_examples_line_allowlist_CPPFLAGS =
+doc_examples_line_allowlist_CFLAGS = $(WARN_CFLAGS)
+doc_examples_line_allowlist_LDFLAGS = $(HARDEN_LDFLAGS)
