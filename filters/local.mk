@@ -40,3 +40,8 @@ filters_streamline_SOURCES = filters/streamline.c
 filters_streamline_CFLAGS = $(QPF_CFLAGS)
 filters_streamline_LDFLAGS = $(HARDEN_LDFLAGS)
 filters_streamline_LDADD = $(QPF_LDADD)
+
+dist_man_MANS += doc/qrexec-proxy-filter.7 \
+	doc/qrexec-proxy-filter-pass.1 doc/qrexec-proxy-filter-byte-limit.1 \
+	doc/qrexec-proxy-filter-timeout.1 doc/qrexec-proxy-filter-count.1 \
+	doc/qrexec-proxy-filter-sniff.1 doc/qrexec-proxy-filter-streamline.1
