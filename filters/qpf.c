@@ -327,7 +327,7 @@ static int wait_ready(int fd, short events, const struct qpf_copy *c, int64_t la
 
 int qpf_copy(int in, int out, struct qpf_copy *c)
 {
-	static bool no_splice;
+	bool no_splice = false;
 	bool timed = c->deadline || c->idle;
 	int64_t last_move = timed ? qpf_now_ns() : 0;
 	int why;
