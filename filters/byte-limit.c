@@ -52,7 +52,9 @@ int main(int argc, char **argv)
 	uint64_t dropped = 0;
 	if (qpf_discard(0, nullfd, &dropped) < 0)
 		qpf_die_sys(QPF_EXIT_SYSTEM, "unable to read");
-	if (dropped)
+	if (dropped && limit == 0)
+		qpf_log(LOG_INFO, "one-way: dropped %llu bytes", (unsigned long long)dropped);
+	else if (dropped)
 		qpf_log(LOG_NOTICE, "limit of %llu bytes reached, dropped %llu more",
 			(unsigned long long)limit, (unsigned long long)dropped);
 	return 0;

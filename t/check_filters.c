@@ -227,6 +227,21 @@ START_TEST(pass_byte_exact)
 }
 END_TEST
 
+START_TEST(pass_pipe_size)
+{
+	size_t n = (size_t)3 << 20;
+	unsigned char *data = random_bytes(n, 7);
+	const char *argv[] = { "--pipe-size", "256K", NULL };
+	struct run r;
+	run_filter("filters/pass", argv, data, n, NULL, &r);
+	assert_exit(&r, 0);
+	ck_assert_uint_eq(r.outlen, n);
+	ck_assert(memcmp(r.out, data, n) == 0);
+	run_free(&r);
+	free(data);
+}
+END_TEST
+
 START_TEST(pass_sockets_fallback)
 {
 	/* neither end a pipe: splice fails with EINVAL and read/write takes over */
@@ -636,6 +651,7 @@ END_TEST
 static const char *const *const bad_args[] = {
 	(const char *const[]){ "filters/pass", "extra", NULL },
 	(const char *const[]){ "filters/pass", "--bogus", NULL },
+	(const char *const[]){ "filters/pass", "--pipe-size", "0", NULL },
 	(const char *const[]){ "filters/byte-limit", NULL },
 	(const char *const[]){ "filters/byte-limit", "1X", NULL },
 	(const char *const[]){ "filters/byte-limit", "-5", NULL },
@@ -763,6 +779,7 @@ static Suite *filters_suite(void)
 	tc = tcase_create("pass");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, pass_byte_exact);
+	tcase_add_test(tc, pass_pipe_size);
 	tcase_add_test(tc, pass_sockets_fallback);
 	suite_add_tcase(s, tc);
 
