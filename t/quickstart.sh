@@ -53,5 +53,9 @@ test)
 	make -C "$top/build" check-valgrind || { cat "$top"/build/test-suite.log 2>/dev/null | tail -n 200; exit 1; }
 	echo "== make distcheck"
 	make -C "$top/build" distcheck
+	# one closing line for whoever reads this run: the Check cases of both suites
+	cat "$top"/build/t/*.log "$top"/build-asan/t/*.log 2>/dev/null |
+		sed -n 's/^[0-9]*%: Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1 \2 \3/p' |
+		awk '{ n += $1; f += $2 + $3 } END { printf "%d passed, %d failed\n", n - f, f }'
 	;;
 esac
