@@ -470,6 +470,12 @@ void qpf_lockdown(const char *extra, ...)
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
 	if (!ctx)
 		qpf_die(QPF_EXIT_SYSTEM, "unable to lock down: seccomp_init failed");
+	/*
+	 * A binary tree instead of a list: the kernel runs the program for
+	 * every system call number when it loads it, so a shorter path is a
+	 * faster start as well as cheaper system calls.
+	 */
+	seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
 	for (size_t i = 0; i < sizeof(baseline) / sizeof(baseline[0]); i++)
 		allow(ctx, baseline[i]);
 	va_list ap;
