@@ -13,7 +13,7 @@ t_filter_misbehave_SOURCES = t/filter-misbehave.c
 t_filter_misbehave_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/filters
 t_filter_misbehave_CFLAGS = $(WARN_CFLAGS) $(SECCOMP_CFLAGS)
 t_filter_misbehave_LDFLAGS = $(HARDEN_LDFLAGS)
-t_filter_misbehave_LDADD = filters/libqpf.a $(SECCOMP_LIBS)
+t_filter_misbehave_LDADD = filters/libqrexec-proxy-filter.a $(SECCOMP_LIBS)
 
 # built as a third party would: its own feature macros, no project headers
 doc_examples_line_allowlist_SOURCES = doc/examples/line-allowlist.c
