@@ -25,32 +25,32 @@ filters_PROGRAMS += filters/pass filters/byte-limit filters/timeout \
 
 filters_pass_SOURCES = filters/pass.c
 filters_pass_CFLAGS = $(QPF_CFLAGS)
-filters_pass_LDFLAGS = $(HARDEN_LDFLAGS)
+filters_pass_LDFLAGS = $(HARDEN_LDFLAGS) $(FILTER_LDFLAGS)
 filters_pass_LDADD = $(QPF_LDADD)
 
 filters_byte_limit_SOURCES = filters/byte-limit.c
 filters_byte_limit_CFLAGS = $(QPF_CFLAGS)
-filters_byte_limit_LDFLAGS = $(HARDEN_LDFLAGS)
+filters_byte_limit_LDFLAGS = $(HARDEN_LDFLAGS) $(FILTER_LDFLAGS)
 filters_byte_limit_LDADD = $(QPF_LDADD)
 
 filters_timeout_SOURCES = filters/timeout.c
 filters_timeout_CFLAGS = $(QPF_CFLAGS)
-filters_timeout_LDFLAGS = $(HARDEN_LDFLAGS)
+filters_timeout_LDFLAGS = $(HARDEN_LDFLAGS) $(FILTER_LDFLAGS)
 filters_timeout_LDADD = $(QPF_LDADD)
 
 filters_count_SOURCES = filters/count.c
 filters_count_CFLAGS = $(QPF_CFLAGS)
-filters_count_LDFLAGS = $(HARDEN_LDFLAGS)
+filters_count_LDFLAGS = $(HARDEN_LDFLAGS) $(FILTER_LDFLAGS)
 filters_count_LDADD = $(QPF_LDADD)
 
 filters_sniff_SOURCES = filters/sniff.c
 filters_sniff_CFLAGS = $(QPF_CFLAGS)
-filters_sniff_LDFLAGS = $(HARDEN_LDFLAGS)
+filters_sniff_LDFLAGS = $(HARDEN_LDFLAGS) $(FILTER_LDFLAGS)
 filters_sniff_LDADD = $(QPF_LDADD)
 
 filters_streamline_SOURCES = filters/streamline.c
 filters_streamline_CFLAGS = $(QPF_CFLAGS)
-filters_streamline_LDFLAGS = $(HARDEN_LDFLAGS)
+filters_streamline_LDFLAGS = $(HARDEN_LDFLAGS) $(FILTER_LDFLAGS)
 filters_streamline_LDADD = $(QPF_LDADD)
 
 dist_man_MANS += doc/qrexec-proxy-filter.7 \
