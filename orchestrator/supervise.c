@@ -770,13 +770,34 @@ static int start_pipeline(struct conn *c)
 		pipes[h][0] = -1;
 		close(pipes[h + 1][1]);
 		pipes[h + 1][1] = -1;
+
+		if (o == nup) {
+			/*
+			 * The way to the destination is complete: pass on what the
+			 * caller already sent before starting the steps of the
+			 * answer, so the request does not wait for them.
+			 */
+			c->up.to = pipes[0][1];
+			pipes[0][1] = -1;
+			if (fd_set_nonblock(c->up.to, true) < 0) {
+				log_sys(LOG_ERR, "unable to set up the pipeline's ends");
+				set_reason(c, "unable to set up a pipe");
+				goto out;
+			}
+			if (o < nhops) {
+				c->up.from_ready = c->up.to_ready = true;
+				pump_up(c);
+				if (c->aborting) {
+					rc = 0;
+					goto out;
+				}
+			}
+		}
 	}
 
-	c->up.to = pipes[0][1];
-	pipes[0][1] = -1;
 	c->down.from = pipes[nhops + 1][0];
 	pipes[nhops + 1][0] = -1;
-	if (fd_set_nonblock(c->up.to, true) < 0 || fd_set_nonblock(c->down.from, true) < 0) {
+	if (fd_set_nonblock(c->down.from, true) < 0) {
 		log_sys(LOG_ERR, "unable to set up the pipeline's ends");
 		set_reason(c, "unable to set up a pipe");
 		goto out;
