@@ -172,11 +172,13 @@ void log_child_line(const char *tag, const char *line, size_t len)
 	}
 	for (size_t i = 0; i < len && o + 5 < sizeof(msg); i++) {
 		unsigned char ch = (unsigned char)line[i];
-		if (ch >= 0x20 && ch != 0x7f && ch != '\\') {
+		/*
+		 * Only control bytes are escaped: they are what could end a
+		 * line early or forge one. A backslash passes as it is, so a
+		 * filter's own escaping (sniff's) reads the same in the journal.
+		 */
+		if (ch >= 0x20 && ch != 0x7f) {
 			msg[o++] = (char)ch;
-		} else if (ch == '\\') {
-			msg[o++] = '\\';
-			msg[o++] = '\\';
 		} else if (ch == '\t') {
 			msg[o++] = '\t';
 		} else {

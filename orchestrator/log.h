@@ -37,7 +37,7 @@ void log_sys(int priority, const char *fmt, ...) __attribute__((format(printf, 2
 /*
  * One line of a child's stderr: TAG names the child ("filter pass (src2dst)").
  * A leading "<N>" (sd-daemon priority prefix, 0..7) sets the priority;
- * control bytes are escaped so a child cannot forge other log lines.
+ * control bytes are escaped as \xNN so a child cannot forge other log lines.
  */
 void log_child_line(const char *tag, const char *line, size_t len);
 
