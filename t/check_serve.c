@@ -57,6 +57,11 @@ static const char config_body[] =
 	"  admit-no:\n"
 	"    admit: [/bin/false]\n"
 	"    filters: [pass]\n"
+	"  admit-slow:\n"
+	"    admit:\n"
+	"      - name: /bin/sleep\n"
+	"        args: [\"30\"]\n"
+	"    filters: [pass]\n"
 	"  admit-yes:\n"
 	"    admit: [/bin/true, /bin/true]\n"
 	"    filters: [pass]\n";
@@ -65,7 +70,7 @@ static struct daemon d;
 
 static void setup(void)
 {
-	static const char *const extra[] = { "--descriptor-timeout", "1", NULL };
+	static const char *const extra[] = { "--descriptor-timeout", "1", "--admit-timeout", "1", NULL };
 	daemon_start(&d, config_body, extra);
 }
 
@@ -338,6 +343,13 @@ START_TEST(test_admission)
 	ck_assert_int_eq(file_count(d.connlog, "start"), 0);
 	echo_through("admit-yes", 1000);
 	ck_assert_int_eq(file_count(d.connlog, "start"), 1);
+	/* no verdict in time is a refusal, and the slow check is ended */
+	time_t t0 = time(NULL);
+	assert_refused(call_vm(&d, "admit-slow", "target-vm", "test.Echo"));
+	ck_assert_int_lt(time(NULL) - t0, 10);
+	ck_assert(file_wait_for(d.log, "admit /bin/sleep did not decide within 1000 ms", 5000));
+	ck_assert_int_eq(file_count(d.connlog, "start"), 1);
+	assert_no_children();
 }
 END_TEST
 
