@@ -41,3 +41,4 @@ EXTRA_DIST += t/demo.sh t/quickstart.sh
 include t/faults.mk
 include t/bench.mk
 include t/fuzz.mk
+include t/chains.mk
