@@ -160,6 +160,7 @@ int serve_connection(int fd, const struct qp_config *cfg, const struct sock_fpro
 		.out_fd = fd,
 		.seccomp = seccomp,
 		.admit_timeout_ms = o->admit_timeout_ms,
+		.pipe_size = o->pipe_size,
 		.start_ns = start,
 	};
 	struct supervise_result res;

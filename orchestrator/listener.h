@@ -12,6 +12,7 @@ struct listener_opts {
 	int grace_ms;             /* after SIGTERM, how long running connections may go on */
 	int descriptor_timeout_ms;
 	int admit_timeout_ms;
+	int pipe_size;
 };
 
 /*

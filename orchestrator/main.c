@@ -28,6 +28,8 @@
 
 #define PROG "qrexec-proxy"
 #define DEFAULT_CONFIG QP_SYSCONFDIR "/qrexec-proxy/chains.yaml"
+/* see the measurements in README (Performance) */
+#define QP_DEFAULT_PIPE_SIZE (1024 * 1024)
 
 /* exit codes (see qrexec-proxy(1)) */
 enum {
@@ -40,7 +42,7 @@ enum {
 static const char usage_text[] =
 	"usage: " PROG " serve [--config FILE] [--socket PATH] [--log journal|stderr|auto]\n"
 	"                    [--allow-root] [--max-connections N] [--grace SECONDS]\n"
-	"                    [--descriptor-timeout SECONDS] [--admit-timeout SECONDS]\n"
+	"                    [--descriptor-timeout SECONDS] [--admit-timeout SECONDS] [--pipe-size BYTES]\n"
 	"       " PROG " exec [--config FILE] [--log journal|stderr|auto] [ARG]\n"
 	"       " PROG " check [--config FILE]\n"
 	"       " PROG " run [--config FILE] [--source NAME] [--target NAME] [--service NAME]\n"
@@ -105,7 +107,7 @@ static void raise_nofile(void)
 }
 
 enum { OPT_CONFIG = 'c', OPT_SOCKET = 's', OPT_LOG = 'l', OPT_ALLOW_ROOT = 256, OPT_MAX,
-       OPT_GRACE, OPT_DESC_TIMEOUT, OPT_ADMIT_TIMEOUT, OPT_SOURCE, OPT_TARGET, OPT_SERVICE,
+       OPT_GRACE, OPT_DESC_TIMEOUT, OPT_ADMIT_TIMEOUT, OPT_PIPE_SIZE, OPT_SOURCE, OPT_TARGET, OPT_SERVICE,
        OPT_HELP = 'h' };
 
 static const struct option long_opts[] = {
@@ -117,6 +119,7 @@ static const struct option long_opts[] = {
 	{ "grace", required_argument, NULL, OPT_GRACE },
 	{ "descriptor-timeout", required_argument, NULL, OPT_DESC_TIMEOUT },
 	{ "admit-timeout", required_argument, NULL, OPT_ADMIT_TIMEOUT },
+	{ "pipe-size", required_argument, NULL, OPT_PIPE_SIZE },
 	{ "source", required_argument, NULL, OPT_SOURCE },
 	{ "target", required_argument, NULL, OPT_TARGET },
 	{ "service", required_argument, NULL, OPT_SERVICE },
@@ -181,6 +184,9 @@ static int parse_options(int argc, char **argv, struct options *o, const char *a
 		case OPT_ADMIT_TIMEOUT:
 			o->lo.admit_timeout_ms = parse_seconds_ms(optarg, "--admit-timeout");
 			break;
+		case OPT_PIPE_SIZE:
+			o->lo.pipe_size = parse_count(optarg, "--pipe-size", 0, 1 << 30);
+			break;
 		case OPT_SOURCE:
 			o->source = optarg;
 			break;
@@ -199,7 +205,7 @@ static int parse_options(int argc, char **argv, struct options *o, const char *a
 
 static int cmd_serve(int argc, char **argv, struct options *o)
 {
-	int i = parse_options(argc, argv, o, "config socket log allow-root max-connections grace descriptor-timeout admit-timeout");
+	int i = parse_options(argc, argv, o, "config socket log allow-root max-connections grace descriptor-timeout admit-timeout pipe-size");
 	if (i != argc)
 		usage("serve takes no arguments");
 	log_init(PROG, o->log);
@@ -285,6 +291,7 @@ static int run_one(const struct options *o, const struct qp_config *cfg, const s
 		.out_fd = 1,
 		.seccomp = &prog,
 		.admit_timeout_ms = o->lo.admit_timeout_ms,
+		.pipe_size = o->lo.pipe_size,
 	};
 	enum qp_result r = supervise_connection(&a, &res);
 	free(prog.filter);
@@ -294,7 +301,7 @@ static int run_one(const struct options *o, const struct qp_config *cfg, const s
 
 static int cmd_exec(int argc, char **argv, struct options *o)
 {
-	int i = parse_options(argc, argv, o, "config log admit-timeout");
+	int i = parse_options(argc, argv, o, "config log admit-timeout pipe-size");
 	if (argc - i > 1)
 		usage("exec takes at most one argument");
 	/*
@@ -378,7 +385,7 @@ static char *find_command(const char *cmd)
 
 static int cmd_run(int argc, char **argv, struct options *o)
 {
-	int i = parse_options(argc, argv, o, "config source target service log admit-timeout");
+	int i = parse_options(argc, argv, o, "config source target service log admit-timeout pipe-size");
 	log_init(PROG, o->log_given ? o->log : LOG_TARGET_STDERR);
 	if (i >= argc)
 		usage("run needs a CHAIN and a COMMAND");
@@ -419,7 +426,7 @@ int main(int argc, char **argv)
 		.config = DEFAULT_CONFIG,
 		.log = LOG_TARGET_AUTO,
 		.lo = { .max_connections = 256, .grace_ms = 30000, .descriptor_timeout_ms = 10000,
-			.admit_timeout_ms = 10000 },
+			.admit_timeout_ms = 10000, .pipe_size = QP_DEFAULT_PIPE_SIZE },
 		.source = "local",
 		.target = "local",
 		.service = "local",

@@ -73,7 +73,8 @@ struct conn {
 	bool is_socket;       /* one socket both ways (serve) */
 	bool out_is_socket;   /* the output is a socket: half-close with shutdown() */
 	bool stragglers_killed;
-	bool self_confined;   /* the supervisor runs under the baseline policy itself */
+	bool self_confined;
+	bool pipe_size_warned;   /* the supervisor runs under the baseline policy itself */
 	bool aborting;
 	bool terminated;      /* SIGTERM/SIGINT/SIGHUP arrived */
 	bool reason_weak;     /* the reason is a broken pipe: a consequence, maybe not the cause */
@@ -720,6 +721,17 @@ static int start_pipeline(struct conn *c)
 			log_sys(LOG_ERR, "unable to create a pipe");
 			set_reason(c, "unable to create a pipe: %s", strerror(errno));
 			goto out;
+		}
+		/*
+		 * Every hop splices at most a pipe's worth per wake-up: larger
+		 * pipes mean fewer wake-ups per byte. The memory is taken only
+		 * while data waits in them. A refusal (a hard per-user limit)
+		 * leaves the default, which is slower but correct.
+		 */
+		if (c->a->pipe_size > 0 && fcntl(pipes[i][0], F_SETPIPE_SZ, c->a->pipe_size) < 0 &&
+		    !c->pipe_size_warned) {
+			c->pipe_size_warned = true;
+			log_sys(LOG_INFO, "unable to set the pipe size to %d", c->a->pipe_size);
 		}
 	}
 

@@ -26,6 +26,7 @@ struct supervise_args {
 	int out_fd;                /* data to the source; == in_fd for a socket */
 	const struct sock_fprog *seccomp; /* baseline for filters and admission checks */
 	int admit_timeout_ms;
+	int pipe_size;             /* F_SETPIPE_SZ for every pipe of the pipeline; 0: kernel default */
 	int64_t start_ns;          /* when the connection was accepted (0: now) */
 };
 
