@@ -1,0 +1,511 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * make bench: qrexec-proxy against no proxy and against plain cat pipes,
+ * side by side in one run, medians of several runs, printed as ratios.
+ * Absolute figures are printed too, but only the ratios mean anything on a
+ * shared machine.
+ *
+ *   bench [--runs N] [--gib N] [--connections N] [--quick] [--pipe-size N] [--throughput-only]
+ *
+ * Needs QP_BUILDDIR (set by make bench).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *B;
+static char dir[256], sockpath[300], logpath[300], confpath[300];
+static pid_t daemon_pid;
+static int runs = 5;
+static uint64_t xfer_bytes = 1ULL << 30;
+static int nconn = 300;
+static char zeros[1 << 20];
+static const char *pipe_size;   /* --pipe-size for the daemon, or NULL for its default */
+static int throughput_only;
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static _Noreturn void fail(const char *what)
+{
+	fprintf(stderr, "bench: %s: %s\n", what, strerror(errno));
+	if (daemon_pid > 0)
+		kill(daemon_pid, SIGKILL);
+	exit(111);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void write_all(int fd, const void *p, size_t len)
+{
+	const char *c = p;
+	while (len) {
+		ssize_t n = write(fd, c, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fail("write");
+		}
+		c += n;
+		len -= (size_t)n;
+	}
+}
+
+static void send_bytes(int fd, uint64_t n)
+{
+	while (n) {
+		size_t k = n < sizeof(zeros) ? (size_t)n : sizeof(zeros);
+		write_all(fd, zeros, k);
+		n -= k;
+	}
+}
+
+static void wait_eof(int fd)
+{
+	char buf[4096];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof(buf))) != 0)
+		if (n < 0 && errno != EINTR)
+			fail("read");
+}
+
+static pid_t spawn(const char *const *argv, int in, int out)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		fail("fork");
+	if (pid == 0) {
+		if (in >= 0)
+			dup2(in, 0);
+		if (out >= 0)
+			dup2(out, 1);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static void start_daemon(void)
+{
+	char prog[512];
+	snprintf(prog, sizeof(prog), "%s/qrexec-proxy", B);
+	daemon_pid = fork();
+	if (daemon_pid == 0) {
+		int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd, 2);
+		if (pipe_size)
+			execl(prog, prog, "serve", "--config", confpath, "--socket", sockpath, "--log", "stderr",
+			      "--allow-root", "--max-connections", "512", "--pipe-size", pipe_size, (char *)NULL);
+		else
+			execl(prog, prog, "serve", "--config", confpath, "--socket", sockpath, "--log", "stderr",
+			      "--allow-root", "--max-connections", "512", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		char buf[4096] = "";
+		int fd = open(logpath, O_RDONLY);
+		if (fd >= 0) {
+			ssize_t n = read(fd, buf, sizeof(buf) - 1);
+			close(fd);
+			if (n > 0 && strstr(buf, "serving"))
+				return;
+		}
+		usleep(10000);
+	}
+	errno = ETIMEDOUT;
+	fail("starting the daemon");
+}
+
+static int call(const char *chain, const char *service)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char desc[256];
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		fail("socket");
+	memcpy(sa.sun_path, sockpath, strlen(sockpath) + 1);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		fail("connect");
+	int len = snprintf(desc, sizeof(desc), "qrexec-proxy+%s+bench-dst+%s bench-src", chain, service);
+	write_all(fd, desc, (size_t)len + 1);
+	return fd;
+}
+
+/* ---- throughput ---- */
+
+static double through_proxy(const char *chain)
+{
+	double t0 = now();
+	int fd = call(chain, "bench.Sink");
+	send_bytes(fd, xfer_bytes);
+	shutdown(fd, SHUT_WR);
+	wait_eof(fd);
+	close(fd);
+	return now() - t0;
+}
+
+/* the same transfer with no proxy: the caller's socket straight into the destination */
+static double through_direct(void)
+{
+	char sink[512];
+	int sv[2];
+	snprintf(sink, sizeof(sink), "%s/t/bench/sink", B);
+	const char *argv[] = { sink, "bench-dst", "bench.Sink", NULL };
+	double t0 = now();
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		fail("socketpair");
+	pid_t p = spawn(argv, sv[1], -1);
+	close(sv[1]);
+	send_bytes(sv[0], xfer_bytes);
+	close(sv[0]);
+	waitpid(p, NULL, 0);
+	return now() - t0;
+}
+
+/* the same transfer through N plain cat processes */
+static double through_cats(int n)
+{
+	char sink[512];
+	int sv[2];
+	pid_t pids[16];
+	snprintf(sink, sizeof(sink), "%s/t/bench/sink", B);
+	const char *sargv[] = { sink, "bench-dst", "bench.Sink", NULL };
+	const char *cargv[] = { "/bin/cat", NULL };
+	double t0 = now();
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		fail("socketpair");
+	int in = sv[1];
+	for (int i = 0; i < n; i++) {
+		int p[2];
+		if (pipe2(p, O_CLOEXEC) < 0)
+			fail("pipe");
+		pids[i] = spawn(cargv, in, p[1]);
+		close(in);
+		close(p[1]);
+		in = p[0];
+	}
+	pid_t s = spawn(sargv, in, -1);
+	close(in);
+	send_bytes(sv[0], xfer_bytes);
+	close(sv[0]);
+	waitpid(s, NULL, 0);
+	for (int i = 0; i < n; i++)
+		waitpid(pids[i], NULL, 0);
+	return now() - t0;
+}
+
+/* ---- set-up ---- */
+
+/* connect to first byte at the destination, in seconds */
+static double first_byte(const char *chain)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	int64_t t0 = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, t1 = 0;
+	int fd = call(chain, "bench.First");
+	write_all(fd, "x", 1);
+	shutdown(fd, SHUT_WR);
+	size_t got = 0;
+	while (got < sizeof(t1)) {
+		ssize_t n = read(fd, (char *)&t1 + got, sizeof(t1) - got);
+		if (n <= 0)
+			fail("reading the first-byte time");
+		got += (size_t)n;
+	}
+	wait_eof(fd);
+	close(fd);
+	return (double)(t1 - t0) / 1e9;
+}
+
+struct setup {
+	double conn_per_s;
+	double first_ms;
+};
+
+static struct setup measure_setup(const char *chain, int callers, int total)
+{
+	struct setup r = { 0, 0 };
+	int per = total / callers;
+	int pfd[2];
+	if (pipe(pfd) < 0)
+		fail("pipe");
+	double t0 = now();
+	pid_t *workers = calloc((size_t)callers, sizeof(pid_t));
+	for (int c = 0; c < callers; c++) {
+		if ((workers[c] = fork()) == 0) {
+			close(pfd[0]);
+			for (int i = 0; i < per; i++) {
+				double fb = first_byte(chain);
+				write_all(pfd[1], &fb, sizeof(fb));
+			}
+			_exit(0);
+		}
+	}
+	close(pfd[1]);
+	double *v = calloc((size_t)total, sizeof(double));
+	int n = 0;
+	double fb;
+	while (n < total && read(pfd[0], &fb, sizeof(fb)) == (ssize_t)sizeof(fb))
+		v[n++] = fb;
+	/* not wait(): the daemon is a child of ours too */
+	for (int c = 0; c < callers; c++)
+		waitpid(workers[c], NULL, 0);
+	free(workers);
+	double el = now() - t0;
+	close(pfd[0]);
+	r.conn_per_s = n / el;
+	r.first_ms = n ? median(v, n) * 1000 : 0;
+	free(v);
+	return r;
+}
+
+/* ---- memory ---- */
+
+static long status_kb(pid_t pid, const char *field)
+{
+	char path[64], line[256];
+	long v = -1;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, strlen(field)))
+			v = atol(line + strlen(field) + 1);
+	fclose(f);
+	return v;
+}
+
+static long pss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long v = -1;
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "Pss:", 4))
+			v = atol(line + 4);
+	fclose(f);
+	return v;
+}
+
+/* every descendant of PID, PID included: RSS and PSS summed, and how many */
+static void tree_mem(pid_t pid, long *rss, long *pss, int *nproc)
+{
+	char path[64];
+	*rss += status_kb(pid, "VmRSS");
+	*pss += pss_kb(pid);
+	(*nproc)++;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return;
+	int child;
+	while (fscanf(f, "%d", &child) == 1)
+		tree_mem(child, rss, pss, nproc);
+	fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "runs", required_argument, NULL, 'r' },
+		{ "gib", required_argument, NULL, 'g' },
+		{ "connections", required_argument, NULL, 'c' },
+		{ "quick", no_argument, NULL, 'q' },
+		{ "pipe-size", required_argument, NULL, 'p' },
+		{ "throughput-only", no_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int o;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 'r':
+			runs = atoi(optarg);
+			break;
+		case 'g':
+			xfer_bytes = (uint64_t)(atof(optarg) * (1 << 30));
+			break;
+		case 'c':
+			nconn = atoi(optarg);
+			break;
+		case 'p':
+			pipe_size = optarg;
+			break;
+		case 't':
+			throughput_only = 1;
+			break;
+		case 'q':
+			runs = 3;
+			xfer_bytes = 256ULL << 20;
+			nconn = 96;
+			break;
+		default:
+			fprintf(stderr, "usage: bench [--runs N] [--gib N] [--connections N] [--quick] [--pipe-size N] [--throughput-only]\n");
+			return 100;
+		}
+	}
+	B = getenv("QP_BUILDDIR");
+	if (!B) {
+		fprintf(stderr, "bench: QP_BUILDDIR is not set (run it with make bench)\n");
+		return 100;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(dir, sizeof(dir), "/tmp/qp-bench.XXXXXX");
+	if (!mkdtemp(dir))
+		fail("mkdtemp");
+	snprintf(sockpath, sizeof(sockpath), "%s/s", dir);
+	snprintf(logpath, sizeof(logpath), "%s/daemon.log", dir);
+	snprintf(confpath, sizeof(confpath), "%s/chains.yaml", dir);
+	FILE *f = fopen(confpath, "w");
+	if (!f)
+		fail("config");
+	fprintf(f,
+		"connector: [\"%s/t/bench/sink\", \"{target}\", \"{service}\"]\n"
+		"filter_path: [\"%s/filters\"]\n"
+		"chains:\n"
+		"  pass0: {filters: []}\n"
+		"  pass1: {filters: [pass]}\n"
+		"  pass3: {filters: [pass, pass, pass]}\n"
+		"  pass6: {filters: [pass, pass, pass, pass, pass, pass]}\n"
+		"  sniff: {filters: [{name: sniff, args: [--format, hex]}]}\n"
+		"  byte-limit: {filters: [{name: byte-limit, args: [\"1024G\"]}]}\n"
+		"  streamline: {filters: [{name: streamline, args: [--max-read-delay, \"0\", --max-write-delay, \"0\"]}]}\n",
+		B, B);
+	fclose(f);
+	start_daemon();
+
+	printf("qrexec-proxy bench: %d runs each, medians; %.2f GiB per transfer; daemon pipe size %s\n\n", runs,
+	       (double)xfer_bytes / (1 << 30), pipe_size ? pipe_size : "default");
+
+	/* throughput: every configuration once per round, so drift hits all alike */
+	static const char *const chains[] = { "pass0", "pass1", "pass3", "pass6", "sniff", "byte-limit",
+					       "streamline" };
+	static const int steps[] = { 0, 1, 3, 6, 1, 1, 1 };
+	enum { NCH = 7 };
+	double tp[NCH][32], td[32], tc[7][32];
+	for (int r = 0; r < runs && r < 32; r++) {
+		td[r] = through_direct();
+		for (int i = 0; i < NCH; i++) {
+			/* sniff logs every byte as hex: a tenth of the data keeps it to seconds */
+			uint64_t save = xfer_bytes;
+			if (!strcmp(chains[i], "sniff"))
+				xfer_bytes /= 16;
+			tp[i][r] = through_proxy(chains[i]);
+			if (!strcmp(chains[i], "sniff")) {
+				tp[i][r] *= 16;
+				xfer_bytes = save;
+			}
+		}
+		for (int n = 1; n <= 6; n++)
+			if (n == 1 || n == 3 || n == 6)
+				tc[n][r] = through_cats(n);
+	}
+	double direct = median(td, runs);
+	double gbs = (double)xfer_bytes / 1e9;
+	printf("throughput, one connection                 GB/s   vs direct   vs same number of cat hops\n");
+	printf("  direct (no proxy)                      %6.2f      1.00\n", gbs / direct);
+	for (int i = 0; i < NCH; i++) {
+		double t = median(tp[i], runs);
+		int n = steps[i];
+		char cats[32] = "";
+		if (n == 1 || n == 3 || n == 6)
+			snprintf(cats, sizeof(cats), "%.2f", median(tc[n], runs) / t);
+		printf("  %-12s (%d step%s)%*s%6.2f      %.2f        %s%s\n", chains[i], n, n == 1 ? "" : "s",
+		       n == 1 ? 15 : 14, "", gbs / t, direct / t, cats,
+		       !strcmp(chains[i], "sniff") ? "  (1/16 of the data, scaled)" : "");
+	}
+	for (int n = 1; n <= 6; n++)
+		if (n == 1 || n == 3 || n == 6)
+			printf("  %d cat hop%s (no proxy)%*s%6.2f      %.2f\n", n, n == 1 ? "" : "s", n == 1 ? 18 : 17, "",
+			       gbs / median(tc[n], runs), direct / median(tc[n], runs));
+
+	if (throughput_only)
+		goto done;
+
+	/* set-up */
+	printf("\nconnection set-up                         conn/s   connect to first byte at the destination (ms, median)\n");
+	static const char *const sc[] = { "pass0", "pass1", "pass3", "pass6" };
+	for (int i = 0; i < 4; i++) {
+		double cps[32], fb[32], cps32[32], fb32[32];
+		for (int r = 0; r < runs && r < 32; r++) {
+			struct setup s = measure_setup(sc[i], 1, nconn / 3);
+			cps[r] = s.conn_per_s;
+			fb[r] = s.first_ms;
+			s = measure_setup(sc[i], 32, (nconn / 32) * 32);
+			cps32[r] = s.conn_per_s;
+			fb32[r] = s.first_ms;
+		}
+		printf("  %-6s sequential                     %7.0f   %6.2f\n", sc[i], median(cps, runs), median(fb, runs));
+		printf("  %-6s 32 callers at once             %7.0f   %6.2f\n", sc[i], median(cps32, runs),
+		       median(fb32, runs));
+	}
+
+	/* memory of one held connection of a 3-step chain */
+	int fd = call("pass3", "bench.Hold");
+	write_all(fd, "x", 1);
+	usleep(300000);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)daemon_pid, (int)daemon_pid);
+	f = fopen(path, "r");
+	int sup = 0;
+	if (!f || fscanf(f, "%d", &sup) != 1)
+		fail("finding the supervisor");
+	fclose(f);
+	long rss = 0, pss = 0;
+	int nproc = 0;
+	tree_mem(sup, &rss, &pss, &nproc);
+	close(fd);
+	usleep(300000);
+	printf("\nmemory\n");
+	printf("  one 3-step connection: %d processes, RSS %ld KiB summed, PSS %ld KiB summed\n", nproc, rss, pss);
+
+	/* the daemon after 10 and after 10,000 connections */
+	int total = nconn * 33 > 10000 ? 10000 : nconn * 33;
+	for (int i = 0; i < 10; i++)
+		first_byte("pass0");
+	long rss10 = status_kb(daemon_pid, "VmRSS");
+	int nfd10 = 0;
+	measure_setup("pass0", 8, total - 10);
+	usleep(200000);
+	long rssN = status_kb(daemon_pid, "VmRSS");
+	printf("  daemon RSS after 10 connections: %ld KiB; after %d: %ld KiB (ratio %.2f)\n", rss10, total, rssN,
+	       (double)rssN / (double)rss10);
+	(void)nfd10;
+
+done:
+	kill(daemon_pid, SIGTERM);
+	waitpid(daemon_pid, NULL, 0);
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "bench: could not remove %s\n", dir);
+	return 0;
+}
