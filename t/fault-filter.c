@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Filters that misbehave with their file descriptors, for t/check_faults
+ * (plain POSIX, no kit, so nothing hides the fault):
+ *   fault-filter close-out N    copies N bytes, closes stdout, then reads and
+ *                               drops stdin to EOF and exits 0: the direction
+ *                               ends downstream while upstream keeps writing
+ *   fault-filter close-in N     copies N bytes, closes stdin, keeps stdout
+ *                               open (silent) for a second, then exits 0:
+ *                               upstream sees its reader vanish mid-stream
+ *   fault-filter close-in-fail N  as close-in, but exits 4: the abort must
+ *                               still tear everything down
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* copies up to LIMIT bytes, or to EOF */
+static void copy(unsigned long long limit, int out)
+{
+	static char buf[65536];
+	unsigned long long done = 0;
+	while (done < limit) {
+		size_t want = limit - done < sizeof(buf) ? (size_t)(limit - done) : sizeof(buf);
+		ssize_t n = read(0, buf, want);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			exit(111);
+		if (n == 0)
+			return;
+		if (out >= 0 && write_all(out, buf, (size_t)n) < 0)
+			exit(111);
+		done += (unsigned long long)n;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3)
+		return 100;
+	unsigned long long n = strtoull(argv[2], NULL, 10);
+	if (!strcmp(argv[1], "close-out")) {
+		copy(n, 1);
+		close(1);
+		copy(~0ULL, -1);
+		return 0;
+	}
+	if (!strcmp(argv[1], "close-in") || !strcmp(argv[1], "close-in-fail")) {
+		copy(n, 1);
+		close(0);
+		sleep(1);
+		return strcmp(argv[1], "close-in") ? 4 : 0;
+	}
+	return 100;
+}
