@@ -77,7 +77,6 @@ struct conn {
 	bool pipe_size_warned;   /* the supervisor runs under the baseline policy itself */
 	bool aborting;
 	bool terminated;      /* SIGTERM/SIGINT/SIGHUP arrived */
-	bool reason_weak;     /* the reason is a broken pipe: a consequence, maybe not the cause */
 	int saved_in_fl, saved_out_fl;
 	int64_t setup_ns;     /* when every process of the pipeline had been started */
 	struct relay up;      /* source -> pipeline */
@@ -314,8 +313,14 @@ static void conn_abort(struct conn *c, const char *fmt, ...)
 static void on_exit_status(struct conn *c, struct proc *p, int status)
 {
 	char buf[96];
-	bool failed = !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+	/*
+	 * SIGPIPE means the process's reader has ended. As in a shell
+	 * pipeline (yes | head -1), that is not a failure of its own: the
+	 * reader's exit status decides, and a reader that failed aborts the
+	 * connection by itself.
+	 */
 	bool sigpipe = WIFSIGNALED(status) && WTERMSIG(status) == SIGPIPE;
+	bool failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0) && !sigpipe;
 
 	p->reaped = true;
 	p->status = status;
@@ -323,20 +328,9 @@ static void on_exit_status(struct conn *c, struct proc *p, int status)
 		c->res->connector_reaped = true;
 		c->res->connector_status = status;
 	}
-	if (p->is_admit || !failed)
+	if (p->is_admit || !failed || c->aborting)
 		return;
-	if (!c->aborting) {
-		conn_abort(c, "%s %s", p->tag, spawn_strstatus(status, buf, sizeof(buf)));
-		c->reason_weak = sigpipe;
-	} else if (c->reason_weak && !sigpipe && !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) {
-		/*
-		 * A process whose reader died gets SIGPIPE and may be reaped
-		 * first; the reader's own failure is the cause worth logging.
-		 */
-		snprintf(c->res->reason, sizeof(c->res->reason), "%s %s", p->tag,
-			 spawn_strstatus(status, buf, sizeof(buf)));
-		c->reason_weak = false;
-	}
+	conn_abort(c, "%s %s", p->tag, spawn_strstatus(status, buf, sizeof(buf)));
 }
 
 static void reap(struct conn *c)
