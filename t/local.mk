@@ -42,3 +42,4 @@ include t/faults.mk
 include t/bench.mk
 include t/fuzz.mk
 include t/chains.mk
+include t/stress.mk
