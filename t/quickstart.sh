@@ -4,7 +4,8 @@
 #   sh t/quickstart.sh demo   installs what is missing, builds, runs the local demo
 #   sh t/quickstart.sh test   installs what is missing, builds, runs the whole test suite
 #                             (warnings as errors, then again under ASan/UBSan, then
-#                             the daemon under valgrind, then make distcheck)
+#                             the daemon under valgrind, a short fuzzing run, the
+#                             load test, then make distcheck)
 set -eu
 mode=${1:-}
 case "$mode" in
@@ -15,6 +16,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 
 # Debian packages the build, the tests and the demo need
 pkgs="build-essential autoconf automake pkg-config libsystemd-dev libyaml-dev libseccomp-dev check python3 python3-yaml python3-jsonschema valgrind"
+[ "$mode" = test ] && pkgs="$pkgs clang libclang-rt-14-dev"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -51,6 +53,10 @@ test)
 	make -C "$top/build-asan" -j"$jobs" check || { cat "$top"/build-asan/test-suite.log 2>/dev/null | tail -n 200; exit 1; }
 	echo "== the daemon under valgrind"
 	make -C "$top/build" check-valgrind || { cat "$top"/build/test-suite.log 2>/dev/null | tail -n 200; exit 1; }
+	echo "== fuzzing, short: the descriptor parser and the configuration loader"
+	make -C "$top/build" fuzz-short
+	echo "== load: 200 connections at once through random chains"
+	make -C "$top/build" stress
 	echo "== make distcheck"
 	make -C "$top/build" distcheck
 	# one closing line for whoever reads this run: the Check cases of both suites
