@@ -92,6 +92,18 @@ static const char config_body[] =
 	"        args: [close-in-fail, \"5000\"]\n"
 	"        direction: src2dst\n"
 	"      - pass\n"
+	"  fork-child:\n"
+	"    filters:\n"
+	"      - pass\n"
+	"      - name: \"@B@/t/fault-filter\"\n"
+	"        args: [fork-child, \"0\"]\n"
+	"        direction: src2dst\n"
+	"  fork-setsid:\n"
+	"    filters:\n"
+	"      - pass\n"
+	"      - name: \"@B@/t/fault-filter\"\n"
+	"        args: [fork-setsid, \"0\"]\n"
+	"        direction: src2dst\n"
 	"  flood:\n"
 	"    filters:\n"
 	"      - pass\n"
@@ -454,6 +466,61 @@ START_TEST(test_filter_closes_input_then_fails)
 }
 END_TEST
 
+/* the pid the fault-filter's child logged, or 0 */
+static pid_t logged_child(void)
+{
+	char *log = file_read(d.log);
+	const char *p = strstr(log, "fault-filter: child ");
+	pid_t pid = p ? (pid_t)atoi(p + strlen("fault-filter: child ")) : 0;
+	free(log);
+	return pid;
+}
+
+/*
+ * KNOWN_ESCAPE: a child that left the process group with setsid() is not
+ * reached by the teardown's killpg (nor by PR_SET_PDEATHSIG, which fork
+ * clears) and outlives the connection. Until the supervisor reaps
+ * descendants as a subreaper (or the baseline policy denies setsid and
+ * setpgid), that case reports the escape and passes, unless
+ * QP_FAULTS_STRICT=1.
+ */
+static void left_behind(const char *chain, bool known_escape)
+{
+	struct healthy h;
+	struct xfer x;
+	healthy_begin(&h);
+	ck_assert_uint_eq(fault_call(chain, "test.Echo", 1 << 20, &x), 1 << 20);
+	ck_assert(x.recv_hash == x.sent_hash);
+	assert_log("fault-filter: child ");
+	pid_t child = logged_child();
+	ck_assert_int_gt(child, 1);
+	for (int i = 0; i < 250 && pid_alive(child); i++)
+		poll(NULL, 0, 20);
+	bool escaped = pid_alive(child);
+	if (escaped)
+		kill(child, SIGKILL);
+	if (escaped && known_escape && !getenv("QP_FAULTS_STRICT"))
+		fprintf(stderr, "check_faults: %s: KNOWN ISSUE: the filter's child %d outlived the connection\n",
+			chain, (int)child);
+	else
+		ck_assert_msg(!escaped, "%s: the filter's child %d outlived the connection", chain, (int)child);
+	fault_done(&h);
+}
+
+START_TEST(test_filter_leaves_a_child)
+{
+	/* a filter's own child, holding its stderr, must end with the connection */
+	left_behind("fork-child", false);
+}
+END_TEST
+
+START_TEST(test_filter_child_leaves_the_group)
+{
+	/* the same child, after setsid(): a process group kill no longer reaches it */
+	left_behind("fork-setsid", true);
+}
+END_TEST
+
 START_TEST(test_filter_floods_stderr)
 {
 	/* 100,000 lines on stderr: data still goes through, the daemon does not block */
@@ -734,6 +801,8 @@ static Suite *faults_suite(void)
 	tcase_add_test(tc, test_filter_closes_input_only);
 	tcase_add_test(tc, test_filter_closes_input_only_mid_chain);
 	tcase_add_test(tc, test_filter_closes_input_then_fails);
+	tcase_add_test(tc, test_filter_leaves_a_child);
+	tcase_add_test(tc, test_filter_child_leaves_the_group);
 	tcase_add_test(tc, test_filter_floods_stderr);
 	tcase_add_test(tc, test_connector_refused);
 	tcase_add_test(tc, test_connector_not_found);

@@ -10,9 +10,17 @@
  *                               upstream sees its reader vanish mid-stream
  *   fault-filter close-in-fail N  as close-in, but exits 4: the abort must
  *                               still tear everything down
+ *   fault-filter fork-child 0   leaves a child behind (stdin and stdout
+ *                               closed, stderr kept) that sleeps 10 minutes,
+ *                               then copies and exits 0
+ *   fault-filter fork-setsid 0  the same, but the child first tries to leave
+ *                               the connection's process group and session
+ * The child's pid goes to stderr ("fault-filter: child PID"), so a test can
+ * check that nothing of the connection outlives it.
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -67,6 +75,23 @@ int main(int argc, char **argv)
 		close(0);
 		sleep(1);
 		return strcmp(argv[1], "close-in") ? 4 : 0;
+	}
+	if (!strcmp(argv[1], "fork-child") || !strcmp(argv[1], "fork-setsid")) {
+		int setsid_ok = 0;
+		pid_t pid = fork();
+		if (pid < 0)
+			return 111;
+		if (pid == 0) {
+			close(0);
+			close(1);
+			if (!strcmp(argv[1], "fork-setsid"))
+				setsid_ok = setsid() >= 0;
+			fprintf(stderr, "fault-filter: child %d setsid=%d\n", (int)getpid(), setsid_ok);
+			sleep(600);
+			_exit(0);
+		}
+		copy(~0ULL, 1);
+		return 0;
 	}
 	return 100;
 }
