@@ -3,13 +3,16 @@
 # loader, FUZZ_SECONDS each (60), from the seed corpora in t/fuzz/corpus/.
 # make fuzz-short: 20 s each, for CI. Both skip with a message without clang.
 FUZZ_SECONDS = 60
-FUZZ_TARGETS = t/fuzz/fuzz-descriptor t/fuzz/fuzz-config
+FUZZ_TARGETS = t/fuzz/fuzz-descriptor t/fuzz/fuzz-descriptor-read t/fuzz/fuzz-config
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	$(AM_CPPFLAGS) -I$(top_srcdir)/orchestrator $(YAML_CFLAGS)
-EXTRA_DIST += t/fuzz/fuzz_descriptor.c t/fuzz/fuzz_config.c t/fuzz/corpus
+EXTRA_DIST += t/fuzz/fuzz_descriptor.c t/fuzz/fuzz_descriptor_read.c t/fuzz/fuzz_config.c t/fuzz/corpus
 CLEANFILES += $(FUZZ_TARGETS)
 
 t/fuzz/fuzz-descriptor: $(srcdir)/t/fuzz/fuzz_descriptor.c $(srcdir)/orchestrator/descriptor.c $(srcdir)/orchestrator/config.c
+	$(AM_V_GEN)$(MKDIR_P) t/fuzz && $(CLANG) $(FUZZ_FLAGS) -o $@ $^ $(YAML_LIBS)
+# descriptor_read over a socketpair: consumes up to the NUL and not one byte more
+t/fuzz/fuzz-descriptor-read: $(srcdir)/t/fuzz/fuzz_descriptor_read.c $(srcdir)/orchestrator/descriptor.c $(srcdir)/orchestrator/config.c
 	$(AM_V_GEN)$(MKDIR_P) t/fuzz && $(CLANG) $(FUZZ_FLAGS) -o $@ $^ $(YAML_LIBS)
 t/fuzz/fuzz-config: $(srcdir)/t/fuzz/fuzz_config.c $(srcdir)/orchestrator/config.c
 	$(AM_V_GEN)$(MKDIR_P) t/fuzz && $(CLANG) $(FUZZ_FLAGS) -o $@ $^ $(YAML_LIBS)
@@ -17,7 +20,7 @@ t/fuzz/fuzz-config: $(srcdir)/t/fuzz/fuzz_config.c $(srcdir)/orchestrator/config
 fuzz:
 	@if test -z "$(CLANG)"; then echo "fuzz: SKIP: clang not found (apt-get install clang)"; exit 0; fi; \
 	$(MAKE) $(AM_MAKEFLAGS) $(FUZZ_TARGETS) && \
-	for t in descriptor config; do \
+	for t in descriptor descriptor-read config; do \
 	  rm -rf t/fuzz/work-$$t && $(MKDIR_P) t/fuzz/work-$$t && cp $(srcdir)/t/fuzz/corpus/$$t/* t/fuzz/work-$$t/ && \
 	  echo "== fuzz $$t for $(FUZZ_SECONDS) s" && \
 	  t/fuzz/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
