@@ -923,6 +923,39 @@ out:
 	free(what);
 }
 
+/*
+ * The supervisor is a child subreaper: whatever a filter forked and left
+ * behind (even after setsid(), out of reach of killpg) becomes our child
+ * when its parent ends. Once the connection's own processes are reaped,
+ * end and reap those too, until none is left.
+ */
+static void end_orphans(void)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
+	for (int round = 0; round < 100; round++) {
+		FILE *f = fopen(path, "re");
+		int pid, n = 0;
+		if (!f)
+			return;
+		while (fscanf(f, "%d", &pid) == 1) {
+			kill(pid, SIGKILL);
+			n++;
+		}
+		fclose(f);
+		if (n == 0)
+			return;
+		/* a killed orphan's own children arrive next: kill again, never block */
+		pid_t r;
+		errno = 0;
+		while ((r = waitpid(-1, NULL, WNOHANG)) > 0)
+			;
+		if (r < 0 && errno == ECHILD)
+			return;
+		poll(NULL, 0, 1);
+	}
+}
+
 static void log_summary(struct conn *c, int64_t start_ns)
 {
 	const struct supervise_args *a = c->a;
@@ -977,6 +1010,8 @@ enum qp_result supervise_connection(const struct supervise_args *a, struct super
 	}
 	/* a caller that goes away must be an error code, not a death */
 	signal(SIGPIPE, SIG_IGN);
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+		log_sys(LOG_WARNING, "unable to become a subreaper: a filter's orphans may outlive the connection");
 
 	c.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	c.env_filter[0] = build_env(a, "admit", false);
@@ -1020,9 +1055,10 @@ enum qp_result supervise_connection(const struct supervise_args *a, struct super
 			shutdown(a->in_fd, SHUT_RDWR);
 		reap_all_blocking(&c);
 	}
-	/* stragglers a filter forked into the group */
+	/* stragglers a filter forked into the group, and those that left it */
 	if (c.pgid > 0)
 		killpg(c.pgid, SIGKILL);
+	end_orphans();
 	for (size_t i = 0; i < c.nprocs; i++) {
 		drain_stderr(&c.procs[i]);
 		if (c.procs[i].err_fd >= 0)
