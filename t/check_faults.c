@@ -704,6 +704,33 @@ START_TEST(test_caller_does_not_read)
 }
 END_TEST
 
+START_TEST(test_supervisor_killed)
+{
+	/*
+	 * The supervisor of one connection dies (SIGKILL, as a crash would):
+	 * its filters and connector die with it (PR_SET_PDEATHSIG), its caller
+	 * sees EOF, the listener logs it, and the neighbour goes on.
+	 */
+	struct healthy h;
+	healthy_begin(&h);
+	int fd = call_vm(&d, "pass3", "fault-vm", "test.Sleep+30");
+	ck_assert_int_eq(send(fd, "some data", 9, MSG_NOSIGNAL), 9);
+	ck_assert(file_wait_for(d.connlog, "start fault-vm", 10000));
+	pid_t conn = connector_pid("fault-vm");
+	pid_t sup = parent_of(conn);
+	ck_assert_int_gt(sup, 1);
+	ck_assert_int_ne(sup, d.pid);
+	ck_assert_int_eq(kill(sup, SIGKILL), 0);
+	ck_assert_uint_eq(read_to_eof(fd, 10000, NULL), 0);
+	close(fd);
+	char want[64];
+	snprintf(want, sizeof(want), "supervisor %d ", (int)sup);
+	assert_log(want);
+	assert_log("signal 9");
+	fault_done(&h);
+}
+END_TEST
+
 /* ---- socket activation: the daemon killed and restarted, callers queued ---- */
 
 static pid_t start_activated(int lfd, const char *log)
@@ -811,6 +838,7 @@ static Suite *faults_suite(void)
 	tcase_add_test(tc, test_caller_sends_no_descriptor);
 	tcase_add_test(tc, test_caller_sends_descriptor_bytewise);
 	tcase_add_test(tc, test_caller_does_not_read);
+	tcase_add_test(tc, test_supervisor_killed);
 	suite_add_tcase(s, tc);
 
 	TCase *ta = tcase_create("activation");
