@@ -174,9 +174,12 @@ static void assert_dest_got(uint64_t nbytes, uint64_t hash)
 	char want[128];
 	snprintf(want, sizeof(want), " %" PRIu64 " %016" PRIx64 "\n", nbytes, hash);
 	if (!file_wait_for(d.connlog, want, 10000)) {
-		char *s = file_read(d.connlog);
-		ck_abort_msg("the destination did not get %" PRIu64 " bytes with hash %016" PRIx64 "; connector log:\n%s",
-			     nbytes, hash, s);
+		int err = access(d.connlog, R_OK) ? errno : 0;
+		char *s = file_read(d.connlog), *l = file_read(d.log);
+		size_t ll = strlen(l);
+		ck_abort_msg("the destination did not get %" PRIu64 " bytes with hash %016" PRIx64
+			     "; connector log %s (%s):\n%s\ndaemon log (end):\n%s",
+			     nbytes, hash, d.connlog, err ? strerror(err) : "readable", s, l + (ll > 3000 ? ll - 3000 : 0));
 	}
 }
 
