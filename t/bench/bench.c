@@ -248,6 +248,34 @@ static double through_cats(int n)
 	return now() - t0;
 }
 
+/*
+ * The median over rounds of FAST[r] / SLOW[r] (times: the faster one's
+ * time over the slower one's, i.e. the throughput ratio SLOW/FAST), with
+ * its range, into OUT ("0.72 (0.65-0.80)").
+ */
+static const char *ratio(const double *base, const double *t, int n, char *out)
+{
+	double v[32];
+	for (int r = 0; r < n && r < 32; r++)
+		v[r] = base[r] / t[r];
+	double m = median(v, n);
+	/* median() sorted v */
+	snprintf(out, 40, "%.2f (%.2f-%.2f)", m, v[0], v[n - 1]);
+	return out;
+}
+
+static void loadavg(char *out, size_t size)
+{
+	FILE *f = fopen("/proc/loadavg", "r");
+	out[0] = '\0';
+	if (f) {
+		if (!fgets(out, (int)size, f))
+			out[0] = '\0';
+		fclose(f);
+	}
+	out[strcspn(out, " ")] = '\0';
+}
+
 /* ---- set-up ---- */
 
 /* connect to first byte at the destination, in seconds */
@@ -431,8 +459,10 @@ int main(int argc, char **argv)
 	fclose(f);
 	start_daemon();
 
-	printf("qrexec-proxy bench: %d runs each, medians; %.2f GiB per transfer; daemon pipe size %s\n\n", runs,
-	       (double)xfer_bytes / (1 << 30), pipe_size ? pipe_size : "default");
+	char load[64];
+	loadavg(load, sizeof(load));
+	printf("qrexec-proxy bench: %d runs each, medians; %.2f GiB per transfer; daemon pipe size %s; load average %s\n\n",
+	       runs, (double)xfer_bytes / (1 << 30), pipe_size ? pipe_size : "default", load);
 
 	/* throughput: every configuration once per round, so drift hits all alike */
 	static const char *const chains[] = { "pass0", "pass1", "pass3", "pass6", "sniff", "byte-limit",
@@ -458,27 +488,32 @@ int main(int argc, char **argv)
 			if (n == 1 || n == 3 || n == 6)
 				tc[n][r] = through_cats(n);
 	}
-	double direct = median(td, runs), dpipe = median(tdp, runs);
+	/*
+	 * Ratios are taken per round (the two transfers ran seconds apart)
+	 * and then their median, with the smallest and largest in brackets:
+	 * load from other work drifts over a run, and a ratio of medians
+	 * would compare transfers made minutes apart.
+	 */
 	double gbs = (double)xfer_bytes / 1e9;
-	printf("throughput, one connection                 GB/s   vs direct   vs same number of cat hops   vs direct pipe\n");
-	printf("  direct (no proxy)                      %6.2f      1.00                                     %.2f\n",
-	       gbs / direct, dpipe / direct);
-	printf("  direct pipe (no proxy)                 %6.2f      %.2f                                     1.00\n",
-	       gbs / dpipe, direct / dpipe);
+	char r1[40], r2[40], r3[40];
+	printf("throughput, one connection     GB/s   vs direct (min-max)   vs as many cat hops   vs direct pipe\n");
+	printf("  direct (no proxy)          %6.2f   1.00                                        %s\n", gbs / median(td, runs),
+	       ratio(tdp, td, runs, r3));
+	printf("  direct pipe (no proxy)     %6.2f   %-20s                        1.00\n", gbs / median(tdp, runs),
+	       ratio(td, tdp, runs, r1));
 	for (int i = 0; i < NCH; i++) {
-		double t = median(tp[i], runs);
 		int n = steps[i];
-		char cats[32] = "";
+		r2[0] = '\0';
 		if (n == 1 || n == 3 || n == 6)
-			snprintf(cats, sizeof(cats), "%.2f", median(tc[n], runs) / t);
-		printf("  %-12s (%d step%s)%*s%6.2f      %.2f        %-4s                         %.2f%s\n", chains[i], n,
-		       n == 1 ? "" : "s", n == 1 ? 15 : 14, "", gbs / t, direct / t, cats, dpipe / t,
-		       !strcmp(chains[i], "sniff") ? "  (1/16 of the data, scaled)" : "");
+			ratio(tc[n], tp[i], runs, r2);
+		printf("  %-10s (%d step%s) %*s%6.2f   %-20s  %-20s  %s%s\n", chains[i], n, n == 1 ? "" : "s",
+		       n == 1 ? 7 : 6, "", gbs / median(tp[i], runs), ratio(td, tp[i], runs, r1), r2,
+		       ratio(tdp, tp[i], runs, r3), !strcmp(chains[i], "sniff") ? "  (1/16 of the data, scaled)" : "");
 	}
 	for (int n = 1; n <= 6; n++)
 		if (n == 1 || n == 3 || n == 6)
-			printf("  %d cat hop%s (no proxy)%*s%6.2f      %.2f\n", n, n == 1 ? "" : "s", n == 1 ? 18 : 17, "",
-			       gbs / median(tc[n], runs), direct / median(tc[n], runs));
+			printf("  %d cat hop%s (no proxy)%*s%6.2f   %s\n", n, n == 1 ? "" : "s", n == 1 ? 7 : 6, "",
+			       gbs / median(tc[n], runs), ratio(td, tc[n], runs, r1));
 
 	if (throughput_only)
 		goto done;
@@ -534,6 +569,8 @@ int main(int argc, char **argv)
 	(void)nfd10;
 
 done:
+	loadavg(load, sizeof(load));
+	printf("\nload average at the end: %s (other work on the machine shows in the ranges)\n", load);
 	kill(daemon_pid, SIGTERM);
 	waitpid(daemon_pid, NULL, 0);
 	char cmd[512];
