@@ -606,14 +606,14 @@ END_TEST
 
 START_TEST(test_caller_sends_descriptor_bytewise)
 {
-	/* one byte per send, 2 ms apart: slow but within --descriptor-timeout 1 */
+	/* one byte per send, 1 ms apart: slow but within --descriptor-timeout 1 */
 	struct healthy h;
 	healthy_begin(&h);
 	static const char desc[] = "qrexec-proxy+pass3+fault-vm+test.Echo source-vm";
 	int fd = call_open(&d, NULL);
 	for (size_t i = 0; i < sizeof(desc); i++) {
 		ck_assert_int_eq(send(fd, desc + i, 1, MSG_NOSIGNAL), 1);
-		poll(NULL, 0, 2);
+		poll(NULL, 0, 1);
 	}
 	struct xfer x;
 	call_transfer(fd, 1 << 20, 12, 20000, &x);
