@@ -9,6 +9,9 @@
  *
  *   bench [--runs N] [--gib N] [--connections N] [--quick] [--pipe-size N] [--throughput-only]
  *
+ * Sections: throughput of one connection; connection set-up; what one
+ * process start costs here (set-up is mostly process starts); memory.
+ *
  * Needs QP_BUILDDIR (set by make bench).
  */
 #include <errno.h>
@@ -25,6 +28,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 static const char *B;
 static char dir[256], sockpath[300], logpath[300], confpath[300];
@@ -341,6 +347,53 @@ static struct setup measure_setup(const char *chain, int callers, int total)
 	return r;
 }
 
+/* ---- process start ---- */
+
+/* median time of starting PROG with stdin and stdout on /dev/null and waiting for its exit, in us */
+static double start_us(const char *prog, int n)
+{
+	double *v = calloc((size_t)n, sizeof(double));
+	const char *argv[] = { prog, NULL };
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (!v || null < 0)
+		fail("start_us");
+	for (int i = 0; i < n; i++) {
+		double t0 = now();
+		pid_t p = spawn(argv, null, null);
+		waitpid(p, NULL, 0);
+		v[i] = (now() - t0) * 1e6;
+	}
+	double m = median(v, n);
+	close(null);
+	free(v);
+	return m;
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+/*
+ * One CPUID, in us. In a VM every CPUID traps to the hypervisor (Xen, so
+ * Qubes, always intercepts it); glibc runs dozens of them at every process
+ * start to size its caches (init_cpu_features, handle_amd/handle_intel),
+ * static binaries included.
+ */
+static double cpuid_us(void)
+{
+	unsigned a, b, c, d, sink = 0;
+	double t0 = now();
+	for (int i = 0; i < 2000; i++) {
+		__cpuid_count(0x8000001d, (unsigned)i & 3, a, b, c, d);
+		sink += a ^ b ^ c ^ d;
+	}
+	double t = (now() - t0) * 1e6 / 2000;
+	return sink == 0xffffffff ? t + 1 : t;
+}
+#else
+static double cpuid_us(void)
+{
+	return 0;
+}
+#endif
+
 /* ---- memory ---- */
 
 static long status_kb(pid_t pid, const char *field)
@@ -534,6 +587,18 @@ int main(int argc, char **argv)
 		printf("  %-6s sequential                     %7.0f   %6.2f\n", sc[i], median(cps, runs), median(fb, runs));
 		printf("  %-6s 32 callers at once             %7.0f   %6.2f\n", sc[i], median(cps32, runs),
 		       median(fb32, runs));
+	}
+
+	/* what one process start costs, against which the set-up figures read */
+	{
+		char pass[512];
+		snprintf(pass, sizeof(pass), "%s/filters/pass", B);
+		double tp1 = start_us(pass, 300), tt = start_us("/bin/true", 300), cu = cpuid_us();
+		printf("\nprocess start (spawn, exit, wait; median of 300)\n");
+		printf("  filters/pass (static-pie, locks itself down)  %6.0f us\n", tp1);
+		printf("  /bin/true (dynamic, libc only)               %6.0f us\n", tt);
+		if (cu > 0)
+			printf("  one CPUID instruction                        %6.2f us (glibc runs dozens per process start)\n", cu);
 	}
 
 	/* memory of one held connection of a 3-step chain */
