@@ -10,3 +10,10 @@ stress: all $(check_PROGRAMS)
 	QP_BUILDDIR='$(abs_top_builddir)' QP_SRCDIR='$(abs_top_srcdir)' \
 	QP_STRESS_CONNECTIONS=200 QP_STRESS_BYTES=4194304 t/check_stress
 .PHONY: stress
+
+# Socket activation: killed and restarted with calls queued (LISTEN_FDS by hand)
+check_PROGRAMS += t/check_activation
+TESTS += t/check_activation
+t_check_activation_SOURCES = t/check_activation.c
+t_check_activation_CFLAGS = $(TEST_CFLAGS)
+t_check_activation_LDADD = t/libtestutil.a $(TEST_LIBS)
