@@ -1064,7 +1064,7 @@ enum qp_result supervise_connection(const struct supervise_args *a, struct super
 		if (c.procs[i].err_fd >= 0)
 			close(c.procs[i].err_fd);
 	}
-	if (c.up.discard)
+	if (c.up.discard && c.up.discarded > 0)
 		log_msg(LOG_INFO, "the pipeline stopped reading from the source early; the rest (%llu bytes) was discarded",
 			(unsigned long long)c.up.discarded);
 out:

@@ -384,13 +384,13 @@ START_TEST(test_first_step_stops_reading)
 {
 	/*
 	 * The first step takes 10 bytes and ends normally while the service
-	 * is still busy (it answers after 2 s): the rest of what the caller
+	 * is still busy (it answers after 5 s): the rest of what the caller
 	 * sends is read and dropped, so the caller is never blocked, and the
 	 * answer still arrives whole.
 	 */
 	struct xfer x;
-	int fd = call_vm(&d, "early-exit", "target-vm", "test.Sleep+2");
-	call_transfer(fd, 8 << 20, 6, 30000, &x);
+	int fd = call_vm(&d, "early-exit", "target-vm", "test.Sleep+5");
+	call_transfer(fd, 4 << 20, 6, 30000, &x);
 	ck_assert(!x.timed_out);
 	ck_assert_int_eq(x.writer_status, 0);
 	ck_assert_uint_eq(x.recv, 10);
