@@ -477,14 +477,11 @@ static pid_t logged_child(void)
 }
 
 /*
- * KNOWN_ESCAPE: a child that left the process group with setsid() is not
- * reached by the teardown's killpg (nor by PR_SET_PDEATHSIG, which fork
- * clears) and outlives the connection. Until the supervisor reaps
- * descendants as a subreaper (or the baseline policy denies setsid and
- * setpgid), that case reports the escape and passes, unless
- * QP_FAULTS_STRICT=1.
+ * A child that left the process group with setsid() is not reached by the
+ * teardown's killpg, nor by PR_SET_PDEATHSIG (fork clears it); the
+ * supervisor, a child subreaper since 663bfa0, inherits and ends it.
  */
-static void left_behind(const char *chain, bool known_escape)
+static void left_behind(const char *chain)
 {
 	struct healthy h;
 	struct xfer x;
@@ -499,25 +496,21 @@ static void left_behind(const char *chain, bool known_escape)
 	bool escaped = pid_alive(child);
 	if (escaped)
 		kill(child, SIGKILL);
-	if (escaped && known_escape && !getenv("QP_FAULTS_STRICT"))
-		fprintf(stderr, "check_faults: %s: KNOWN ISSUE: the filter's child %d outlived the connection\n",
-			chain, (int)child);
-	else
-		ck_assert_msg(!escaped, "%s: the filter's child %d outlived the connection", chain, (int)child);
+	ck_assert_msg(!escaped, "%s: the filter's child %d outlived the connection", chain, (int)child);
 	fault_done(&h);
 }
 
 START_TEST(test_filter_leaves_a_child)
 {
 	/* a filter's own child, holding its stderr, must end with the connection */
-	left_behind("fork-child", false);
+	left_behind("fork-child");
 }
 END_TEST
 
 START_TEST(test_filter_child_leaves_the_group)
 {
 	/* the same child, after setsid(): a process group kill no longer reaches it */
-	left_behind("fork-setsid", true);
+	left_behind("fork-setsid");
 }
 END_TEST
 
