@@ -724,6 +724,34 @@ START_TEST(test_supervisor_killed)
 }
 END_TEST
 
+START_TEST(test_sigterm_grace_ends_a_hung_connection)
+{
+	/*
+	 * The other bounded end for a connection that never finishes (here
+	 * a destination that sleeps 30 s): SIGTERM stops the daemon taking
+	 * calls, and once --grace (2 s) is over the running connection is
+	 * ended, its processes with it, and the daemon exits 0.
+	 */
+	int fd = call_vm(&d, "pass3", "fault-vm", "test.Sleep+30");
+	ck_assert_int_eq(send(fd, "some data", 9, MSG_NOSIGNAL), 9);
+	ck_assert(file_wait_for(d.connlog, "start fault-vm", 10000));
+	int64_t t0 = now_ms();
+	ck_assert_int_eq(kill(d.pid, SIGTERM), 0);
+	ck_assert_uint_eq(read_to_eof(fd, 15000, NULL), 0);
+	close(fd);
+	int status = 0;
+	pid_t r = 0;
+	while ((r = waitpid(d.pid, &status, WNOHANG)) == 0 && now_ms() - t0 < 15000)
+		poll(NULL, 0, 20);
+	ck_assert_int_eq(r, d.pid);
+	d.pid = 0;
+	ck_assert_int_ge(now_ms() - t0, 1900);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "daemon status 0x%x", status);
+	assert_log("grace period over: ending 1 running connections");
+	assert_connector_gone("fault-vm");
+}
+END_TEST
+
 /* ---- socket activation: the daemon killed and restarted, callers queued ---- */
 
 static pid_t start_activated(int lfd, const char *log)
@@ -832,6 +860,7 @@ static Suite *faults_suite(void)
 	tcase_add_test(tc, test_caller_sends_descriptor_bytewise);
 	tcase_add_test(tc, test_caller_does_not_read);
 	tcase_add_test(tc, test_supervisor_killed);
+	tcase_add_test(tc, test_sigterm_grace_ends_a_hung_connection);
 	suite_add_tcase(s, tc);
 
 	TCase *ta = tcase_create("activation");
