@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lockdown.h"
 #include "qpf.h"
 
 #ifndef QP_LOCALSTATEDIR
@@ -229,7 +230,7 @@ int main(int argc, char **argv)
 		if (errno != EINTR)
 			qpf_die_sys(QPF_EXIT_SYSTEM, "unable to lock %s", path);
 	}
-	qpf_lockdown("pread64", "pwrite64", "ftruncate", "fstat", "newfstatat", "lseek", NULL);
+	qpf_lockdown(QPF_LOCKDOWN_COUNT);
 
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);

@@ -2,12 +2,13 @@
 # The built-in filters and their kit. No $(SAN_CFLAGS)/AM_CFLAGS here: the
 # sanitizer runtimes need system calls the filters' lock-down forbids.
 QPF_CFLAGS = $(WARN_CFLAGS) $(SECCOMP_CFLAGS)
-QPF_LDADD = filters/libqrexec-proxy-filter.a $(SECCOMP_LIBS)
 
 # The kit is installed for third-party filters: the library, its header
 # and a pkg-config file (cc f.c $(pkg-config --cflags --libs qrexec-proxy-filter)).
+# Its qpf_lockdown() builds the seccomp program with libseccomp.
 lib_LIBRARIES = filters/libqrexec-proxy-filter.a
-filters_libqrexec_proxy_filter_a_SOURCES = filters/qpf.c filters/qpf.h
+filters_libqrexec_proxy_filter_a_SOURCES = filters/qpf.c filters/qpf.h \
+	filters/qpf-lockdown.c filters/lockdown.h
 filters_libqrexec_proxy_filter_a_CFLAGS = $(QPF_CFLAGS)
 qpfincludedir = $(includedir)/qrexec-proxy
 qpfinclude_HEADERS = filters/qpf.h
@@ -15,43 +16,66 @@ pkgconfigdir = $(libdir)/pkgconfig
 pkgconfig_DATA = filters/qrexec-proxy-filter.pc
 EXTRA_DIST += filters/qrexec-proxy-filter.pc.in
 CLEANFILES += filters/qrexec-proxy-filter.pc
+DISTCLEANFILES = filters/musl.specs
 filters/qrexec-proxy-filter.pc: $(srcdir)/filters/qrexec-proxy-filter.pc.in Makefile
 	$(AM_V_GEN)$(MKDIR_P) filters && $(SED) -e 's|@prefix[@]|$(prefix)|g' \
 		-e 's|@libdir[@]|$(libdir)|g' -e 's|@includedir[@]|$(includedir)|g' \
 		-e 's|@VERSION[@]|$(VERSION)|g' < $(srcdir)/filters/qrexec-proxy-filter.pc.in > $@
 
+# The built-ins use the same kit, built against the libc configure chose
+# (musl where installed: $(MUSL_CFLAGS) is its gcc specs file), with a
+# qpf_lockdown() that loads programs built once, here, with libseccomp.
+noinst_PROGRAMS = filters/gen-lockdown
+filters_gen_lockdown_SOURCES = filters/gen-lockdown.c filters/lockdown.h
+filters_gen_lockdown_CFLAGS = $(WARN_CFLAGS) $(SECCOMP_CFLAGS)
+filters_gen_lockdown_LDADD = $(SECCOMP_LIBS)
+filters/lockdown-progs.h: filters/gen-lockdown$(EXEEXT)
+	$(AM_V_GEN)filters/gen-lockdown$(EXEEXT) > $@-t && mv $@-t $@
+BUILT_SOURCES = filters/lockdown-progs.h
+CLEANFILES += filters/lockdown-progs.h
+
+noinst_LIBRARIES += filters/libqpf-builtin.a
+filters_libqpf_builtin_a_SOURCES = filters/qpf.c filters/qpf.h \
+	filters/lockdown-builtin.c filters/lockdown.h
+nodist_filters_libqpf_builtin_a_SOURCES = filters/lockdown-progs.h
+filters_libqpf_builtin_a_CFLAGS = $(WARN_CFLAGS) $(MUSL_CFLAGS)
+filters_libqpf_builtin_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_builddir)/filters
+BUILTIN_CC_FLAGS = $(WARN_CFLAGS) $(MUSL_CFLAGS)
+BUILTIN_LINK_FLAGS = $(HARDEN_LDFLAGS) $(FILTER_LDFLAGS)
+BUILTIN_LIBS = filters/libqpf-builtin.a
+
 filters_PROGRAMS += filters/pass filters/byte-limit filters/timeout \
 	filters/count filters/sniff filters/streamline
 
 filters_pass_SOURCES = filters/pass.c
-filters_pass_CFLAGS = $(QPF_CFLAGS)
-filters_pass_LDFLAGS = $(HARDEN_LDFLAGS) $(FILTER_LDFLAGS)
-filters_pass_LDADD = $(QPF_LDADD)
+filters_pass_CFLAGS = $(BUILTIN_CC_FLAGS)
+filters_pass_LDFLAGS = $(BUILTIN_LINK_FLAGS)
+filters_pass_LDADD = $(BUILTIN_LIBS)
 
 filters_byte_limit_SOURCES = filters/byte-limit.c
-filters_byte_limit_CFLAGS = $(QPF_CFLAGS)
-filters_byte_limit_LDFLAGS = $(HARDEN_LDFLAGS) $(FILTER_LDFLAGS)
-filters_byte_limit_LDADD = $(QPF_LDADD)
+filters_byte_limit_CFLAGS = $(BUILTIN_CC_FLAGS)
+filters_byte_limit_LDFLAGS = $(BUILTIN_LINK_FLAGS)
+filters_byte_limit_LDADD = $(BUILTIN_LIBS)
 
 filters_timeout_SOURCES = filters/timeout.c
-filters_timeout_CFLAGS = $(QPF_CFLAGS)
-filters_timeout_LDFLAGS = $(HARDEN_LDFLAGS) $(FILTER_LDFLAGS)
-filters_timeout_LDADD = $(QPF_LDADD)
+filters_timeout_CFLAGS = $(BUILTIN_CC_FLAGS)
+filters_timeout_LDFLAGS = $(BUILTIN_LINK_FLAGS)
+filters_timeout_LDADD = $(BUILTIN_LIBS)
 
 filters_count_SOURCES = filters/count.c
-filters_count_CFLAGS = $(QPF_CFLAGS)
-filters_count_LDFLAGS = $(HARDEN_LDFLAGS) $(FILTER_LDFLAGS)
-filters_count_LDADD = $(QPF_LDADD)
+filters_count_CFLAGS = $(BUILTIN_CC_FLAGS)
+filters_count_LDFLAGS = $(BUILTIN_LINK_FLAGS)
+filters_count_LDADD = $(BUILTIN_LIBS)
 
 filters_sniff_SOURCES = filters/sniff.c
-filters_sniff_CFLAGS = $(QPF_CFLAGS)
-filters_sniff_LDFLAGS = $(HARDEN_LDFLAGS) $(FILTER_LDFLAGS)
-filters_sniff_LDADD = $(QPF_LDADD)
+filters_sniff_CFLAGS = $(BUILTIN_CC_FLAGS)
+filters_sniff_LDFLAGS = $(BUILTIN_LINK_FLAGS)
+filters_sniff_LDADD = $(BUILTIN_LIBS)
 
 filters_streamline_SOURCES = filters/streamline.c
-filters_streamline_CFLAGS = $(QPF_CFLAGS)
-filters_streamline_LDFLAGS = $(HARDEN_LDFLAGS) $(FILTER_LDFLAGS)
-filters_streamline_LDADD = $(QPF_LDADD)
+filters_streamline_CFLAGS = $(BUILTIN_CC_FLAGS)
+filters_streamline_LDFLAGS = $(BUILTIN_LINK_FLAGS)
+filters_streamline_LDADD = $(BUILTIN_LIBS)
 
 dist_man_MANS += doc/qrexec-proxy-filter.7 \
 	doc/qrexec-proxy-filter-pass.1 doc/qrexec-proxy-filter-byte-limit.1 \

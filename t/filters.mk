@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # The built-in filters as standalone programs, the kit's lock-down, and
 # the example third-party filter.
-check_PROGRAMS += t/check_filters t/filter-misbehave doc/examples/line-allowlist
+check_PROGRAMS += t/check_filters t/filter-misbehave t/filter-misbehave-builtin \
+	doc/examples/line-allowlist
 TESTS += t/check_filters
 
 t_check_filters_SOURCES = t/check_filters.c
@@ -14,6 +15,14 @@ t_filter_misbehave_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/filters
 t_filter_misbehave_CFLAGS = $(WARN_CFLAGS) $(SECCOMP_CFLAGS)
 t_filter_misbehave_LDFLAGS = $(HARDEN_LDFLAGS)
 t_filter_misbehave_LDADD = filters/libqrexec-proxy-filter.a $(SECCOMP_LIBS)
+
+# the same, built as the built-in filters are (their libc, their precompiled
+# seccomp programs): both ways of locking down must forbid the same
+t_filter_misbehave_builtin_SOURCES = t/filter-misbehave.c
+t_filter_misbehave_builtin_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/filters
+t_filter_misbehave_builtin_CFLAGS = $(BUILTIN_CC_FLAGS)
+t_filter_misbehave_builtin_LDFLAGS = $(BUILTIN_LINK_FLAGS)
+t_filter_misbehave_builtin_LDADD = $(BUILTIN_LIBS)
 
 # built as a third party would: its own feature macros, no project headers
 doc_examples_line_allowlist_SOURCES = doc/examples/line-allowlist.c

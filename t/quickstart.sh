@@ -15,7 +15,7 @@ esac
 top=$(cd "$(dirname "$0")/.." && pwd)
 
 # Debian packages the build, the tests and the demo need
-pkgs="build-essential autoconf automake pkg-config libsystemd-dev libyaml-dev libseccomp-dev check python3 python3-yaml python3-jsonschema valgrind"
+pkgs="build-essential autoconf automake pkg-config libsystemd-dev libyaml-dev libseccomp-dev musl-tools check python3 python3-yaml python3-jsonschema valgrind"
 [ "$mode" = test ] && pkgs="$pkgs clang libclang-rt-14-dev"
 missing=
 for p in $pkgs; do

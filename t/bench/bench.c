@@ -7,7 +7,7 @@
  * reading the caller's socket, and "direct pipe", the caller writing into a
  * pipe the destination splices from (no proxy can beat that one).
  *
- *   bench [--runs N] [--gib N] [--connections N] [--quick] [--pipe-size N] [--throughput-only]
+ *   bench [--runs N] [--gib N] [--connections N] [--quick] [--pipe-size N] [--throughput-only|--setup-only]
  *
  * Sections: throughput of one connection; connection set-up; what one
  * process start costs here (set-up is mostly process starts); memory.
@@ -41,6 +41,7 @@ static int nconn = 300;
 static char zeros[1 << 20];
 static const char *pipe_size;   /* --pipe-size for the daemon, or NULL for its default */
 static int throughput_only;
+static int setup_only;
 
 static double now(void)
 {
@@ -349,11 +350,11 @@ static struct setup measure_setup(const char *chain, int callers, int total)
 
 /* ---- process start ---- */
 
-/* median time of starting PROG with stdin and stdout on /dev/null and waiting for its exit, in us */
-static double start_us(const char *prog, int n)
+/* median time of starting PROG [ARG] with stdin and stdout on /dev/null and waiting for its exit, in us */
+static double start_us(const char *prog, const char *arg, int n)
 {
 	double *v = calloc((size_t)n, sizeof(double));
-	const char *argv[] = { prog, NULL };
+	const char *argv[] = { prog, arg, NULL };
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (!v || null < 0)
 		fail("start_us");
@@ -443,80 +444,8 @@ static void tree_mem(pid_t pid, long *rss, long *pss, int *nproc)
 	fclose(f);
 }
 
-int main(int argc, char **argv)
+static void bench_throughput(void)
 {
-	static const struct option opts[] = {
-		{ "runs", required_argument, NULL, 'r' },
-		{ "gib", required_argument, NULL, 'g' },
-		{ "connections", required_argument, NULL, 'c' },
-		{ "quick", no_argument, NULL, 'q' },
-		{ "pipe-size", required_argument, NULL, 'p' },
-		{ "throughput-only", no_argument, NULL, 't' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int o;
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (o) {
-		case 'r':
-			runs = atoi(optarg);
-			break;
-		case 'g':
-			xfer_bytes = (uint64_t)(atof(optarg) * (1 << 30));
-			break;
-		case 'c':
-			nconn = atoi(optarg);
-			break;
-		case 'p':
-			pipe_size = optarg;
-			break;
-		case 't':
-			throughput_only = 1;
-			break;
-		case 'q':
-			runs = 3;
-			xfer_bytes = 256ULL << 20;
-			nconn = 96;
-			break;
-		default:
-			fprintf(stderr, "usage: bench [--runs N] [--gib N] [--connections N] [--quick] [--pipe-size N] [--throughput-only]\n");
-			return 100;
-		}
-	}
-	B = getenv("QP_BUILDDIR");
-	if (!B) {
-		fprintf(stderr, "bench: QP_BUILDDIR is not set (run it with make bench)\n");
-		return 100;
-	}
-	signal(SIGPIPE, SIG_IGN);
-	snprintf(dir, sizeof(dir), "/tmp/qp-bench.XXXXXX");
-	if (!mkdtemp(dir))
-		fail("mkdtemp");
-	snprintf(sockpath, sizeof(sockpath), "%s/s", dir);
-	snprintf(logpath, sizeof(logpath), "%s/daemon.log", dir);
-	snprintf(confpath, sizeof(confpath), "%s/chains.yaml", dir);
-	FILE *f = fopen(confpath, "w");
-	if (!f)
-		fail("config");
-	fprintf(f,
-		"connector: [\"%s/t/bench/sink\", \"{target}\", \"{service}\"]\n"
-		"filter_path: [\"%s/filters\"]\n"
-		"chains:\n"
-		"  pass0: {filters: []}\n"
-		"  pass1: {filters: [pass]}\n"
-		"  pass3: {filters: [pass, pass, pass]}\n"
-		"  pass6: {filters: [pass, pass, pass, pass, pass, pass]}\n"
-		"  sniff: {filters: [{name: sniff, args: [--format, hex]}]}\n"
-		"  byte-limit: {filters: [{name: byte-limit, args: [\"1024G\"]}]}\n"
-		"  streamline: {filters: [{name: streamline, args: [--max-read-delay, \"0\", --max-write-delay, \"0\"]}]}\n",
-		B, B);
-	fclose(f);
-	start_daemon();
-
-	char load[64];
-	loadavg(load, sizeof(load));
-	printf("qrexec-proxy bench: %d runs each, medians; %.2f GiB per transfer; daemon pipe size %s; load average %s\n\n",
-	       runs, (double)xfer_bytes / (1 << 30), pipe_size ? pipe_size : "default", load);
-
 	/* throughput: every configuration once per round, so drift hits all alike */
 	static const char *const chains[] = { "pass0", "pass1", "pass3", "pass6", "sniff", "byte-limit",
 					       "streamline" };
@@ -567,6 +496,88 @@ int main(int argc, char **argv)
 		if (n == 1 || n == 3 || n == 6)
 			printf("  %d cat hop%s (no proxy)%*s%6.2f   %s\n", n, n == 1 ? "" : "s", n == 1 ? 7 : 6, "",
 			       gbs / median(tc[n], runs), ratio(td, tc[n], runs, r1));
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "runs", required_argument, NULL, 'r' },
+		{ "gib", required_argument, NULL, 'g' },
+		{ "connections", required_argument, NULL, 'c' },
+		{ "quick", no_argument, NULL, 'q' },
+		{ "pipe-size", required_argument, NULL, 'p' },
+		{ "throughput-only", no_argument, NULL, 't' },
+		{ "setup-only", no_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int o;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 'r':
+			runs = atoi(optarg);
+			break;
+		case 'g':
+			xfer_bytes = (uint64_t)(atof(optarg) * (1 << 30));
+			break;
+		case 'c':
+			nconn = atoi(optarg);
+			break;
+		case 'p':
+			pipe_size = optarg;
+			break;
+		case 't':
+			throughput_only = 1;
+			break;
+		case 's':
+			setup_only = 1;
+			break;
+		case 'q':
+			runs = 3;
+			xfer_bytes = 256ULL << 20;
+			nconn = 96;
+			break;
+		default:
+			fprintf(stderr, "usage: bench [--runs N] [--gib N] [--connections N] [--quick] [--pipe-size N] [--throughput-only|--setup-only]\n");
+			return 100;
+		}
+	}
+	B = getenv("QP_BUILDDIR");
+	if (!B) {
+		fprintf(stderr, "bench: QP_BUILDDIR is not set (run it with make bench)\n");
+		return 100;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(dir, sizeof(dir), "/tmp/qp-bench.XXXXXX");
+	if (!mkdtemp(dir))
+		fail("mkdtemp");
+	snprintf(sockpath, sizeof(sockpath), "%s/s", dir);
+	snprintf(logpath, sizeof(logpath), "%s/daemon.log", dir);
+	snprintf(confpath, sizeof(confpath), "%s/chains.yaml", dir);
+	FILE *f = fopen(confpath, "w");
+	if (!f)
+		fail("config");
+	fprintf(f,
+		"connector: [\"%s/t/bench/sink\", \"{target}\", \"{service}\"]\n"
+		"filter_path: [\"%s/filters\"]\n"
+		"chains:\n"
+		"  pass0: {filters: []}\n"
+		"  pass1: {filters: [pass]}\n"
+		"  pass3: {filters: [pass, pass, pass]}\n"
+		"  pass6: {filters: [pass, pass, pass, pass, pass, pass]}\n"
+		"  sniff: {filters: [{name: sniff, args: [--format, hex]}]}\n"
+		"  byte-limit: {filters: [{name: byte-limit, args: [\"1024G\"]}]}\n"
+		"  streamline: {filters: [{name: streamline, args: [--max-read-delay, \"0\", --max-write-delay, \"0\"]}]}\n",
+		B, B);
+	fclose(f);
+	start_daemon();
+
+	char load[64];
+	loadavg(load, sizeof(load));
+	printf("qrexec-proxy bench: %d runs each, medians; %.2f GiB per transfer; daemon pipe size %s; load average %s\n\n",
+	       runs, (double)xfer_bytes / (1 << 30), pipe_size ? pipe_size : "default", load);
+
+	if (!setup_only)
+		bench_throughput();
 
 	if (throughput_only)
 		goto done;
@@ -591,14 +602,18 @@ int main(int argc, char **argv)
 
 	/* what one process start costs, against which the set-up figures read */
 	{
-		char pass[512];
+		char pass[512], kit[512];
 		snprintf(pass, sizeof(pass), "%s/filters/pass", B);
-		double tp1 = start_us(pass, 300), tt = start_us("/bin/true", 300), cu = cpuid_us();
+		snprintf(kit, sizeof(kit), "%s/t/filter-misbehave", B);
+		double tp1 = start_us(pass, NULL, 300), tk = access(kit, X_OK) == 0 ? start_us(kit, "copy", 300) : 0;
+		double tt = start_us("/bin/true", NULL, 300), cu = cpuid_us();
 		printf("\nprocess start (spawn, exit, wait; median of 300)\n");
-		printf("  filters/pass (static-pie, locks itself down)  %6.0f us\n", tp1);
-		printf("  /bin/true (dynamic, libc only)               %6.0f us\n", tt);
+		printf("  filters/pass (built-in: %-5s, precompiled lock-down)       %6.0f us\n", QP_FILTER_LIBC, tp1);
+		if (tk > 0)
+			printf("  t/filter-misbehave (the installed kit: glibc, libseccomp)  %6.0f us\n", tk);
+		printf("  /bin/true (dynamic, glibc only)                            %6.0f us\n", tt);
 		if (cu > 0)
-			printf("  one CPUID instruction                        %6.2f us (glibc runs dozens per process start)\n", cu);
+			printf("  one CPUID instruction                                      %6.2f us (glibc runs dozens per process start)\n", cu);
 	}
 
 	/* memory of one held connection of a 3-step chain */
