@@ -115,13 +115,6 @@ static const char config_body[] =
 static struct daemon d;
 static char statedir[256];
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void setup(void)
 {
 	make_tmpdir(statedir, sizeof(statedir));
@@ -143,29 +136,8 @@ static void setup(void)
 
 static void teardown(void)
 {
-	if (d.pid) {
-		int status = daemon_stop(&d);
-		char *log = file_read(d.log);
-		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-			      "daemon ended with status 0x%x; log:\n%s", status, log);
-		free(log);
-	}
-	rm_rf(d.dir);
+	daemon_teardown(&d);
 	rm_rf(statedir);
-}
-
-/* no supervisor (hence no process of a connection) is left */
-static void assert_no_children(void)
-{
-	pid_t kids[64];
-	int n = 0;
-	for (int i = 0; i < 500; i++) {
-		n = children_of(d.pid, kids, 64);
-		if (n == 0)
-			return;
-		poll(NULL, 0, 20);
-	}
-	ck_abort_msg("%d supervisors still running", n);
 }
 
 /* the connector's "end PID BYTES HASH" line for what reached the destination */
@@ -199,31 +171,6 @@ static int connector_pid(const char *service)
 	return pid;
 }
 
-static void assert_gone(int pid)
-{
-	for (int i = 0; i < 500 && pid_alive(pid); i++)
-		poll(NULL, 0, 20);
-	ck_assert_msg(!pid_alive(pid), "process %d is still alive", pid);
-}
-
-static void assert_log(const char *needle)
-{
-	if (!file_wait_for(d.log, needle, 10000)) {
-		char *s = file_read(d.log);
-		ck_abort_msg("'%s' not in the daemon's log:\n%.20000s", needle, s);
-	}
-}
-
-/* a refused call: immediate EOF, nothing else */
-static void assert_refused(int fd)
-{
-	char buf[64];
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	ck_assert_int_eq(poll(&p, 1, 20000), 1);
-	ck_assert_int_eq(read(fd, buf, sizeof(buf)), 0);
-	close(fd);
-}
-
 static void echo_through(const char *chain, uint64_t nbytes, uint64_t seed)
 {
 	struct xfer x;
@@ -248,10 +195,10 @@ START_TEST(test_byte_limit_src2dst)
 	ck_assert_uint_eq(x.recv, 65537);
 	ck_assert(x.recv_hash == expected_hash(65537, 21));
 	assert_dest_got(100000, expected_hash(100000, 21));
-	assert_log("chain=limits result=ok");
-	assert_log("src2dst=1048576 dst2src=65537");
-	assert_log("filter byte-limit#1 (src2dst): byte-limit: limit of 100000 bytes reached");
-	assert_no_children();
+	assert_daemon_log(&d, "chain=limits result=ok");
+	assert_daemon_log(&d, "src2dst=1048576 dst2src=65537");
+	assert_daemon_log(&d, "filter byte-limit#1 (src2dst): byte-limit: limit of 100000 bytes reached");
+	assert_no_children_of(&d);
 }
 END_TEST
 
@@ -267,9 +214,9 @@ START_TEST(test_byte_limit_dst2src)
 	ck_assert(x.recv_hash == expected_hash(65537, 42));
 	/* under the limit the other way: everything passes */
 	assert_dest_got(5000, expected_hash(5000, 22));
-	assert_log("chain=limits result=ok");
-	assert_log("src2dst=5000 dst2src=65537");
-	assert_no_children();
+	assert_daemon_log(&d, "chain=limits result=ok");
+	assert_daemon_log(&d, "src2dst=5000 dst2src=65537");
+	assert_no_children_of(&d);
 }
 END_TEST
 
@@ -284,7 +231,7 @@ START_TEST(test_byte_limit_both_and_suffix)
 	ck_assert_uint_eq(x.recv, 12345);
 	ck_assert(x.recv_hash == expected_hash(12345, 42));
 	assert_dest_got(12345, expected_hash(12345, 23));
-	assert_log("chain=limit-both result=ok");
+	assert_daemon_log(&d, "chain=limit-both result=ok");
 
 	/* between two splicing hops, with a K suffix: 3072 each way */
 	fd = call_vm(&d, "limit-k", "target-vm", "test.Upper");
@@ -300,12 +247,12 @@ START_TEST(test_byte_limit_both_and_suffix)
 	h = hash_update(h, buf, sizeof(buf));
 	ck_assert(x.recv_hash == h);
 	assert_dest_got(3072, expected_hash(3072, 24));
-	assert_log("chain=limit-k result=ok");
+	assert_daemon_log(&d, "chain=limit-k result=ok");
 
 	/* under the limit: every byte, both ways */
 	echo_through("limit-both", 12345, 25);
 	echo_through("limit-both", 0, 25);
-	assert_no_children();
+	assert_no_children_of(&d);
 }
 END_TEST
 
@@ -319,9 +266,9 @@ START_TEST(test_one_way)
 	ck_assert_int_eq(x.writer_status, 0);
 	ck_assert_uint_eq(x.recv, 0);
 	assert_dest_got(1 << 20, x.sent_hash);
-	assert_log("chain=one-way result=ok");
-	assert_log("src2dst=1048576 dst2src=0");
-	assert_no_children();
+	assert_daemon_log(&d, "chain=one-way result=ok");
+	assert_daemon_log(&d, "src2dst=1048576 dst2src=0");
+	assert_no_children_of(&d);
 }
 END_TEST
 
@@ -336,9 +283,9 @@ START_TEST(test_one_way_back)
 	ck_assert_uint_eq(x.recv, 1 << 20);
 	ck_assert(x.recv_hash == expected_hash(1 << 20, 42));
 	assert_dest_got(0, HASH_INIT);
-	assert_log("chain=one-way-back result=ok");
-	assert_log("src2dst=1048576 dst2src=1048576");
-	assert_no_children();
+	assert_daemon_log(&d, "chain=one-way-back result=ok");
+	assert_daemon_log(&d, "src2dst=1048576 dst2src=1048576");
+	assert_no_children_of(&d);
 }
 END_TEST
 
@@ -380,11 +327,11 @@ START_TEST(test_timeout_seconds)
 	ck_assert_int_lt(took, 8000);
 	/* the time allowed is a lower bound too: never before the second is up */
 	ck_assert_int_ge(took, 900);
-	assert_log("chain=timeout1 result=aborted reason=filter timeout#2 (");
-	assert_log(") exited 1");
-	assert_log("timeout: open longer than 1 s");
+	assert_daemon_log(&d, "chain=timeout1 result=aborted reason=filter timeout#2 (");
+	assert_daemon_log(&d, ") exited 1");
+	assert_daemon_log(&d, "timeout: open longer than 1 s");
 	assert_gone(cpid);
-	assert_no_children();
+	assert_no_children_of(&d);
 }
 END_TEST
 
@@ -414,10 +361,10 @@ START_TEST(test_timeout_idle)
 	ck_assert_msg(got == 0, "read %ld bytes, or no EOF within 10 s", got);
 	ck_assert_int_lt(took, 10000);
 	ck_assert_int_ge(took, 1500);
-	assert_log("chain=idle2 result=aborted reason=filter timeout#1 (");
-	assert_log("timeout: no data for 2 s");
+	assert_daemon_log(&d, "chain=idle2 result=aborted reason=filter timeout#1 (");
+	assert_daemon_log(&d, "timeout: no data for 2 s");
 	assert_gone(cpid);
-	assert_no_children();
+	assert_no_children_of(&d);
 }
 END_TEST
 
@@ -429,7 +376,7 @@ START_TEST(test_count_limit)
 	echo_through("count2", 1000, 42);
 	ck_assert_int_eq(file_wait_count(d.connlog, "start", 2, 5000), 2);
 	assert_refused(call_vm(&d, "count2", "target-vm", "test.Echo"));
-	assert_log("chain=count2 result=refused reason=refused by admit count (exited 1)");
+	assert_daemon_log(&d, "chain=count2 result=refused reason=refused by admit count (exited 1)");
 	/* the destination was never started for the third */
 	poll(NULL, 0, 200);
 	ck_assert_int_eq(file_count(d.connlog, "start"), 2);
@@ -440,7 +387,7 @@ START_TEST(test_count_limit)
 	assert_refused(call_vm(&d, "count2", "target-vm", "test.Echo"));
 	ck_assert_int_eq(file_wait_count(d.log, "chain=count2 result=refused", 2, 5000), 2);
 	ck_assert_int_eq(file_count(d.connlog, "start"), 3);
-	assert_no_children();
+	assert_no_children_of(&d);
 }
 END_TEST
 
@@ -479,7 +426,7 @@ START_TEST(test_count_concurrent)
 	ck_assert_int_eq(file_count(d.log, "chain=count5 result=refused"), 15);
 	ck_assert_int_eq(file_count(d.connlog, "start"), 5);
 	ck_assert_int_eq(file_count(d.connlog, "end"), 5);
-	assert_no_children();
+	assert_no_children_of(&d);
 }
 END_TEST
 
@@ -512,7 +459,7 @@ START_TEST(test_count_per_source)
 	ck_assert_int_eq(file_count(d.log, "source=alice target=target-vm service=test.Echo chain=count-ps result=refused"), 2);
 	ck_assert_int_eq(file_count(d.log, "source=bob target=target-vm service=test.Echo chain=count-ps result=refused"), 1);
 	ck_assert_int_eq(file_count(d.connlog, "start"), 3);
-	assert_no_children();
+	assert_no_children_of(&d);
 }
 END_TEST
 
@@ -670,7 +617,7 @@ static void sniff_256(const char *chain, const char *format)
 	ck_assert(!memcmp(back + 4, all, 256));
 	char done[64];
 	snprintf(done, sizeof(done), "chain=%s result=ok", chain);
-	assert_log(done);
+	assert_daemon_log(&d, done);
 	/* and in the log, byte for byte, each direction apart */
 	ck_assert_uint_eq(sniff_rebuild("src2dst", format, seen, sizeof(seen)), 256);
 	ck_assert(!memcmp(seen, all, 256));
@@ -681,15 +628,15 @@ static void sniff_256(const char *chain, const char *format)
 START_TEST(test_sniff_hex)
 {
 	sniff_256("sniff-hex", "hex");
-	assert_log("sniff: src2dst source=source-vm target=target-vm chain=sniff-hex service=test.Upper conn=");
-	assert_no_children();
+	assert_daemon_log(&d, "sniff: src2dst source=source-vm target=target-vm chain=sniff-hex service=test.Upper conn=");
+	assert_no_children_of(&d);
 }
 END_TEST
 
 START_TEST(test_sniff_text)
 {
 	sniff_256("sniff-text", "text");
-	assert_no_children();
+	assert_no_children_of(&d);
 }
 END_TEST
 
@@ -704,9 +651,9 @@ START_TEST(test_sniff_bulk)
 	ck_assert_uint_eq(x.recv, 1 << 20);
 	ck_assert(x.recv_hash == x.sent_hash);
 	assert_dest_got(1 << 20, x.sent_hash);
-	assert_log("chain=sniff-hex result=ok");
-	assert_log("filter sniff#1 (src2dst): sniff: src2dst source=source-vm");
-	assert_log("filter sniff#1 (dst2src): sniff: dst2src source=source-vm");
+	assert_daemon_log(&d, "chain=sniff-hex result=ok");
+	assert_daemon_log(&d, "filter sniff#1 (src2dst): sniff: src2dst source=source-vm");
+	assert_daemon_log(&d, "filter sniff#1 (dst2src): sniff: dst2src source=source-vm");
 	/* the whole stream, rebuilt from the log, hashes the same */
 	unsigned char *seen = malloc((1 << 20) + 1);
 	ck_assert_ptr_nonnull(seen);
@@ -715,7 +662,7 @@ START_TEST(test_sniff_bulk)
 	ck_assert_uint_eq(sniff_rebuild("dst2src", "hex", seen, (1 << 20) + 1), 1 << 20);
 	ck_assert(hash_update(HASH_INIT, seen, 1 << 20) == x.sent_hash);
 	free(seen);
-	assert_no_children();
+	assert_no_children_of(&d);
 }
 END_TEST
 
@@ -731,13 +678,13 @@ START_TEST(test_streamline)
 	ck_assert_uint_eq(x.recv, 1 << 20);
 	ck_assert(x.recv_hash == x.sent_hash);
 	assert_dest_got(1 << 20, x.sent_hash);
-	assert_log("chain=streamline result=ok");
+	assert_daemon_log(&d, "chain=streamline result=ok");
 	/* a last partial buffer, and nothing at all */
 	echo_through("streamline", 4096 * 3 + 1, 72);
 	echo_through("streamline", 1, 73);
 	echo_through("streamline", 0, 74);
 	ck_assert_int_eq(file_wait_count(d.log, "chain=streamline result=ok", 4, 5000), 4);
-	assert_no_children();
+	assert_no_children_of(&d);
 }
 END_TEST
 
@@ -773,7 +720,7 @@ static void misbehave(const char *chain, const char *step)
 	/* a filter named by its path is tagged with it */
 	snprintf(want, sizeof(want), "chain=%s result=aborted reason=filter %s/t/filter-misbehave#%s", chain,
 		 builddir(), step);
-	assert_log(want);
+	assert_daemon_log(&d, want);
 	char *dlog = file_read(d.log);
 	ck_assert_msg(has_line(dlog, want, ") killed by signal 31"), "not killed by SIGSYS:\n%s", dlog);
 	free(dlog);
@@ -786,14 +733,14 @@ static void misbehave(const char *chain, const char *step)
 	free(log);
 	if (cpid)
 		assert_gone(cpid);
-	assert_no_children();
+	assert_no_children_of(&d);
 }
 
 START_TEST(test_seccomp_kill)
 {
 	/* the helper itself passes data when it keeps to what the lock-down allows */
 	echo_through("mis-copy", 1 << 20, 80);
-	assert_log("chain=mis-copy result=ok");
+	assert_daemon_log(&d, "chain=mis-copy result=ok");
 	unlink(d.connlog);
 	misbehave("mis-open", "2 (src2dst)");
 	unlink(d.connlog);
@@ -808,119 +755,13 @@ END_TEST
 
 /* ---- qrexec-proxy run ---- */
 
-struct result {
-	int status;
-	uint64_t out_len, out_hash;
-	char *err;
-	size_t err_len;
-};
-
-/* qrexec-proxy ARGS with NBYTES deterministic bytes from SEED on stdin */
-static void run_proxy(const char *const *args, uint64_t nbytes, uint64_t seed, struct result *r)
-{
-	int in[2], out[2], err[2];
-	char prog[512];
-	const char *argv[32];
-	int n = 0;
-
-	snprintf(prog, sizeof(prog), "%s/qrexec-proxy", builddir());
-	argv[n++] = prog;
-	for (int i = 0; args[i] && n < 31; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	ck_assert_int_eq(pipe(in), 0);
-	ck_assert_int_eq(pipe(out), 0);
-	ck_assert_int_eq(pipe(err), 0);
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		dup2(err[1], 2);
-		close(in[0]);
-		close(in[1]);
-		close(out[0]);
-		close(out[1]);
-		close(err[0]);
-		close(err[1]);
-		execv(prog, (char *const *)argv);
-		_exit(99);
-	}
-	close(in[0]);
-	close(out[1]);
-	close(err[1]);
-	pid_t w = fork();
-	ck_assert_int_ge(w, 0);
-	if (w == 0) {
-		static char buf[1 << 16];
-		signal(SIGPIPE, SIG_IGN);
-		close(out[0]);
-		close(err[0]);
-		while (nbytes) {
-			size_t k = nbytes < sizeof(buf) ? (size_t)nbytes : sizeof(buf);
-			fill_random(&seed, buf, k);
-			for (size_t off = 0; off < k;) {
-				ssize_t m = write(in[1], buf + off, k - off);
-				if (m < 0)
-					_exit(1);
-				off += (size_t)m;
-			}
-			nbytes -= k;
-		}
-		_exit(0);
-	}
-	close(in[1]);
-	memset(r, 0, sizeof(*r));
-	r->out_hash = HASH_INIT;
-	size_t cap = 1 << 16;
-	r->err = malloc(cap);
-	ck_assert_ptr_nonnull(r->err);
-	struct pollfd p[2] = { { .fd = out[0], .events = POLLIN }, { .fd = err[0], .events = POLLIN } };
-	while (p[0].fd >= 0 || p[1].fd >= 0) {
-		ck_assert_msg(poll(p, 2, 60000) > 0, "qrexec-proxy run hangs");
-		static char buf[1 << 16];
-		if (p[0].revents) {
-			ssize_t k = read(out[0], buf, sizeof(buf));
-			if (k <= 0) {
-				close(out[0]);
-				p[0].fd = -1;
-			} else {
-				r->out_len += (uint64_t)k;
-				r->out_hash = hash_update(r->out_hash, buf, (size_t)k);
-			}
-		}
-		if (p[1].revents) {
-			if (cap - r->err_len < 4096) {
-				cap *= 2;
-				r->err = realloc(r->err, cap);
-				ck_assert_ptr_nonnull(r->err);
-			}
-			ssize_t k = read(err[0], r->err + r->err_len, cap - 1 - r->err_len);
-			if (k <= 0) {
-				close(err[0]);
-				p[1].fd = -1;
-			} else {
-				r->err_len += (size_t)k;
-			}
-		}
-	}
-	r->err[r->err_len] = '\0';
-	ck_assert_int_eq(waitpid(pid, &r->status, 0), pid);
-	waitpid(w, NULL, 0);
-}
-
-static int exit_code(const struct result *r)
-{
-	return WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
-}
-
 START_TEST(test_run_mode)
 {
-	struct result r;
+	struct proxy_run r;
 	/* 1 MiB in: cat gets 1000 bytes and echoes them, 1000 come out */
 	const char *cat[] = { "run", "--config", d.config, "--source", "alice", "run-chain", "--", "cat", NULL };
-	run_proxy(cat, 1 << 20, 91, &r);
-	ck_assert_msg(exit_code(&r) == 0, "status 0x%x: %s", r.status, r.err);
+	proxy_run(cat, NULL, 1 << 20, 91, &r);
+	ck_assert_msg(proxy_run_exit(&r) == 0, "status 0x%x: %s", r.status, r.err);
 	ck_assert_uint_eq(r.out_len, 1000);
 	ck_assert(r.out_hash == expected_hash(1000, 91));
 	ck_assert_ptr_nonnull(strstr(r.err, "chain=run-chain result=ok"));
@@ -935,35 +776,35 @@ START_TEST(test_run_mode)
 			   " end offset=1048576"));
 	ck_assert(has_line(r.err, "sniff: dst2src source=alice target=local chain=run-chain service=local conn=",
 			   " end offset=1000"));
-	free(r.err);
+	proxy_run_free(&r);
 
 	/* under the limit: all of it */
-	run_proxy(cat, 999, 92, &r);
-	ck_assert_int_eq(exit_code(&r), 0);
+	proxy_run(cat, NULL, 999, 92, &r);
+	ck_assert_int_eq(proxy_run_exit(&r), 0);
 	ck_assert_uint_eq(r.out_len, 999);
 	ck_assert(r.out_hash == expected_hash(999, 92));
-	free(r.err);
+	proxy_run_free(&r);
 
 	/* the command's exit code is passed on */
 	const char *seven[] = { "run", "--config", d.config, "run-chain", "--", "sh", "-c", "cat >/dev/null; exit 7", NULL };
-	run_proxy(seven, 1 << 20, 93, &r);
-	ck_assert_msg(exit_code(&r) == 7, "status 0x%x: %s", r.status, r.err);
+	proxy_run(seven, NULL, 1 << 20, 93, &r);
+	ck_assert_msg(proxy_run_exit(&r) == 7, "status 0x%x: %s", r.status, r.err);
 	ck_assert_uint_eq(r.out_len, 0);
-	free(r.err);
+	proxy_run_free(&r);
 	char conn[512];
 	snprintf(conn, sizeof(conn), "%s/t/fake-connector", builddir());
 	const char *five[] = { "run", "--config", d.config, "run-chain", "--", conn, "x", "test.Exit+5", NULL };
-	run_proxy(five, 5000, 94, &r);
-	ck_assert_msg(exit_code(&r) == 5, "status 0x%x: %s", r.status, r.err);
-	free(r.err);
+	proxy_run(five, NULL, 5000, 94, &r);
+	ck_assert_msg(proxy_run_exit(&r) == 5, "status 0x%x: %s", r.status, r.err);
+	proxy_run_free(&r);
 
 	/* a filter killed by its lock-down: the run fails, not 0 */
 	const char *mis[] = { "run", "--config", d.config, "mis-open", "--", "cat", NULL };
-	run_proxy(mis, 1 << 20, 95, &r);
-	ck_assert_msg(exit_code(&r) != 0, "status 0x%x: %s", r.status, r.err);
+	proxy_run(mis, NULL, 1 << 20, 95, &r);
+	ck_assert_msg(proxy_run_exit(&r) != 0, "status 0x%x: %s", r.status, r.err);
 	ck_assert_ptr_nonnull(strstr(r.err, "killed by signal 31"));
 	ck_assert_ptr_nonnull(strstr(r.err, "result=aborted"));
-	free(r.err);
+	proxy_run_free(&r);
 }
 END_TEST
 

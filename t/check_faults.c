@@ -113,13 +113,6 @@ static const char config_body[] =
 
 static struct daemon d;
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void setup(void)
 {
 	static const char *const extra[] = { "--descriptor-timeout", "1", "--grace", "2", NULL };
@@ -128,36 +121,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	if (d.pid) {
-		int status = daemon_stop(&d);
-		char *log = file_read(d.log);
-		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-			      "daemon ended with status 0x%x; log:\n%s", status, log);
-		free(log);
-	}
-	rm_rf(d.dir);
-}
-
-static void assert_no_children(void)
-{
-	pid_t kids[64];
-	int n = 0;
-	for (int i = 0; i < 500; i++) {
-		n = children_of(d.pid, kids, 64);
-		if (n == 0)
-			return;
-		poll(NULL, 0, 20);
-	}
-	char *log = file_read(d.log);
-	ck_abort_msg("%d supervisors still running; log:\n%s", n, log);
-}
-
-static void assert_log(const char *needle)
-{
-	if (file_wait_for(d.log, needle, 10000))
-		return;
-	char *log = file_read(d.log);
-	ck_abort_msg("the log does not say \"%s\":\n%s", needle, log);
+	daemon_teardown(&d);
 }
 
 /* the pid the stand-in connector recorded for its last call to TARGET, or 0 */
@@ -295,7 +259,7 @@ static void healthy_end(struct healthy *h)
 	ck_assert_int_eq(waitpid(h->pid, &st, 0), h->pid);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
 		      "the healthy connection was disturbed (status 0x%x)", st);
-	assert_log("chain=healthy result=ok");
+	assert_daemon_log(&d, "chain=healthy result=ok");
 }
 
 /* sends N deterministic bytes without ever blocking on a full socket for long */
@@ -337,7 +301,7 @@ static void assert_early_end(const char *chain, const struct xfer *x, uint64_t a
 {
 	char ok[128];
 	snprintf(ok, sizeof(ok), "chain=%s result=ok", chain);
-	assert_log(ok);
+	assert_daemon_log(&d, ok);
 	ck_assert_uint_eq(x->recv, answer);
 	ck_assert(x->recv_hash == expected_hash(answer, 11));
 }
@@ -346,7 +310,7 @@ static void fault_done(struct healthy *h)
 {
 	assert_connector_gone("fault-vm");
 	healthy_end(h);
-	assert_no_children();
+	assert_no_children_of(&d);
 }
 
 START_TEST(test_filter_crashes)
@@ -355,9 +319,9 @@ START_TEST(test_filter_crashes)
 	struct xfer x;
 	healthy_begin(&h);
 	ck_assert_uint_lt(fault_call("crash", "test.Echo", 4 << 20, &x), 4 << 20);
-	assert_log("chain=crash result=aborted");
-	assert_log("killed by signal 6");
-	assert_log("crashing on purpose");
+	assert_daemon_log(&d, "chain=crash result=aborted");
+	assert_daemon_log(&d, "killed by signal 6");
+	assert_daemon_log(&d, "crashing on purpose");
 	fault_done(&h);
 }
 END_TEST
@@ -376,8 +340,8 @@ START_TEST(test_filter_hangs)
 	int64_t t0 = now_ms();
 	ck_assert_uint_eq(fault_call("hang", "test.Echo", 1 << 20, &x), 0);
 	ck_assert_int_ge(now_ms() - t0, 900);
-	assert_log("chain=hang result=aborted");
-	assert_log("timeout");
+	assert_daemon_log(&d, "chain=hang result=aborted");
+	assert_daemon_log(&d, "timeout");
 	fault_done(&h);
 }
 END_TEST
@@ -388,8 +352,8 @@ START_TEST(test_filter_exits_nonzero)
 	struct xfer x;
 	healthy_begin(&h);
 	ck_assert_uint_le(fault_call("exit-fail", "test.Echo", 4 << 20, &x), 1000);
-	assert_log("chain=exit-fail result=aborted");
-	assert_log("exited 3");
+	assert_daemon_log(&d, "chain=exit-fail result=aborted");
+	assert_daemon_log(&d, "exited 3");
 	fault_done(&h);
 }
 END_TEST
@@ -419,7 +383,7 @@ START_TEST(test_filter_closes_output_only)
 	ck_assert_uint_eq(fault_call("close-out", "test.Echo", 8 << 20, &x), 5000);
 	ck_assert(x.recv_hash == expected_hash(5000, 11));
 	ck_assert_int_eq(x.writer_status, 0);
-	assert_log("chain=close-out result=ok");
+	assert_daemon_log(&d, "chain=close-out result=ok");
 	fault_done(&h);
 }
 END_TEST
@@ -436,7 +400,7 @@ START_TEST(test_filter_closes_input_only)
 	healthy_begin(&h);
 	ck_assert_uint_eq(fault_call("close-in", "test.Echo", 8 << 20, &x), 5000);
 	ck_assert(x.recv_hash == expected_hash(5000, 11));
-	assert_log("chain=close-in result=ok");
+	assert_daemon_log(&d, "chain=close-in result=ok");
 	fault_done(&h);
 }
 END_TEST
@@ -460,8 +424,8 @@ START_TEST(test_filter_closes_input_then_fails)
 	struct xfer x;
 	healthy_begin(&h);
 	ck_assert_uint_le(fault_call("close-in-fail", "test.Echo", 8 << 20, &x), 5000);
-	assert_log("chain=close-in-fail result=aborted");
-	assert_log("exited 4");
+	assert_daemon_log(&d, "chain=close-in-fail result=aborted");
+	assert_daemon_log(&d, "exited 4");
 	fault_done(&h);
 }
 END_TEST
@@ -488,7 +452,7 @@ static void left_behind(const char *chain)
 	healthy_begin(&h);
 	ck_assert_uint_eq(fault_call(chain, "test.Echo", 1 << 20, &x), 1 << 20);
 	ck_assert(x.recv_hash == x.sent_hash);
-	assert_log("fault-filter: child ");
+	assert_daemon_log(&d, "fault-filter: child ");
 	pid_t child = logged_child();
 	ck_assert_int_gt(child, 1);
 	for (int i = 0; i < 250 && pid_alive(child); i++)
@@ -522,8 +486,8 @@ START_TEST(test_filter_floods_stderr)
 	healthy_begin(&h);
 	ck_assert_uint_eq(fault_call("flood", "test.Echo", 2 << 20, &x), 2 << 20);
 	ck_assert(x.recv_hash == x.sent_hash);
-	assert_log("chain=flood result=ok");
-	assert_log("flood line 99999 ");
+	assert_daemon_log(&d, "chain=flood result=ok");
+	assert_daemon_log(&d, "flood line 99999 ");
 	fault_done(&h);
 }
 END_TEST
@@ -534,8 +498,8 @@ START_TEST(test_connector_refused)
 	struct xfer x;
 	healthy_begin(&h);
 	ck_assert_uint_eq(fault_call("pass3", "test.Refused", 100000, &x), 0);
-	assert_log("service=test.Refused chain=pass3 result=");
-	assert_log("connector exited 126");
+	assert_daemon_log(&d, "service=test.Refused chain=pass3 result=");
+	assert_daemon_log(&d, "connector exited 126");
 	fault_done(&h);
 }
 END_TEST
@@ -546,8 +510,8 @@ START_TEST(test_connector_not_found)
 	struct xfer x;
 	healthy_begin(&h);
 	ck_assert_uint_eq(fault_call("pass3", "test.NotFound", 100000, &x), 0);
-	assert_log("service=test.NotFound chain=pass3 result=");
-	assert_log("connector exited 127");
+	assert_daemon_log(&d, "service=test.NotFound chain=pass3 result=");
+	assert_daemon_log(&d, "connector exited 127");
 	fault_done(&h);
 }
 END_TEST
@@ -558,8 +522,8 @@ START_TEST(test_connector_dies)
 	struct xfer x;
 	healthy_begin(&h);
 	ck_assert_uint_le(fault_call("pass3", "test.Die+300000", 4 << 20, &x), 300000);
-	assert_log("service=test.Die+300000 chain=pass3 result=aborted");
-	assert_log("killed by signal 9");
+	assert_daemon_log(&d, "service=test.Die+300000 chain=pass3 result=aborted");
+	assert_daemon_log(&d, "killed by signal 9");
 	fault_done(&h);
 }
 END_TEST
@@ -577,7 +541,7 @@ START_TEST(test_caller_disconnects)
 		;
 	ck_assert(file_wait_for(d.connlog, "start fault-vm", 10000));
 	close(fd);
-	assert_log("service=test.Sleep+1 chain=pass3 result=");
+	assert_daemon_log(&d, "service=test.Sleep+1 chain=pass3 result=");
 	fault_done(&h);
 }
 END_TEST
@@ -591,7 +555,7 @@ START_TEST(test_caller_sends_no_descriptor)
 	ck_assert_uint_eq(read_to_eof(fd, 10000, NULL), 0);
 	ck_assert_int_ge(now_ms() - t0, 900);
 	close(fd);
-	assert_log("did not arrive in time");
+	assert_daemon_log(&d, "did not arrive in time");
 	ck_assert_int_eq(file_count(d.connlog, "start fault-vm"), 0);
 	fault_done(&h);
 }
@@ -613,7 +577,7 @@ START_TEST(test_caller_sends_descriptor_bytewise)
 	ck_assert(!x.timed_out);
 	ck_assert_uint_eq(x.recv, 1 << 20);
 	ck_assert(x.recv_hash == x.sent_hash);
-	assert_log("target=fault-vm service=test.Echo chain=pass3 result=ok");
+	assert_daemon_log(&d, "target=fault-vm service=test.Echo chain=pass3 result=ok");
 	fault_done(&h);
 }
 END_TEST
@@ -691,8 +655,8 @@ START_TEST(test_caller_does_not_read)
 	ck_assert_uint_eq(read_to_eof(fd, 60000, &hs), n);
 	ck_assert(hs == expected_hash(n, 42));
 	close(fd);
-	assert_log("service=test.Generate+67108864 chain=pass3 result=ok");
-	assert_log("dst2src=67108864");
+	assert_daemon_log(&d, "service=test.Generate+67108864 chain=pass3 result=ok");
+	assert_daemon_log(&d, "dst2src=67108864");
 	fault_done(&h);
 }
 END_TEST
@@ -718,8 +682,8 @@ START_TEST(test_supervisor_killed)
 	close(fd);
 	char want[64];
 	snprintf(want, sizeof(want), "supervisor %d ", (int)sup);
-	assert_log(want);
-	assert_log("signal 9");
+	assert_daemon_log(&d, want);
+	assert_daemon_log(&d, "signal 9");
 	fault_done(&h);
 }
 END_TEST
@@ -747,7 +711,7 @@ START_TEST(test_sigterm_grace_ends_a_hung_connection)
 	d.pid = 0;
 	ck_assert_int_ge(now_ms() - t0, 1900);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "daemon status 0x%x", status);
-	assert_log("grace period over: ending 1 running connections");
+	assert_daemon_log(&d, "grace period over: ending 1 running connections");
 	assert_connector_gone("fault-vm");
 }
 END_TEST
@@ -830,7 +794,7 @@ START_TEST(test_daemon_killed_and_restarted)
 		close(fds[i]);
 	}
 	ck_assert_int_eq(file_wait_count(d.log, "target=queued-vm service=test.Echo", QUEUED, 5000), QUEUED);
-	assert_no_children();
+	assert_no_children_of(&d);
 	close(lfd);
 }
 END_TEST

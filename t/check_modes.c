@@ -46,222 +46,142 @@ static void teardown(void)
 	rm_rf(dir);
 }
 
-struct result {
-	int status;
-	uint64_t out_len, out_hash;
-	char err[8192];
-};
-
-/* runs qrexec-proxy ARGS with NBYTES deterministic bytes on stdin */
-static void run_proxy(const char *const *args, const char *const *env, uint64_t nbytes, uint64_t seed,
-		      struct result *r)
-{
-	int in[2], out[2], err[2];
-	char prog[512];
-	const char *argv[32];
-	int n = 0;
-
-	snprintf(prog, sizeof(prog), "%s/qrexec-proxy", builddir());
-	argv[n++] = prog;
-	for (int i = 0; args[i]; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	ck_assert_int_eq(pipe(in), 0);
-	ck_assert_int_eq(pipe(out), 0);
-	ck_assert_int_eq(pipe(err), 0);
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		dup2(err[1], 2);
-		close(in[1]);
-		close(out[0]);
-		close(err[0]);
-		for (int i = 0; env && env[i]; i++)
-			putenv((char *)env[i]);
-		execv(prog, (char *const *)argv);
-		_exit(99);
-	}
-	close(in[0]);
-	close(out[1]);
-	close(err[1]);
-	pid_t w = fork();
-	if (w == 0) {
-		static char buf[1 << 16];
-		signal(SIGPIPE, SIG_IGN);
-		close(out[0]);
-		close(err[0]);
-		while (nbytes) {
-			size_t k = nbytes < sizeof(buf) ? (size_t)nbytes : sizeof(buf);
-			fill_random(&seed, buf, k);
-			for (size_t off = 0; off < k;) {
-				ssize_t m = write(in[1], buf + off, k - off);
-				if (m < 0)
-					_exit(1);
-				off += (size_t)m;
-			}
-			nbytes -= k;
-		}
-		_exit(0);
-	}
-	close(in[1]);
-	memset(r, 0, sizeof(*r));
-	r->out_hash = HASH_INIT;
-	size_t elen = 0;
-	struct pollfd p[2] = { { .fd = out[0], .events = POLLIN }, { .fd = err[0], .events = POLLIN } };
-	while (p[0].fd >= 0 || p[1].fd >= 0) {
-		ck_assert_int_gt(poll(p, 2, 60000), 0);
-		static char buf[1 << 16];
-		if (p[0].revents) {
-			ssize_t k = read(out[0], buf, sizeof(buf));
-			if (k <= 0) {
-				close(out[0]);
-				p[0].fd = -1;
-			} else {
-				r->out_len += (uint64_t)k;
-				r->out_hash = hash_update(r->out_hash, buf, (size_t)k);
-			}
-		}
-		if (p[1].revents) {
-			ssize_t k = read(err[0], r->err + elen, sizeof(r->err) - 1 - elen);
-			if (k <= 0) {
-				close(err[0]);
-				p[1].fd = -1;
-			} else {
-				elen += (size_t)k;
-			}
-		}
-	}
-	r->err[elen] = '\0';
-	waitpid(pid, &r->status, 0);
-	waitpid(w, NULL, 0);
-}
-
-static int exit_code(const struct result *r)
-{
-	return WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
-}
-
 START_TEST(test_exec_echo)
 {
-	struct result r;
+	struct proxy_run r;
 	const char *args[] = { "exec", "--config", config, "--log", "stderr", "pass3+target-vm+test.Echo", NULL };
 	const char *env[] = { "QREXEC_REMOTE_DOMAIN=work", NULL };
-	run_proxy(args, env, 3 << 20, 11, &r);
-	ck_assert_msg(exit_code(&r) == 0, "status 0x%x: %s", r.status, r.err);
+	proxy_run(args, env, 3 << 20, 11, &r);
+	ck_assert_msg(proxy_run_exit(&r) == 0, "status 0x%x: %s", r.status, r.err);
 	ck_assert_uint_eq(r.out_len, 3 << 20);
 	ck_assert(r.out_hash == expected_hash(3 << 20, 11));
 	ck_assert_ptr_nonnull(strstr(r.err, "result=ok"));
+	proxy_run_free(&r);
 }
 END_TEST
 
 START_TEST(test_exec_argument_from_environment)
 {
-	struct result r;
+	struct proxy_run r;
 	const char *args[] = { "exec", "--config", config, "--log", "stderr", NULL };
 	const char *env[] = { "QREXEC_REMOTE_DOMAIN=work", "QREXEC_SERVICE_ARGUMENT=pass1+target-vm+test.Echo",
 			      NULL };
-	run_proxy(args, env, 1000, 1, &r);
-	ck_assert_int_eq(exit_code(&r), 0);
+	proxy_run(args, env, 1000, 1, &r);
+	ck_assert_int_eq(proxy_run_exit(&r), 0);
 	ck_assert_uint_eq(r.out_len, 1000);
+	proxy_run_free(&r);
 }
 END_TEST
 
 START_TEST(test_exec_exit_codes)
 {
-	struct result r;
+	struct proxy_run r;
 	const char *env[] = { "QREXEC_REMOTE_DOMAIN=work", NULL };
 	const char *refused[] = { "exec", "--config", config, "--log", "stderr", "pass1+target-vm+test.Refused", NULL };
-	run_proxy(refused, env, 0, 1, &r);
-	ck_assert_int_eq(exit_code(&r), 126);
+	proxy_run(refused, env, 0, 1, &r);
+	ck_assert_int_eq(proxy_run_exit(&r), 126);
 	const char *notfound[] = { "exec", "--config", config, "--log", "stderr", "pass1+target-vm+test.NotFound", NULL };
-	run_proxy(notfound, env, 0, 1, &r);
-	ck_assert_int_eq(exit_code(&r), 127);
+	proxy_run_free(&r);
+	proxy_run(notfound, env, 0, 1, &r);
+	ck_assert_int_eq(proxy_run_exit(&r), 127);
 	const char *three[] = { "exec", "--config", config, "--log", "stderr", "pass1+target-vm+test.Exit+3", NULL };
-	run_proxy(three, env, 100, 1, &r);
-	ck_assert_int_eq(exit_code(&r), 3);
+	proxy_run_free(&r);
+	proxy_run(three, env, 100, 1, &r);
+	ck_assert_int_eq(proxy_run_exit(&r), 3);
 	const char *admit[] = { "exec", "--config", config, "--log", "stderr", "admit-no+target-vm+test.Echo", NULL };
-	run_proxy(admit, env, 100, 1, &r);
-	ck_assert_int_eq(exit_code(&r), 126);
+	proxy_run_free(&r);
+	proxy_run(admit, env, 100, 1, &r);
+	ck_assert_int_eq(proxy_run_exit(&r), 126);
 	const char *crash[] = { "exec", "--config", config, "--log", "stderr", "crash+target-vm+test.Echo", NULL };
-	run_proxy(crash, env, 1 << 20, 1, &r);
-	ck_assert_int_eq(exit_code(&r), 1);
+	proxy_run_free(&r);
+	proxy_run(crash, env, 1 << 20, 1, &r);
+	ck_assert_int_eq(proxy_run_exit(&r), 1);
 	ck_assert_ptr_nonnull(strstr(r.err, "killed by signal 6"));
+	proxy_run_free(&r);
 }
 END_TEST
 
 START_TEST(test_exec_says_nothing_to_the_caller)
 {
 	/* default logging: journal only; nothing on stdout/stderr for a refusal */
-	struct result r;
+	struct proxy_run r;
 	const char *env[] = { "QREXEC_REMOTE_DOMAIN=work", NULL };
 	const char *args[] = { "exec", "--config", config, "no-such-chain+target-vm+test.Echo", NULL };
-	run_proxy(args, env, 100, 1, &r);
-	ck_assert_int_eq(exit_code(&r), 126);
+	proxy_run(args, env, 100, 1, &r);
+	ck_assert_int_eq(proxy_run_exit(&r), 126);
 	ck_assert_uint_eq(r.out_len, 0);
 	ck_assert_str_eq(r.err, "");
 	const char *bad[] = { "exec", "--config", config, "pass1+bad/vm+test.Echo", NULL };
-	run_proxy(bad, env, 100, 1, &r);
-	ck_assert_int_eq(exit_code(&r), 126);
+	proxy_run_free(&r);
+	proxy_run(bad, env, 100, 1, &r);
+	ck_assert_int_eq(proxy_run_exit(&r), 126);
 	ck_assert_str_eq(r.err, "");
+	proxy_run_free(&r);
 }
 END_TEST
 
 START_TEST(test_run_mode)
 {
-	struct result r;
+	struct proxy_run r;
 	char cmd[512];
 	snprintf(cmd, sizeof(cmd), "%s/t/fake-connector", builddir());
 	const char *args[] = { "run", "--config", config, "--source", "alice", "pass3", "--", "cat", NULL };
-	run_proxy(args, NULL, 2 << 20, 5, &r);
-	ck_assert_msg(exit_code(&r) == 0, "status 0x%x: %s", r.status, r.err);
+	proxy_run(args, NULL, 2 << 20, 5, &r);
+	ck_assert_msg(proxy_run_exit(&r) == 0, "status 0x%x: %s", r.status, r.err);
 	ck_assert_uint_eq(r.out_len, 2 << 20);
 	ck_assert(r.out_hash == expected_hash(2 << 20, 5));
 	ck_assert_ptr_nonnull(strstr(r.err, "source=alice"));
 	const char *exit5[] = { "run", "--config", config, "pass1", "--", cmd, "x", "test.Exit+5", NULL };
-	run_proxy(exit5, NULL, 10, 5, &r);
-	ck_assert_int_eq(exit_code(&r), 5);
+	proxy_run_free(&r);
+	proxy_run(exit5, NULL, 10, 5, &r);
+	ck_assert_int_eq(proxy_run_exit(&r), 5);
 	const char *nochain[] = { "run", "--config", config, "nope", "--", "cat", NULL };
-	run_proxy(nochain, NULL, 0, 5, &r);
-	ck_assert_int_eq(exit_code(&r), 100);
+	proxy_run_free(&r);
+	proxy_run(nochain, NULL, 0, 5, &r);
+	ck_assert_int_eq(proxy_run_exit(&r), 100);
 	ck_assert_ptr_nonnull(strstr(r.err, "no chain 'nope'"));
+	proxy_run_free(&r);
 }
 END_TEST
 
 START_TEST(test_check_mode)
 {
-	struct result r;
+	struct proxy_run r;
 	const char *ok[] = { "check", "--config", config, NULL };
-	run_proxy(ok, NULL, 0, 0, &r);
-	ck_assert_int_eq(exit_code(&r), 0);
+	proxy_run(ok, NULL, 0, 0, &r);
+	ck_assert_int_eq(proxy_run_exit(&r), 0);
 
 	char bad[300];
 	snprintf(bad, sizeof(bad), "%s/bad.yaml", dir);
 	write_config(bad, "chains:\n  x:\n    filters: [pass]\n    bogus: 1\n");
 	const char *args[] = { "check", "--config", bad, NULL };
-	run_proxy(args, NULL, 0, 0, &r);
-	ck_assert_int_eq(exit_code(&r), 1);
+	proxy_run_free(&r);
+	proxy_run(args, NULL, 0, 0, &r);
+	ck_assert_int_eq(proxy_run_exit(&r), 1);
 	char want[400];
 	snprintf(want, sizeof(want), "%s:4:", bad);
 	ck_assert_msg(strstr(r.err, want), "no position in: %s", r.err);
+	proxy_run_free(&r);
 }
 END_TEST
 
 START_TEST(test_usage_errors)
 {
-	struct result r;
+	struct proxy_run r;
 	const char *a1[] = { "frobnicate", NULL };
-	run_proxy(a1, NULL, 0, 0, &r);
-	ck_assert_int_eq(exit_code(&r), 100);
+	proxy_run(a1, NULL, 0, 0, &r);
+	ck_assert_int_eq(proxy_run_exit(&r), 100);
 	const char *a2[] = { "serve", "--source", "x", NULL };
-	run_proxy(a2, NULL, 0, 0, &r);
-	ck_assert_int_eq(exit_code(&r), 100);
+	proxy_run_free(&r);
+	proxy_run(a2, NULL, 0, 0, &r);
+	ck_assert_int_eq(proxy_run_exit(&r), 100);
 	const char *a3[] = { "serve", "--config", config, "--log", "stderr", NULL };
-	run_proxy(a3, NULL, 0, 0, &r);
-	ck_assert_int_eq(exit_code(&r), 100);
+	proxy_run_free(&r);
+	proxy_run(a3, NULL, 0, 0, &r);
+	ck_assert_int_eq(proxy_run_exit(&r), 100);
 	/* as root, without --allow-root; or, as a user, without a socket */
 	ck_assert(strstr(r.err, "refusing to serve as root") || strstr(r.err, "no socket"));
+	proxy_run_free(&r);
 }
 END_TEST
 
@@ -300,7 +220,7 @@ END_TEST
 
 START_TEST(test_socket_path)
 {
-	struct result r;
+	struct proxy_run r;
 	char path[300];
 	snprintf(path, sizeof(path), "%s/sock", dir);
 
@@ -311,8 +231,8 @@ START_TEST(test_socket_path)
 	fclose(f);
 	const char *args[] = { "serve", "--config", config, "--socket", path, "--log", "stderr",
 			       "--allow-root", NULL };
-	run_proxy(args, NULL, 0, 0, &r);
-	ck_assert_int_eq(exit_code(&r), 111);
+	proxy_run(args, NULL, 0, 0, &r);
+	ck_assert_int_eq(proxy_run_exit(&r), 111);
 	ck_assert_ptr_nonnull(strstr(r.err, "exists and is not a socket"));
 	char *kept = file_read(path);
 	ck_assert_str_eq(kept, "precious\n");
@@ -341,8 +261,9 @@ START_TEST(test_socket_path)
 	}
 	ck_assert(file_wait_for(d.log, "serving", 10000));
 	/* and a second daemon on the same live socket is refused */
-	run_proxy(args, NULL, 0, 0, &r);
-	ck_assert_int_eq(exit_code(&r), 111);
+	proxy_run_free(&r);
+	proxy_run(args, NULL, 0, 0, &r);
+	ck_assert_int_eq(proxy_run_exit(&r), 111);
 	ck_assert_ptr_nonnull(strstr(r.err, "already listening"));
 	kill(pid, SIGTERM);
 	int status;
@@ -350,6 +271,7 @@ START_TEST(test_socket_path)
 	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	/* its own socket is removed at exit */
 	ck_assert_int_ne(access(path, F_OK), 0);
+	proxy_run_free(&r);
 }
 END_TEST
 

@@ -76,30 +76,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	if (!d.pid) {
-		rm_rf(d.dir);
-		return;
-	}
-	int status = daemon_stop(&d);
-	char *log = file_read(d.log);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		      "daemon ended with status 0x%x; log:\n%s", status, log);
-	free(log);
-	rm_rf(d.dir);
-}
-
-/* no supervisor (hence no process of a connection) is left once calls ended */
-static void assert_no_children(void)
-{
-	pid_t kids[64];
-	int n = 0;
-	for (int i = 0; i < 250; i++) {
-		n = children_of(d.pid, kids, 64);
-		if (n == 0)
-			return;
-		poll(NULL, 0, 20);
-	}
-	ck_abort_msg("%d supervisors still running", n);
+	daemon_teardown(&d);
 }
 
 static void echo_through(const char *chain, uint64_t nbytes)
@@ -124,7 +101,7 @@ START_TEST(test_echo_0_1_3)
 	ck_assert_int_eq(file_wait_count(d.log, "result=ok", 5, 5000), 5);
 	/* the connector's stderr is logged, never sent to the caller */
 	ck_assert(file_wait_for(d.log, "connector: fake-connector: calling test.Echo in target-vm", 5000));
-	assert_no_children();
+	assert_no_children_of(&d);
 }
 END_TEST
 
@@ -181,16 +158,6 @@ START_TEST(test_dst2src_only)
 }
 END_TEST
 
-/* a refused call: immediate EOF, nothing else */
-static void assert_refused(int fd)
-{
-	char buf[64];
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	ck_assert_int_eq(poll(&p, 1, 10000), 1);
-	ck_assert_int_eq(read(fd, buf, sizeof(buf)), 0);
-	close(fd);
-}
-
 START_TEST(test_refusals_keep_daemon)
 {
 	assert_refused(call_vm(&d, "no-such-chain", "target-vm", "test.Echo"));
@@ -212,7 +179,7 @@ START_TEST(test_refusals_keep_daemon)
 	/* the connector was never started for any of these */
 	ck_assert_int_eq(file_count(d.connlog, "start"), 0);
 	echo_through("pass1", 100000);
-	assert_no_children();
+	assert_no_children_of(&d);
 }
 END_TEST
 
@@ -237,7 +204,7 @@ START_TEST(test_filter_crash_tears_down)
 	for (int i = 0; i < 100 && pid_alive(pid); i++)
 		poll(NULL, 0, 20);
 	ck_assert(!pid_alive(pid));
-	assert_no_children();
+	assert_no_children_of(&d);
 	echo_through("pass1", 100000);
 }
 END_TEST
@@ -295,7 +262,7 @@ START_TEST(test_filter_killed_mid_stream)
 	ck_assert_int_lt(time(NULL) - t0, 4);
 	ck_assert(file_wait_for(d.log, "killed by signal 9", 5000));
 	ck_assert(!pid_alive(cpid));
-	assert_no_children();
+	assert_no_children_of(&d);
 }
 END_TEST
 
@@ -349,7 +316,7 @@ START_TEST(test_admission)
 	ck_assert_int_lt(time(NULL) - t0, 10);
 	ck_assert(file_wait_for(d.log, "admit /bin/sleep did not decide within 1000 ms", 5000));
 	ck_assert_int_eq(file_count(d.connlog, "start"), 1);
-	assert_no_children();
+	assert_no_children_of(&d);
 }
 END_TEST
 
@@ -376,7 +343,7 @@ START_TEST(test_50_at_once)
 	}
 	ck_assert_int_eq(ok, N);
 	ck_assert_int_eq(file_wait_count(d.log, "result=ok", N, 10000), N);
-	assert_no_children();
+	assert_no_children_of(&d);
 }
 END_TEST
 

@@ -31,7 +31,7 @@ const char *srcdir(void)
 	return s ? s : ".";
 }
 
-static int64_t now_ms(void)
+int64_t now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -350,4 +350,166 @@ bool pid_alive(pid_t pid)
 	char *rp = strrchr(buf, ')');
 	/* a zombie has ended; only its parent's wait is missing */
 	return rp && rp[2] != 'Z';
+}
+
+void daemon_teardown(struct daemon *d)
+{
+	if (d->pid) {
+		int status = daemon_stop(d);
+		char *log = file_read(d->log);
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+			      "daemon ended with status 0x%x; log:\n%s", status, log);
+		free(log);
+	}
+	rm_rf(d->dir);
+}
+
+void assert_no_children_of(const struct daemon *d)
+{
+	pid_t kids[64];
+	int n = 0;
+	for (int i = 0; i < 500; i++) {
+		n = children_of(d->pid, kids, 64);
+		if (n == 0)
+			return;
+		poll(NULL, 0, 20);
+	}
+	char *log = file_read(d->log);
+	size_t len = strlen(log);
+	ck_abort_msg("%d supervisors still running; log (end):\n%s", n, log + (len > 8000 ? len - 8000 : 0));
+}
+
+void assert_daemon_log(const struct daemon *d, const char *needle)
+{
+	if (file_wait_for(d->log, needle, 10000))
+		return;
+	char *log = file_read(d->log);
+	ck_abort_msg("the log does not say \"%s\":\n%.20000s", needle, log);
+}
+
+void assert_refused(int fd)
+{
+	char buf[64];
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	ck_assert_int_eq(poll(&p, 1, 20000), 1);
+	ck_assert_int_eq(read(fd, buf, sizeof(buf)), 0);
+	close(fd);
+}
+
+void assert_gone(pid_t pid)
+{
+	for (int i = 0; i < 500 && pid_alive(pid); i++)
+		poll(NULL, 0, 20);
+	ck_assert_msg(!pid_alive(pid), "process %d is still alive", (int)pid);
+}
+
+/* writes NBYTES deterministic bytes from SEED to FD, in a child; returns its pid */
+static pid_t write_child(int fd, uint64_t nbytes, uint64_t seed, const int *close_fds, int nclose)
+{
+	pid_t w = fork();
+	ck_assert_int_ge(w, 0);
+	if (w > 0)
+		return w;
+	static char buf[1 << 16];
+	signal(SIGPIPE, SIG_IGN);
+	for (int i = 0; i < nclose; i++)
+		close(close_fds[i]);
+	while (nbytes) {
+		size_t k = nbytes < sizeof(buf) ? (size_t)nbytes : sizeof(buf);
+		fill_random(&seed, buf, k);
+		for (size_t off = 0; off < k;) {
+			ssize_t m = write(fd, buf + off, k - off);
+			if (m < 0)
+				_exit(1);
+			off += (size_t)m;
+		}
+		nbytes -= k;
+	}
+	_exit(0);
+}
+
+void proxy_run(const char *const *args, const char *const *env, uint64_t nbytes, uint64_t seed,
+	       struct proxy_run *r)
+{
+	int in[2], out[2], err[2];
+	char prog[512];
+	const char *argv[32];
+	int n = 0;
+
+	snprintf(prog, sizeof(prog), "%s/qrexec-proxy", builddir());
+	argv[n++] = prog;
+	for (int i = 0; args[i]; i++) {
+		ck_assert_int_lt(n, 31);
+		argv[n++] = args[i];
+	}
+	argv[n] = NULL;
+	ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(err, O_CLOEXEC), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		/* dup2 clears close-on-exec on 0-2; the originals close at exec */
+		if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0)
+			_exit(98);
+		for (int i = 0; env && env[i]; i++)
+			putenv((char *)env[i]);
+		execv(prog, (char *const *)argv);
+		_exit(99);
+	}
+	close(in[0]);
+	close(out[1]);
+	close(err[1]);
+	const int theirs[] = { out[0], err[0] };
+	pid_t w = write_child(in[1], nbytes, seed, theirs, 2);
+	close(in[1]);
+
+	memset(r, 0, sizeof(*r));
+	r->out_hash = HASH_INIT;
+	size_t cap = 1 << 16;
+	r->err = malloc(cap);
+	ck_assert_ptr_nonnull(r->err);
+	struct pollfd p[2] = { { .fd = out[0], .events = POLLIN }, { .fd = err[0], .events = POLLIN } };
+	while (p[0].fd >= 0 || p[1].fd >= 0) {
+		ck_assert_msg(poll(p, 2, 60000) > 0, "qrexec-proxy %s hangs", args[0]);
+		static char buf[1 << 16];
+		if (p[0].revents) {
+			ssize_t k = read(out[0], buf, sizeof(buf));
+			if (k <= 0) {
+				close(out[0]);
+				p[0].fd = -1;
+			} else {
+				r->out_len += (uint64_t)k;
+				r->out_hash = hash_update(r->out_hash, buf, (size_t)k);
+			}
+		}
+		if (p[1].revents) {
+			if (cap - r->err_len < 4096) {
+				cap *= 2;
+				r->err = realloc(r->err, cap);
+				ck_assert_ptr_nonnull(r->err);
+			}
+			ssize_t k = read(err[0], r->err + r->err_len, cap - 1 - r->err_len);
+			if (k <= 0) {
+				close(err[0]);
+				p[1].fd = -1;
+			} else {
+				r->err_len += (size_t)k;
+			}
+		}
+	}
+	r->err[r->err_len] = '\0';
+	ck_assert_int_eq(waitpid(pid, &r->status, 0), pid);
+	waitpid(w, NULL, 0);
+}
+
+void proxy_run_free(struct proxy_run *r)
+{
+	free(r->err);
+	r->err = NULL;
+}
+
+int proxy_run_exit(const struct proxy_run *r)
+{
+	return WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
 }

@@ -57,6 +57,41 @@ void call_transfer(int fd, uint64_t nbytes, uint64_t seed, int timeout_ms, struc
 /* the hash of NBYTES deterministic bytes from SEED */
 uint64_t expected_hash(uint64_t nbytes, uint64_t seed);
 
+/* CLOCK_MONOTONIC in milliseconds */
+int64_t now_ms(void);
+
+/*
+ * The end of a test with a daemon: stops D if it runs (it must exit 0, or
+ * the test fails showing its log) and removes its directory.
+ */
+void daemon_teardown(struct daemon *d);
+/* waits up to 10 s until D has no child left: no supervisor, hence no process of a connection */
+void assert_no_children_of(const struct daemon *d);
+/* waits up to 10 s for NEEDLE in D's log; fails showing the log */
+void assert_daemon_log(const struct daemon *d, const char *needle);
+/* a refused call: EOF within 20 s and nothing before it; closes FD */
+void assert_refused(int fd);
+/* waits up to 10 s for PID to be gone */
+void assert_gone(pid_t pid);
+
+/* one run of qrexec-proxy in a mode other than serve */
+struct proxy_run {
+	int status;               /* its wait status */
+	uint64_t out_len, out_hash;
+	char *err;                /* all of its stderr, NUL-terminated */
+	size_t err_len;
+};
+/*
+ * Runs qrexec-proxy ARGS, with ENV (NAME=VALUE entries, may be NULL) added to
+ * its environment and NBYTES deterministic bytes from SEED on its stdin, to
+ * its exit; hashes what it writes. Free with proxy_run_free().
+ */
+void proxy_run(const char *const *args, const char *const *env, uint64_t nbytes, uint64_t seed,
+	       struct proxy_run *r);
+void proxy_run_free(struct proxy_run *r);
+/* its exit code, or -1 if it was killed */
+int proxy_run_exit(const struct proxy_run *r);
+
 /* the pids of live processes whose parent is PPID */
 int children_of(pid_t ppid, pid_t *out, int max);
 bool pid_alive(pid_t pid);
