@@ -508,6 +508,7 @@ int main(int argc, char **argv)
 		{ "pipe-size", required_argument, NULL, 'p' },
 		{ "throughput-only", no_argument, NULL, 't' },
 		{ "setup-only", no_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int o;
@@ -536,6 +537,16 @@ int main(int argc, char **argv)
 			xfer_bytes = 256ULL << 20;
 			nconn = 96;
 			break;
+		case 'h':
+			printf("usage: bench [--runs N] [--gib N] [--connections N] [--quick] [--pipe-size N] "
+			       "[--throughput-only|--setup-only]\n"
+			       "Run it with make bench (BENCH_ARGS=...) or with QP_BUILDDIR set to the build directory.\n"
+			       "  --runs N          rounds; medians are taken over them (default 5)\n"
+			       "  --gib N           GiB per transfer (default 1)\n"
+			       "  --connections N   connections per set-up measurement (default 300)\n"
+			       "  --quick           3 rounds, 256 MiB, 96 connections\n"
+			       "  --pipe-size N     the daemon's --pipe-size\n");
+			return 0;
 		default:
 			fprintf(stderr, "usage: bench [--runs N] [--gib N] [--connections N] [--quick] [--pipe-size N] [--throughput-only|--setup-only]\n");
 			return 100;
