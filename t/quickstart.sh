@@ -48,8 +48,9 @@ test)
 	echo "== build with -Werror and run the test suite"
 	build "$top/build"
 	make -C "$top/build" -j"$jobs" check || { cat "$top"/build/t/*.log "$top"/build/test-suite.log 2>/dev/null | tail -n 200; exit 1; }
-	echo "== the test suite again under AddressSanitizer and UndefinedBehaviorSanitizer"
-	build "$top/build-asan" --enable-sanitizers
+	echo "== the test suite again under AddressSanitizer and UndefinedBehaviorSanitizer,"
+	echo "   with the built-in filters built against glibc (the build without musl-tools)"
+	build "$top/build-asan" --enable-sanitizers --without-musl
 	make -C "$top/build-asan" -j"$jobs" check || { cat "$top"/build-asan/test-suite.log 2>/dev/null | tail -n 200; exit 1; }
 	echo "== the daemon under valgrind"
 	make -C "$top/build" check-valgrind || { cat "$top"/build/test-suite.log 2>/dev/null | tail -n 200; exit 1; }
