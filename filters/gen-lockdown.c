@@ -16,11 +16,9 @@
 #include <unistd.h>
 
 #include <linux/filter.h>
-#include <seccomp.h>
 
+#include "lockdown-build.h"
 #include "lockdown.h"
-
-static const char *const baseline[] = { QPF_LOCKDOWN_BASELINE };
 
 static void fail(const char *what, int err)
 {
@@ -28,38 +26,22 @@ static void fail(const char *what, int err)
 	exit(1);
 }
 
-static void allow(scmp_filter_ctx ctx, const char *name)
-{
-	int nr = seccomp_syscall_resolve_name(name);
-	if (nr == __NR_SCMP_ERROR) {
-		fprintf(stderr, "gen-lockdown: unknown system call %s in filters/lockdown.h\n", name);
-		exit(1);
-	}
-	if (nr < 0)
-		return; /* a pseudo-number: this architecture has no such call */
-	int r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
-	if (r < 0)
-		fail(name, -r);
-}
-
 static void emit(const char *set, const char *const *extra)
 {
-	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
-	if (!ctx)
-		fail("seccomp_init", EINVAL);
-	/* as the kit does: a binary tree, a short path for every call */
-	int r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
-	if (r < 0)
-		fail("seccomp_attr_set", -r);
-	for (size_t i = 0; i < sizeof(baseline) / sizeof(baseline[0]); i++)
-		allow(ctx, baseline[i]);
-	for (size_t i = 0; extra[i]; i++)
-		allow(ctx, extra[i]);
+	const char *what;
+	scmp_filter_ctx ctx = qpf_lockdown_build(extra, &what);
+	if (!ctx) {
+		if (what && errno == ENOENT) {
+			fprintf(stderr, "gen-lockdown: unknown system call %s in filters/lockdown.h\n", what);
+			exit(1);
+		}
+		fail(what ? what : "building the program", errno);
+	}
 
 	int fd = memfd_create("gen-lockdown", MFD_CLOEXEC);
 	if (fd < 0)
 		fail("memfd_create", errno);
-	r = seccomp_export_bpf(ctx, fd);
+	int r = seccomp_export_bpf(ctx, fd);
 	if (r < 0)
 		fail("seccomp_export_bpf", -r);
 	seccomp_release(ctx);

@@ -8,7 +8,8 @@ QPF_CFLAGS = $(WARN_CFLAGS) $(SECCOMP_CFLAGS)
 # Its qpf_lockdown() builds the seccomp program with libseccomp.
 lib_LIBRARIES = filters/libqrexec-proxy-filter.a
 filters_libqrexec_proxy_filter_a_SOURCES = filters/qpf.c filters/qpf.h \
-	filters/qpf-lockdown.c filters/lockdown.h
+	filters/qpf-lockdown.c filters/lockdown-build.c filters/lockdown-build.h \
+	filters/lockdown.h
 filters_libqrexec_proxy_filter_a_CFLAGS = $(QPF_CFLAGS)
 qpfincludedir = $(includedir)/qrexec-proxy
 qpfinclude_HEADERS = filters/qpf.h
@@ -26,7 +27,8 @@ filters/qrexec-proxy-filter.pc: $(srcdir)/filters/qrexec-proxy-filter.pc.in Make
 # (musl where installed: $(MUSL_CFLAGS) is its gcc specs file), with a
 # qpf_lockdown() that loads programs built once, here, with libseccomp.
 noinst_PROGRAMS = filters/gen-lockdown
-filters_gen_lockdown_SOURCES = filters/gen-lockdown.c filters/lockdown.h
+filters_gen_lockdown_SOURCES = filters/gen-lockdown.c filters/lockdown-build.c \
+	filters/lockdown-build.h filters/lockdown.h
 filters_gen_lockdown_CFLAGS = $(WARN_CFLAGS) $(SECCOMP_CFLAGS)
 filters_gen_lockdown_LDADD = $(SECCOMP_LIBS)
 filters/lockdown-progs.h: filters/gen-lockdown$(EXEEXT)
