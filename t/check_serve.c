@@ -193,17 +193,20 @@ START_TEST(test_filter_crash_tears_down)
 	ck_assert(file_wait_for(d.log, "result=aborted reason=filter ", 5000));
 	ck_assert(file_wait_for(d.log, "test-filter#2 (src2dst) killed by signal 6", 5000));
 	ck_assert(file_wait_for(d.log, "crashing on purpose", 5000));
-	/* the connector, started and then killed, is gone */
+	/*
+	 * The connector, started and then killed, is gone. It records its
+	 * start only once it runs: the crash may have ended the connection
+	 * before it got there, and then it never ran at all.
+	 */
 	char *log = file_read(d.connlog);
 	int pid = 0;
 	char *s = strstr(log, "start target-vm test.Echo ");
-	ck_assert_ptr_nonnull(s);
-	sscanf(s, "start target-vm test.Echo %d", &pid);
+	if (s) {
+		sscanf(s, "start target-vm test.Echo %d", &pid);
+		ck_assert_int_gt(pid, 0);
+		ck_assert_msg(wait_gone(pid, 0), "the connector %d outlived the connection", pid);
+	}
 	free(log);
-	ck_assert_int_gt(pid, 0);
-	for (int i = 0; i < 100 && pid_alive(pid); i++)
-		poll(NULL, 0, 20);
-	ck_assert(!pid_alive(pid));
 	assert_no_children_of(&d);
 	echo_through("pass1", 100000);
 }
@@ -231,12 +234,12 @@ static pid_t child_named(pid_t ppid, const char *name)
 
 START_TEST(test_filter_killed_mid_stream)
 {
-	/* the service answers only after 5 s: the pipeline is alive meanwhile */
-	int fd = call_vm(&d, "pass3", "target-vm", "test.Sleep+5");
+	/* the service answers only after 60 s: the pipeline is alive meanwhile */
+	int fd = call_vm(&d, "pass3", "target-vm", "test.Sleep+60");
 	ck_assert_int_eq(send(fd, "some data", 9, 0), 9);
-	ck_assert(file_wait_for(d.connlog, "start target-vm test.Sleep+5", 10000));
+	ck_assert(file_wait_for(d.connlog, "start target-vm test.Sleep+60", 10000));
 	pid_t sup = 0, victim = 0;
-	for (int i = 0; i < 250 && !victim; i++) {
+	for (int64_t end = now_ms() + wait_ms(0); !victim && now_ms() < end;) {
 		pid_t kids[4];
 		if (children_of(d.pid, kids, 4) == 1) {
 			sup = kids[0];
@@ -248,7 +251,7 @@ START_TEST(test_filter_killed_mid_stream)
 	ck_assert_int_gt(victim, 0);
 	char *log = file_read(d.connlog);
 	int cpid = 0;
-	sscanf(strstr(log, "start target-vm test.Sleep+5 "), "start target-vm test.Sleep+5 %d", &cpid);
+	sscanf(strstr(log, "start target-vm test.Sleep+60 "), "start target-vm test.Sleep+60 %d", &cpid);
 	free(log);
 	ck_assert(pid_alive(cpid));
 	int64_t t0 = time(NULL);
@@ -256,12 +259,12 @@ START_TEST(test_filter_killed_mid_stream)
 	/* the caller gets EOF at once, long before the service would answer */
 	char buf[64];
 	struct pollfd p = { .fd = fd, .events = POLLIN };
-	ck_assert_int_eq(poll(&p, 1, 4000), 1);
+	ck_assert_int_eq(poll(&p, 1, wait_ms(0)), 1);
 	ck_assert_int_eq(read(fd, buf, sizeof(buf)), 0);
 	close(fd);
-	ck_assert_int_lt(time(NULL) - t0, 4);
+	ck_assert_int_lt(time(NULL) - t0, 30);
 	ck_assert(file_wait_for(d.log, "killed by signal 9", 5000));
-	ck_assert(!pid_alive(cpid));
+	ck_assert(wait_gone(cpid, 0));
 	assert_no_children_of(&d);
 }
 END_TEST

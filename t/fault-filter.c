@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 static int write_all(int fd, const char *p, size_t len)
@@ -78,18 +79,33 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "fork-child") || !strcmp(argv[1], "fork-setsid")) {
 		int setsid_ok = 0;
+		int ready[2];
+		char c;
+		if (pipe(ready) < 0)
+			return 111;
 		pid_t pid = fork();
 		if (pid < 0)
 			return 111;
 		if (pid == 0) {
 			close(0);
 			close(1);
+			close(ready[0]);
 			if (!strcmp(argv[1], "fork-setsid"))
 				setsid_ok = setsid() >= 0;
+			/* a name the test can find it by, whatever pid namespace it is in */
+			prctl(PR_SET_NAME, "fault-orphan", 0, 0, 0);
 			fprintf(stderr, "fault-filter: child %d setsid=%d\n", (int)getpid(), setsid_ok);
+			/* only now may the connection end: the test looks for this child */
+			if (write(ready[1], "x", 1) != 1)
+				_exit(111);
+			close(ready[1]);
 			sleep(600);
 			_exit(0);
 		}
+		close(ready[1]);
+		if (read(ready[0], &c, 1) != 1)
+			return 111;
+		close(ready[0]);
 		copy(~0ULL, 1);
 		return 0;
 	}

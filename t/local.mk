@@ -38,8 +38,15 @@ check-valgrind: all $(check_PROGRAMS)
 demo: all $(check_PROGRAMS)
 	QP_BUILDDIR='$(abs_top_builddir)' QP_SRCDIR='$(abs_top_srcdir)' $(SHELL) $(srcdir)/t/demo.sh
 
-EXTRA_DIST += t/demo.sh t/quickstart.sh
-.PHONY: check-valgrind demo
+# The whole suite N times in a row, every failure named (t/check-repeat.sh):
+#   make check-repeat N=20;  make check-repeat N=5 REPEAT_TARGETS=check-valgrind
+N = 20
+REPEAT_TARGETS = check
+check-repeat: all $(check_PROGRAMS)
+	$(SHELL) $(srcdir)/t/check-repeat.sh -n $(N) -C . $(REPEAT_TARGETS)
+
+EXTRA_DIST += t/demo.sh t/quickstart.sh t/check-repeat.sh
+.PHONY: check-valgrind demo check-repeat
 
 include t/faults.mk
 include t/bench.mk

@@ -6,7 +6,11 @@
 #                             (warnings as errors, then again under ASan/UBSan, then
 #                             the daemon under valgrind, a short fuzzing run, the
 #                             load test, then make distcheck)
-set -eu
+# Every phase runs, even after one has failed; the last line is always
+# "N passed, M failed" over all of them, after the names of the phases and
+# tests that failed, with their messages. The exit code is 0 only if
+# nothing failed.
+set -u
 mode=${1:-}
 case "$mode" in
 demo|test) ;;
@@ -22,16 +26,23 @@ for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
-	echo "== installing:$missing"
+	echo "== installing Debian packages:$missing"
 	sudo=
 	[ "$(id -u)" = 0 ] || sudo=sudo
-	$sudo apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing
+	# another apt-get or unattended-upgrades may hold the lock: wait for it (10 min)
+	lock="-o DPkg::Lock::Timeout=600"
+	$sudo apt-get $lock update -qq || { echo "quickstart: apt-get update failed" >&2; exit 111; }
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get $lock install -y -qq --no-install-recommends $missing ||
+		{ echo "quickstart: unable to install:$missing" >&2; exit 111; }
+else
+	echo "== Debian packages: all there ($pkgs)"
 fi
 
 jobs=$(nproc 2>/dev/null || echo 2)
 cd "$top"
-[ -x configure ] && [ configure -nt configure.ac ] || autoreconf -fi
+if ! { [ -x configure ] && [ configure -nt configure.ac ]; }; then
+	autoreconf -fi || { echo "quickstart: autoreconf failed" >&2; exit 111; }
+fi
 
 build() { # build DIR CONFIGURE-ARGS...
 	dir=$1; shift
@@ -39,30 +50,109 @@ build() { # build DIR CONFIGURE-ARGS...
 	(cd "$dir" && { [ -f Makefile ] || "$top/configure" --enable-werror "$@"; } && make -j"$jobs")
 }
 
-case "$mode" in
-demo)
-	build "$top/build"
-	make -C "$top/build" demo
-	;;
-test)
-	echo "== build with -Werror and run the test suite"
-	build "$top/build"
-	make -C "$top/build" -j"$jobs" check || { cat "$top"/build/t/*.log "$top"/build/test-suite.log 2>/dev/null | tail -n 200; exit 1; }
-	echo "== the test suite again under AddressSanitizer and UndefinedBehaviorSanitizer,"
-	echo "   with the built-in filters built against glibc (the build without musl-tools)"
-	build "$top/build-asan" --enable-sanitizers --without-musl
-	make -C "$top/build-asan" -j"$jobs" check || { cat "$top"/build-asan/test-suite.log 2>/dev/null | tail -n 200; exit 1; }
-	echo "== the daemon under valgrind"
-	make -C "$top/build" check-valgrind || { cat "$top"/build/test-suite.log 2>/dev/null | tail -n 200; exit 1; }
-	echo "== fuzzing, short: the descriptor parser and the configuration loader"
-	make -C "$top/build" fuzz-short
-	echo "== load: 200 connections at once through random chains"
-	make -C "$top/build" stress
-	echo "== make distcheck"
-	make -C "$top/build" distcheck
-	# one closing line for whoever reads this run: the Check cases of both suites
-	cat "$top"/build/t/*.log "$top"/build-asan/t/*.log 2>/dev/null |
-		sed -n 's/^[0-9]*%: Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1 \2 \3/p' |
-		awk '{ n += $1; f += $2 + $3 } END { printf "%d passed, %d failed\n", n - f, f }'
-	;;
-esac
+if [ "$mode" = demo ]; then
+	build "$top/build" || exit 1
+	exec make -C "$top/build" demo
+fi
+
+# ---- test: phases, each with its own log, and one summary at the end ----
+logs=$top/build/quickstart
+mkdir -p "$logs"
+rm -f "$logs"/*.log "$logs"/*.res
+phases=
+
+# phase NAME DIR COMMAND...: runs COMMAND, its output to the screen and to
+# $logs/NAME.log; DIR is the build directory whose t/*.log it reads (or -)
+phase() {
+	name=$1 dir=$2; shift 2
+	phases="$phases $name"
+	echo "== $name: $*"
+	rc_file=$logs/$name.rc
+	{ "$@" 2>&1; echo $? > "$rc_file"; } | tee "$logs/$name.log"
+	rc=$(cat "$rc_file")
+	count_phase "$name" "$dir" "$rc"
+	return 0
+}
+
+# The Check cases of a phase: from the automake logs of DIR (a make check)
+# or from the phase's own output; a phase without Check cases counts as one.
+count_phase() {
+	name=$1 dir=$2 rc=$3
+	res=$logs/$name.res
+	: > "$res"
+	if [ "$dir" != - ]; then
+		for trs in "$dir"/t/*.trs; do
+			[ -f "$trs" ] || continue
+			log=${trs%.trs}.log
+			t=$(basename "${trs%.trs}")
+			if grep -q 'Checks: [0-9]*, Failures' "$log" 2>/dev/null; then
+				sed -n 's/^[0-9]*%: Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/checks \1 \2 \3/p' "$log" >> "$res"
+				# a Check binary that died before its summary
+				grep -q ':test-result: \(FAIL\|ERROR\)' "$trs" &&
+					! grep -q 'Failures: [1-9]\|Errors: [1-9]' "$log" &&
+					echo "fail $t: exited non-zero after its summary; see $log" >> "$res"
+			else
+				r=$(sed -n 's/^:test-result: //p' "$trs" | head -n 1)
+				case "$r" in
+				PASS) echo "checks 1 0 0" >> "$res" ;;
+				SKIP) echo "skip $t" >> "$res" ;;
+				*) echo "checks 1 1 0" >> "$res"; echo "fail $t: $r; see $log" >> "$res" ;;
+				esac
+			fi
+			grep -h -E '^[^ :]+\.c:[0-9]+:[EF]:' "$log" 2>/dev/null | sed 's/^/fail /' >> "$res"
+		done
+	else
+		sed -n 's/^[0-9]*%: Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/checks \1 \2 \3/p' "$logs/$name.log" >> "$res"
+		grep -h -E '^[^ :]+\.c:[0-9]+:[EF]:' "$logs/$name.log" | sed 's/^/fail /' >> "$res"
+	fi
+	if ! grep -q '^checks' "$res"; then
+		if [ "$rc" = 0 ]; then echo "checks 1 0 0" >> "$res"; else echo "checks 1 1 0" >> "$res"; fi
+	fi
+	if [ "$rc" != 0 ]; then
+		echo "phasefail $name (exit $rc)" >> "$res"
+		# a failure that no Check case reports (a build error, a valgrind
+		# finding, a crash) still counts
+		grep -q '^checks [0-9]* \([1-9]\|[0-9]* [1-9]\)' "$res" || echo "checks 1 1 0" >> "$res"
+	fi
+}
+
+echo "== build with -Werror"
+phase build - build "$top/build"
+phase check "$top/build" make -C "$top/build" -j"$jobs" check
+echo "== the test suite again under AddressSanitizer and UndefinedBehaviorSanitizer,"
+echo "   with the built-in filters built against glibc (the build without musl-tools)"
+phase build-asan - build "$top/build-asan" --enable-sanitizers --without-musl
+phase check-asan "$top/build-asan" make -C "$top/build-asan" -j"$jobs" check
+phase check-valgrind - make -C "$top/build" check-valgrind
+phase fuzz-short - make -C "$top/build" fuzz-short
+phase stress - make -C "$top/build" stress
+phase distcheck - make -C "$top/build" distcheck
+
+# ---- summary ----
+passed=0 failed=0
+failed_phases=
+for p in $phases; do
+	res=$logs/$p.res
+	set -- $(awk '$1 == "checks" { n += $2; f += $3 + $4 } END { print n + 0, f + 0 }' "$res")
+	passed=$((passed + $1 - $2))
+	failed=$((failed + $2))
+	grep -q '^phasefail' "$res" && failed_phases="$failed_phases $p"
+done
+echo
+echo "== summary (logs in $logs)"
+for p in $phases; do
+	res=$logs/$p.res
+	if grep -q '^phasefail' "$res"; then
+		echo "FAILED phase $p: $(sed -n 's/^phasefail [^ ]* //p' "$res"), log $logs/$p.log"
+		sed -n 's/^fail /    /p' "$res" | head -n 40
+		if ! grep -q '^fail ' "$res"; then
+			echo "    last lines of its output:"
+			tail -n 15 "$logs/$p.log" | sed 's/^/    | /'
+		fi
+	else
+		echo "ok     phase $p"
+	fi
+done
+[ -n "$failed_phases" ] && echo "failed phases:$failed_phases"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ] && [ -z "$failed_phases" ]

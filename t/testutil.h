@@ -57,6 +57,14 @@ void call_transfer(int fd, uint64_t nbytes, uint64_t seed, int timeout_ms, struc
 /* the hash of NBYTES deterministic bytes from SEED */
 uint64_t expected_hash(uint64_t nbytes, uint64_t seed);
 
+/*
+ * The deadline for waiting on an event that is due: MS, but never less than
+ * a generous floor (60 s; QP_TEST_WAIT_MS). Every wait in the suite uses it.
+ */
+int wait_ms(int ms);
+/* waits up to wait_ms(TIMEOUT_MS) for PID to be gone; returns whether it is */
+bool wait_gone(pid_t pid, int timeout_ms);
+
 /* CLOCK_MONOTONIC in milliseconds */
 int64_t now_ms(void);
 
@@ -65,13 +73,13 @@ int64_t now_ms(void);
  * the test fails showing its log) and removes its directory.
  */
 void daemon_teardown(struct daemon *d);
-/* waits up to 10 s until D has no child left: no supervisor, hence no process of a connection */
+/* waits up to wait_ms(0) until D has no child left: no supervisor, hence no process of a connection */
 void assert_no_children_of(const struct daemon *d);
-/* waits up to 10 s for NEEDLE in D's log; fails showing the log */
+/* waits up to wait_ms(0) for NEEDLE in D's log; fails showing the log */
 void assert_daemon_log(const struct daemon *d, const char *needle);
-/* a refused call: EOF within 20 s and nothing before it; closes FD */
+/* a refused call: EOF within wait_ms(0) and nothing before it; closes FD */
 void assert_refused(int fd);
-/* waits up to 10 s for PID to be gone */
+/* waits up to wait_ms(0) for PID to be gone */
 void assert_gone(pid_t pid);
 
 /* one run of qrexec-proxy in a mode other than serve */
