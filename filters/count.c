@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,18 +74,28 @@ static const char *name_from_env(const char *var)
 	return v;
 }
 
-/* "SECONDS.NANOSECONDS[ CONN]"; returns false for anything else */
+/*
+ * "SECONDS.NANOSECONDS[ CONN]"; returns false for anything else. The file
+ * may have been tampered with or corrupted, so a time that does not fit
+ * the int64_t count of nanoseconds is one more malformed line: signed
+ * overflow would be undefined behaviour, and in practice a wrapped value
+ * that may land inside the window.
+ */
 static bool parse_entry(const char *p, const char *end, struct entry *e)
 {
 	int64_t sec = 0, nsec = 0;
 	int digits = 0, ndigits = 0;
-	for (; p < end && *p >= '0' && *p <= '9' && digits < 12; p++, digits++)
+	for (; p < end && *p >= '0' && *p <= '9'; p++, digits++) {
+		/* bounded after every digit, so the next sec * 10 + 9 cannot overflow */
 		sec = sec * 10 + (*p - '0');
+		if (sec > INT64_MAX / 1000000000)
+			return false;
+	}
 	if (!digits || p == end || *p++ != '.')
 		return false;
 	for (; p < end && *p >= '0' && *p <= '9' && ndigits < 9; p++, ndigits++)
 		nsec = nsec * 10 + (*p - '0');
-	if (ndigits != 9)
+	if (ndigits != 9 || sec > (INT64_MAX - nsec) / 1000000000)
 		return false;
 	e->t = sec * 1000000000 + nsec;
 	e->conn = NULL;

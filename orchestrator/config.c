@@ -359,9 +359,20 @@ static int executable_file(const char *path)
 	return 1;
 }
 
+static const char *file_kind(mode_t mode)
+{
+	return S_ISFIFO(mode) ? "a FIFO" : S_ISCHR(mode) ? "a character device" :
+	       S_ISBLK(mode) ? "a block device" : S_ISSOCK(mode) ? "a socket" : "an unknown type";
+}
+
 static int read_config_file(struct loader *ld)
 {
-	int fd = open(ld->file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/*
+	 * O_NONBLOCK: a FIFO at the path would otherwise block open() until
+	 * a writer came, and with it the listener's reload (SIGHUP) forever.
+	 * Only a regular file is read, so the flag is then cleared.
+	 */
+	int fd = open(ld->file, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		fprintf(ld->errf, "%s: unable to open: %s\n", ld->file, strerror(errno));
 		return -1;
@@ -371,6 +382,19 @@ static int read_config_file(struct loader *ld)
 	if (bad) {
 		errno = bad;
 		fprintf(ld->errf, "%s: unable to open: %s\n", ld->file, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		/* a FIFO or a device may block every read, or never come to an end */
+		fprintf(ld->errf, "%s: not a regular file (%s); the configuration must be a regular file\n",
+			ld->file, file_kind(st.st_mode));
+		close(fd);
+		return -1;
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		fprintf(ld->errf, "%s: unable to read: %s\n", ld->file, strerror(errno));
 		close(fd);
 		return -1;
 	}

@@ -581,6 +581,41 @@ START_TEST(test_err_files)
 }
 END_TEST
 
+START_TEST(test_err_not_regular)
+{
+	/*
+	 * A FIFO at the configuration path would block open() until some
+	 * writer came, and the listener's reload with it: it is refused at
+	 * once. The alarm turns a return of the hang into a quick failure
+	 * rather than the tcase timeout.
+	 */
+	char fifo[PATH_MAX], link[PATH_MAX];
+	snprintf(fifo, sizeof(fifo), "%s/fifo%d.yaml", tmpdir, (int)getpid());
+	snprintf(link, sizeof(link), "%s/link%d.yaml", tmpdir, (int)getpid());
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	ck_assert_int_eq(symlink(fifo, link), 0);
+	const char *paths[] = { fifo, link, "/dev/null" };
+	const char *kinds[] = { "a FIFO", "a FIFO", "a character device" };
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		char *errs = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&errs, &len);
+		ck_assert_ptr_nonnull(f);
+		alarm(10);
+		ck_assert_ptr_null(config_load(paths[i], builtin, f));
+		alarm(0);
+		fclose(f);
+		char want[PATH_MAX + 128];
+		snprintf(want, sizeof(want), "%s: not a regular file (%s); the configuration must be a regular file\n",
+			 paths[i], kinds[i]);
+		ck_assert_str_eq(errs, want);
+		free(errs);
+	}
+	unlink(link);
+	unlink(fifo);
+}
+END_TEST
+
 START_TEST(test_multiple_errors)
 {
 	struct result r;
@@ -933,6 +968,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_err_filter_names);
 	tcase_add_test(tc, test_err_connector);
 	tcase_add_test(tc, test_err_files);
+	tcase_add_test(tc, test_err_not_regular);
 	tcase_add_test(tc, test_multiple_errors);
 	tcase_add_test(tc, test_syntax_errors);
 	suite_add_tcase(s, tc);

@@ -495,6 +495,54 @@ START_TEST(count_fails_closed)
 }
 END_TEST
 
+START_TEST(count_tampered_state)
+{
+	/*
+	 * The state directory is private, yet a file in it may be corrupt or
+	 * tampered with. Numbers too large for a count of nanoseconds must be
+	 * dropped like any other malformed line, not overflow (undefined
+	 * behaviour, which the sanitizer build turns into a crash), and the
+	 * honest line among them must still count.
+	 */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	char path[sizeof(statedir) + 64];
+	snprintf(path, sizeof(path), "%s/count.t.60000000000", statedir); /* chain t, 60 s */
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f,
+		"123456789012345678901234567890.000000000 thirty-digits\n"
+		"999999999999.000000000\n"     /* seconds * 10^9 overflows */
+		"9223372037.000000000\n"       /* the first second past INT64_MAX ns */
+		"9223372036.999999999\n"       /* seconds * 10^9 fits, adding the nanoseconds does not */
+		"9223372036.854775808\n"       /* INT64_MAX + 1 */
+		"9223372036.854775807\n"       /* INT64_MAX: well-formed, from a clock set back, dropped */
+		"%lld.%09ld honest\n", (long long)ts.tv_sec, ts.tv_nsec);
+	ck_assert_int_eq(fclose(f), 0);
+
+	const char *env[] = { "QREXEC_PROXY_CHAIN=t", NULL };
+	const char *argv[] = { "--limit", "2", "--interval", "60", "--state-dir", statedir, NULL };
+	struct opts o = { .env = env };
+	struct run r;
+	run_filter("filters/count", argv, NULL, 0, &o, &r);
+	assert_exit(&r, 0); /* the honest line and this one: 2 */
+	ck_assert_msg(strstr((char *)r.err, "dropped 5 malformed lines"), "stderr: %s", (char *)r.err);
+	run_free(&r);
+	ck_assert_int_eq(count_once("2", "60", false, "t", "work"), 1);
+
+	/* the file was rewritten without them */
+	char buf[4096];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+	close(fd);
+	ck_assert_msg(strstr(buf, " honest\n") && !strstr(buf, "9223372036") && !strstr(buf, "99999") &&
+		      !strstr(buf, "thirty"), "state file: %s", buf);
+}
+END_TEST
+
 /* ---- sniff ---- */
 
 static int hexval(int c)
@@ -835,6 +883,7 @@ static Suite *filters_suite(void)
 	tcase_add_test(tc, count_per_source);
 	tcase_add_test(tc, count_expires);
 	tcase_add_test(tc, count_fails_closed);
+	tcase_add_test(tc, count_tampered_state);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("sniff");
