@@ -951,6 +951,24 @@ static char **default_connector(struct loader *ld, size_t *n)
 	return v;
 }
 
+/* isolation: how filters are kept apart (see isolate.h); one of a few names */
+static void get_isolation(struct loader *ld, yaml_node_t *n)
+{
+	static const char *const names[] = { "auto", "namespaces", "landlock", "seccomp-only", NULL };
+	if (n->type == YAML_SCALAR_NODE && !is_null(n)) {
+		for (size_t i = 0; names[i]; i++) {
+			if (scalar_is(n, names[i])) {
+				if (!(ld->cfg->isolation = strdup(names[i])))
+					ld->oom = true;
+				return;
+			}
+		}
+		report(ld, n, "'isolation' must be auto, namespaces, landlock or seccomp-only, not '%s'", SHOW_NODE(n));
+		return;
+	}
+	report(ld, n, "'isolation' must be auto, namespaces, landlock or seccomp-only, found %s", describe(n));
+}
+
 static void get_root(struct loader *ld, yaml_node_t *root)
 {
 	struct qp_config *cfg = ld->cfg;
@@ -959,8 +977,11 @@ static void get_root(struct loader *ld, yaml_node_t *root)
 		       describe(root));
 		return;
 	}
-	struct key_spec spec[] = { { "connector", false, 0, 0 }, { "filter_path", false, 0, 0 }, { "chains", false, 0, 0 } };
-	get_keys(ld, root, spec, 3, "at the top level");
+	struct key_spec spec[] = { { "connector", false, 0, 0 }, { "filter_path", false, 0, 0 }, { "chains", false, 0, 0 },
+				   { "isolation", false, 0, 0 } };
+	get_keys(ld, root, spec, 4, "at the top level");
+	if (spec[3].value)
+		get_isolation(ld, spec[3].value);
 	/* filter_path first, whatever the order in the file: lookups depend on it. */
 	if (spec[1].value)
 		get_filter_path(ld, spec[1].value);
@@ -1041,6 +1062,7 @@ void config_free(struct qp_config *cfg)
 		config_free_argv(c->connector);
 	}
 	free(cfg->chains);
+	free(cfg->isolation);
 	config_free_argv(cfg->connector);
 	config_free_argv(cfg->filter_path);
 	free(cfg->file);

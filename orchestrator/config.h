@@ -42,6 +42,7 @@ struct qp_config {
 	size_t nfilter_path;
 	struct qp_chain *chains;
 	size_t nchains;
+	char *isolation;     /* auto, namespaces, landlock, seccomp-only; NULL: not given (auto) */
 };
 
 /*

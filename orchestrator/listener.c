@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -92,18 +95,16 @@ static int refuse(int fd, const char *id, const char *what, const char *why)
 	return 1;
 }
 
-int serve_connection(int fd, const struct qp_config *cfg, const struct sock_fprog *seccomp,
+int serve_connection(int fd, const char *id, const struct qp_config *cfg, const struct sock_fprog *seccomp,
 		     const struct listener_opts *o)
 {
 	int64_t start = mono_ns();
-	char id[17];
 	size_t len;
 	const char *why;
 	struct qp_descriptor d;
 	struct qp_call call;
 	char *buf = malloc(QP_DESCRIPTOR_MAX + 1);
 
-	make_connection_id(id);
 	struct log_connection lc = { .id = id };
 	log_set_connection(&lc);
 	if (!buf) {
@@ -159,6 +160,7 @@ int serve_connection(int fd, const struct qp_config *cfg, const struct sock_fpro
 		.in_fd = fd,
 		.out_fd = fd,
 		.seccomp = seccomp,
+		.isolation = o->isolation,
 		.admit_timeout_ms = o->admit_timeout_ms,
 		.pipe_size = o->pipe_size,
 		.start_ns = start,
@@ -173,30 +175,63 @@ int serve_connection(int fd, const struct qp_config *cfg, const struct sock_fpro
 
 struct supervisors {
 	pid_t *pids;
+	char (*ids)[17];      /* the connection each one runs */
+	int64_t *start_ns;
 	int n;
 	int cap;
 };
 
-static void sup_add(struct supervisors *s, pid_t pid)
+static void sup_add(struct supervisors *s, pid_t pid, const char *id, int64_t start)
 {
 	for (int i = 0; i < s->cap; i++) {
 		if (s->pids[i] == 0) {
 			s->pids[i] = pid;
+			memcpy(s->ids[i], id, sizeof(s->ids[i]));
+			s->start_ns[i] = start;
 			s->n++;
 			return;
 		}
 	}
 }
 
-static void sup_remove(struct supervisors *s, pid_t pid)
+/* Returns the slot PID had, or -1 when it was no supervisor of ours. */
+static int sup_remove(struct supervisors *s, pid_t pid)
 {
 	for (int i = 0; i < s->cap; i++) {
 		if (s->pids[i] == pid) {
 			s->pids[i] = 0;
 			s->n--;
-			return;
+			return i;
 		}
 	}
+	return -1;
+}
+
+static bool sup_has(const struct supervisors *s, pid_t pid)
+{
+	for (int i = 0; i < s->cap; i++)
+		if (s->pids[i] == pid)
+			return true;
+	return false;
+}
+
+/*
+ * The listener is a subreaper too: what outlived a supervisor that died
+ * (a process a filter detached, outside a PID namespace) comes here, and
+ * is ended here. Supervisors are the only children it keeps.
+ */
+static void end_strays(const struct supervisors *s)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return;
+	int pid;
+	while (fscanf(f, "%d", &pid) == 1)
+		if (pid > 0 && !sup_has(s, pid))
+			kill(pid, SIGKILL);
+	fclose(f);
 }
 
 static void sup_signal(struct supervisors *s, int sig)
@@ -208,21 +243,80 @@ static void sup_signal(struct supervisors *s, int sig)
 
 static void reap_supervisors(struct supervisors *s)
 {
+	bool strays = false;
 	for (;;) {
 		int status;
 		pid_t pid = waitpid(-1, &status, WNOHANG);
 		if (pid <= 0) {
 			if (pid < 0 && errno == EINTR)
 				continue;
-			return;
+			break;
 		}
-		sup_remove(s, pid);
+		int slot = sup_remove(s, pid);
+		if (slot < 0)
+			continue; /* a stray that was ended */
 		if (WIFSIGNALED(status)) {
+			/*
+			 * A supervisor that died wrote no summary: the listener
+			 * writes it. Its connector and sandbox died with it
+			 * (PR_SET_PDEATHSIG); what else it left comes here.
+			 */
 			char buf[96];
-			log_msg(LOG_ERR, "supervisor %d %s", (int)pid,
-				spawn_strstatus(status, buf, sizeof(buf)));
+			int64_t us = (mono_ns() - s->start_ns[slot]) / 1000;
+			struct log_connection lc = { .id = s->ids[slot] };
+			log_set_connection(&lc);
+			log_msg(LOG_ERR, "supervisor %d %s", (int)pid, spawn_strstatus(status, buf, sizeof(buf)));
+			log_msg(LOG_WARNING,
+				"connection %s: result=failed reason=\"the supervisor (pid %d) %s\" duration=%lld.%06llds",
+				s->ids[slot], (int)pid, buf, (long long)(us / 1000000), (long long)(us % 1000000));
+			log_set_connection(NULL);
+			strays = true;
 		}
 	}
+	if (strays)
+		end_strays(s);
+}
+
+/* The uids allowed by default: root, and the members of group qubes. */
+static size_t default_peers(uid_t *out, size_t max, gid_t *qubes_gid, bool *have_qubes)
+{
+	size_t n = 0;
+	out[n++] = 0;
+	struct group *gr = getgrnam("qubes");
+	*have_qubes = gr != NULL;
+	if (!gr)
+		return n;
+	*qubes_gid = gr->gr_gid;
+	for (char **m = gr->gr_mem; *m && n < max; m++) {
+		struct passwd *pw = getpwnam(*m);
+		if (pw)
+			out[n++] = pw->pw_uid;
+	}
+	return n;
+}
+
+/*
+ * Whether the peer on FD may call the proxy. The calling qube is known
+ * only from the descriptor; the local peer must be qrexec-agent (root)
+ * or its fork server (the default user, group qubes), never a process of
+ * the daemon's own or of a filter.
+ */
+static bool peer_allowed(int fd, const struct listener_opts *o, const uid_t *allowed, size_t nallowed,
+			 bool have_qubes, gid_t qubes_gid, struct ucred *cred)
+{
+	socklen_t len = sizeof(*cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &len) < 0) {
+		log_sys(LOG_WARNING, "unable to tell who connected (SO_PEERCRED)");
+		return false;
+	}
+	if (o->isolation && cred->uid == o->isolation->uid)
+		return false;
+	if (cred->uid == geteuid() && geteuid() != 0)
+		return false;
+	for (size_t i = 0; i < nallowed; i++)
+		if (allowed[i] == cred->uid)
+			return true;
+	return !o->npeer_uids && have_qubes && cred->gid == qubes_gid;
 }
 
 static void reload_config(struct qp_config **cfg, const char *file)
@@ -261,8 +355,24 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 	int rc = 0;
 
 	sup.pids = calloc((size_t)sup.cap, sizeof(pid_t));
-	if (!sup.pids)
+	sup.ids = calloc((size_t)sup.cap, sizeof(*sup.ids));
+	sup.start_ns = calloc((size_t)sup.cap, sizeof(*sup.start_ns));
+	if (!sup.pids || !sup.ids || !sup.start_ns)
 		die_sys(111, "unable to allocate the connection table");
+	/* a peer that goes away must be an error code, never the listener's death */
+	signal(SIGPIPE, SIG_IGN);
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+		log_sys(LOG_WARNING, "unable to become a subreaper");
+	uid_t peers[LISTENER_MAX_PEER_UIDS + 64];
+	size_t npeers = 0;
+	bool have_qubes = false;
+	gid_t qubes_gid = 0;
+	if (o->npeer_uids) {
+		memcpy(peers, o->peer_uids, o->npeer_uids * sizeof(uid_t));
+		npeers = o->npeer_uids;
+	} else {
+		npeers = default_peers(peers, sizeof(peers) / sizeof(peers[0]), &qubes_gid, &have_qubes);
+	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
 	sigaddset(&mask, SIGTERM);
@@ -350,6 +460,17 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 					poll(NULL, 0, 100);
 				continue;
 			}
+			char id[17];
+			make_connection_id(id);
+			struct ucred cred;
+			if (!peer_allowed(fd, o, peers, npeers, have_qubes, qubes_gid, &cred)) {
+				log_msg(LOG_WARNING, "connection %s: refused: the peer (uid %u, gid %u, pid %d) is not qrexec-agent: only root%s may call the proxy (serve --allow-peer-uid)",
+					id, (unsigned)cred.uid, (unsigned)cred.gid, (int)cred.pid,
+					have_qubes ? " and group qubes" : "");
+				close(fd);
+				continue;
+			}
+			int64_t start = mono_ns();
 			pid_t pid = fork();
 			if (pid < 0) {
 				log_sys(LOG_ERR, "unable to fork a supervisor");
@@ -361,18 +482,22 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 				close(listen_fd);
 				close(sigfd);
 				free(sup.pids);
-				int code = serve_connection(fd, *cfg, seccomp, o);
+				free(sup.ids);
+				free(sup.start_ns);
+				int code = serve_connection(fd, id, *cfg, seccomp, o);
 				config_free(*cfg);
 				exit(code);
 			}
 			close(fd);
-			sup_add(&sup, pid);
+			sup_add(&sup, pid, id, start);
 		}
 	}
 	close(sigfd);
 	if (listen_fd >= 0)
 		close(listen_fd);
 	free(sup.pids);
+	free(sup.ids);
+	free(sup.start_ns);
 	log_msg(LOG_NOTICE, "stopped");
 	return rc;
 }

@@ -4,7 +4,12 @@
 
 #include <linux/filter.h>
 
+#include <sys/types.h>
+
 #include "config.h"
+#include "isolate.h"
+
+#define LISTENER_MAX_PEER_UIDS 32
 
 struct listener_opts {
 	const char *config_file;
@@ -13,6 +18,14 @@ struct listener_opts {
 	int descriptor_timeout_ms;
 	int admit_timeout_ms;
 	int pipe_size;
+	const struct isolate_policy *isolation;
+	/*
+	 * Who may connect (SO_PEERCRED): these uids; none given: root and the
+	 * members of group qubes (qrexec-agent and its fork server). Never a
+	 * uid the filters run under, nor the daemon's own (unless root).
+	 */
+	const uid_t *peer_uids;
+	size_t npeer_uids;
 };
 
 /*
@@ -32,7 +45,7 @@ int listener_bind(const char *path);
  * One connection on socket FD, in the supervisor process: reads and checks
  * the descriptor, finds the chain and runs it. Returns the process exit code.
  */
-int serve_connection(int fd, const struct qp_config *cfg, const struct sock_fprog *seccomp,
+int serve_connection(int fd, const char *id, const struct qp_config *cfg, const struct sock_fprog *seccomp,
 		     const struct listener_opts *o);
 
 #endif

@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -20,6 +23,7 @@
 
 #include "config.h"
 #include "descriptor.h"
+#include "isolate.h"
 #include "listener.h"
 #include "log.h"
 #include "sandbox.h"
@@ -43,10 +47,11 @@ static const char usage_text[] =
 	"usage: " PROG " serve [--config FILE] [--socket PATH] [--log journal|stderr|auto]\n"
 	"                    [--allow-root] [--max-connections N] [--grace SECONDS]\n"
 	"                    [--descriptor-timeout SECONDS] [--admit-timeout SECONDS] [--pipe-size BYTES]\n"
-	"       " PROG " exec [--config FILE] [--log journal|stderr|auto] [ARG]\n"
-	"       " PROG " check [--config FILE]\n"
+	"                    [--isolation auto|namespaces|landlock|seccomp-only] [--allow-peer-uid UID]...\n"
+	"       " PROG " exec [--config FILE] [--log journal|stderr|auto] [--isolation MECH] [ARG]\n"
+	"       " PROG " check [--config FILE] [--isolation MECH]\n"
 	"       " PROG " run [--config FILE] [--source NAME] [--target NAME] [--service NAME]\n"
-	"                  [--log journal|stderr|auto] CHAIN -- COMMAND [ARG...]\n"
+	"                  [--log journal|stderr|auto] [--isolation MECH] CHAIN -- COMMAND [ARG...]\n"
 	"       " PROG " --help | --version\n";
 
 static _Noreturn void usage(const char *msg)
@@ -108,7 +113,7 @@ static void raise_nofile(void)
 
 enum { OPT_CONFIG = 'c', OPT_SOCKET = 's', OPT_LOG = 'l', OPT_ALLOW_ROOT = 256, OPT_MAX,
        OPT_GRACE, OPT_DESC_TIMEOUT, OPT_ADMIT_TIMEOUT, OPT_PIPE_SIZE, OPT_SOURCE, OPT_TARGET, OPT_SERVICE,
-       OPT_HELP = 'h' };
+       OPT_ISOLATION, OPT_ALLOW_PEER_UID, OPT_HELP = 'h' };
 
 static const struct option long_opts[] = {
 	{ "config", required_argument, NULL, OPT_CONFIG },
@@ -123,6 +128,8 @@ static const struct option long_opts[] = {
 	{ "source", required_argument, NULL, OPT_SOURCE },
 	{ "target", required_argument, NULL, OPT_TARGET },
 	{ "service", required_argument, NULL, OPT_SERVICE },
+	{ "isolation", required_argument, NULL, OPT_ISOLATION },
+	{ "allow-peer-uid", required_argument, NULL, OPT_ALLOW_PEER_UID },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -135,6 +142,10 @@ struct options {
 	bool allow_root;
 	struct listener_opts lo;
 	const char *source, *target, *service;
+	bool isolation_given;
+	enum isolate_mech isolation;
+	uid_t peer_uids[LISTENER_MAX_PEER_UIDS];
+	size_t npeer_uids;
 };
 
 /* Options are shared by the subcommands; each checks it got only its own. */
@@ -196,6 +207,16 @@ static int parse_options(int argc, char **argv, struct options *o, const char *a
 		case OPT_SERVICE:
 			o->service = optarg;
 			break;
+		case OPT_ISOLATION:
+			if (isolate_parse_mech(optarg, &o->isolation) < 0)
+				usage("--isolation takes auto, namespaces, landlock or seccomp-only");
+			o->isolation_given = true;
+			break;
+		case OPT_ALLOW_PEER_UID:
+			if (o->npeer_uids == LISTENER_MAX_PEER_UIDS)
+				usage("too many --allow-peer-uid");
+			o->peer_uids[o->npeer_uids++] = (uid_t)parse_count(optarg, "--allow-peer-uid", 0, 0x7fffffff);
+			break;
 		default:
 			usage(NULL);
 		}
@@ -203,9 +224,91 @@ static int parse_options(int argc, char **argv, struct options *o, const char *a
 	return optind;
 }
 
+/* Where the admission checks keep their state: systemd's StateDirectory=, else the default. */
+static const char *state_directory(void)
+{
+	static char first[4096];
+	const char *sd = getenv("STATE_DIRECTORY");
+	if (sd && *sd) {
+		/* several directories are separated by ':'; the first is ours */
+		snprintf(first, sizeof(first), "%.*s", (int)strcspn(sd, ":"), sd);
+		return first;
+	}
+	return QP_LOCALSTATEDIR "/lib/qrexec-proxy";
+}
+
+/* the directory of PATH, when it is one a sandbox must not see (not /, /etc, /usr...) */
+static char *private_dir(const char *path)
+{
+	static const char *const shared[] = { "/", "/etc", "/usr", "/bin", "/lib", "/lib64", "/opt", NULL };
+	if (!path || path[0] != '/')
+		return NULL;
+	char *d = strdup(path);
+	if (!d)
+		return NULL;
+	char *slash = strrchr(d, '/');
+	if (slash == d)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	for (size_t i = 0; shared[i]; i++) {
+		if (!strcmp(d, shared[i])) {
+			free(d);
+			return NULL;
+		}
+	}
+	return d;
+}
+
+/*
+ * The boundary around every connection's filters, decided once: the
+ * mechanism asked for (--isolation, else the configuration's isolation:,
+ * else the best the kernel allows), tried before it is trusted.
+ */
+static void setup_isolation(const struct options *o, const struct qp_config *cfg, const char *socket_path,
+			    struct isolate_policy *pol)
+{
+	enum isolate_mech want = ISOLATE_AUTO;
+	if (o->isolation_given)
+		want = o->isolation;
+	else if (cfg->isolation && isolate_parse_mech(cfg->isolation, &want) < 0)
+		want = ISOLATE_AUTO;
+	static char *hide[3];
+	free(hide[0]);
+	free(hide[1]);
+	hide[0] = private_dir(socket_path);
+	hide[1] = private_dir(cfg->file);
+	if (!hide[0]) {
+		hide[0] = hide[1];
+		hide[1] = NULL;
+	}
+	if (isolate_setup(want, state_directory(), (const char *const *)hide, pol) < 0)
+		die_x(EXIT_USAGE, "isolation: %s; choose another with --isolation or 'isolation:' in %s", pol->detail,
+		      cfg->file);
+}
+
+/* Refuses, at start, to pretend: says which chains cannot run without isolation. */
+static void warn_unisolated(const struct qp_config *cfg, const struct isolate_policy *pol)
+{
+	if (pol->mech != ISOLATE_NONE)
+		return;
+	log_msg(LOG_WARNING, "no isolation mechanism works here (%s): only the built-in filters run", pol->detail);
+	for (size_t c = 0; c < cfg->nchains; c++) {
+		const struct qp_chain *ch = &cfg->chains[c];
+		for (size_t i = 0; i < ch->nfilters + ch->nadmit; i++) {
+			const struct qp_step *s = i < ch->nfilters ? &ch->filters[i] : &ch->admit[i - ch->nfilters];
+			if (!isolate_is_builtin(s->path)) {
+				log_msg(LOG_WARNING, "chain %s will refuse every call: it runs %s, which is not built in; set 'isolation: seccomp-only' to run it with the weaker isolation",
+					ch->name, s->path);
+				break;
+			}
+		}
+	}
+}
+
 static int cmd_serve(int argc, char **argv, struct options *o)
 {
-	int i = parse_options(argc, argv, o, "config socket log allow-root max-connections grace descriptor-timeout admit-timeout pipe-size");
+	int i = parse_options(argc, argv, o, "config socket log allow-root max-connections grace descriptor-timeout admit-timeout pipe-size isolation allow-peer-uid");
 	if (i != argc)
 		usage("serve takes no arguments");
 	log_init(PROG, o->log);
@@ -214,6 +317,7 @@ static int cmd_serve(int argc, char **argv, struct options *o)
 		die_x(EXIT_USAGE, "refusing to serve as root: run it as an unprivileged user (the systemd units do), or pass --allow-root");
 
 	int fd;
+	struct stat bound = { 0 };
 	int n = sd_listen_fds(1);
 	if (n < 0)
 		die_x(EXIT_SYS, "unable to take the sockets systemd passed: %s", strerror(-n));
@@ -231,16 +335,38 @@ static int cmd_serve(int argc, char **argv, struct options *o)
 		fd = listener_bind(o->socket);
 		if (fd < 0)
 			exit(EXIT_SYS);
+		if (lstat(o->socket, &bound) < 0)
+			die_sys(EXIT_SYS, "unable to stat %s", o->socket);
 	}
 
 	struct qp_config *cfg = load_or_die(o->config);
 	struct sock_fprog prog;
+	struct isolate_policy pol;
 	build_sandbox(&prog);
 	raise_nofile();
+	setup_isolation(o, cfg, n == 1 ? NULL : o->socket, &pol);
+	log_msg(pol.mech == ISOLATE_NAMESPACES || pol.mech == ISOLATE_LANDLOCK ? LOG_NOTICE : LOG_WARNING,
+		"isolation: %s", pol.detail);
+	warn_unisolated(cfg, &pol);
+	o->lo.isolation = &pol;
+	o->lo.peer_uids = o->peer_uids;
+	o->lo.npeer_uids = o->npeer_uids;
 	int rc = listener_run(fd, &cfg, &prog, &o->lo);
-	/* a socket we made ourselves goes with us; systemd's stays systemd's */
-	if (n == 0 && unlink(o->socket) < 0 && errno != ENOENT)
-		log_sys(LOG_WARNING, "unable to remove %s", o->socket);
+	/*
+	 * A socket we made ourselves goes with us, but only while it is still
+	 * ours: another daemon may have replaced it meanwhile. systemd's
+	 * stays systemd's.
+	 */
+	struct stat st;
+	if (n == 0) {
+		if (lstat(o->socket, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == bound.st_dev &&
+		    st.st_ino == bound.st_ino) {
+			if (unlink(o->socket) < 0 && errno != ENOENT)
+				log_sys(LOG_WARNING, "unable to remove %s", o->socket);
+		} else if (errno != ENOENT) {
+			log_msg(LOG_NOTICE, "%s is no longer the socket this daemon made: left alone", o->socket);
+		}
+	}
 	config_free(cfg);
 	free(prog.filter);
 	return rc;
@@ -275,11 +401,15 @@ static int run_one(const struct options *o, const struct qp_config *cfg, const s
 	struct sock_fprog prog;
 	struct supervise_result res;
 
+	struct isolate_policy pol;
 	make_connection_id(id);
+	build_sandbox(&prog);
+	setup_isolation(o, cfg, NULL, &pol);
+	if (pol.mech != ISOLATE_NAMESPACES && pol.mech != ISOLATE_LANDLOCK)
+		log_msg(LOG_WARNING, "isolation: %s", pol.detail);
 	struct log_connection lc = { .id = id, .source = source, .target = target, .service = service,
 				     .chain = chain->name };
 	log_set_connection(&lc);
-	build_sandbox(&prog);
 	struct supervise_args a = {
 		.chain = chain,
 		.source = source,
@@ -290,19 +420,29 @@ static int run_one(const struct options *o, const struct qp_config *cfg, const s
 		.in_fd = 0,
 		.out_fd = 1,
 		.seccomp = &prog,
+		.isolation = &pol,
 		.admit_timeout_ms = o->lo.admit_timeout_ms,
 		.pipe_size = o->lo.pipe_size,
 	};
 	enum qp_result r = supervise_connection(&a, &res);
 	free(prog.filter);
-	(void)cfg;
 	return exit_code_for(r, &res);
 }
 
 static int cmd_exec(int argc, char **argv, struct options *o)
 {
-	int i = parse_options(argc, argv, o, "config log admit-timeout pipe-size");
-	if (argc - i > 1)
+	/*
+	 * The caller's argument is the caller's, never an option (a call for
+	 * qrexec-proxy+-lstderr must not send the log to the caller): when
+	 * qrexec passed it (QREXEC_SERVICE_ARGUMENT) and it ends the command
+	 * line, it is taken off before the options are parsed.
+	 */
+	const char *env_arg = getenv("QREXEC_SERVICE_ARGUMENT");
+	int nopt = argc;
+	if (env_arg && argc > 1 && !strcmp(argv[argc - 1], env_arg))
+		nopt = argc - 1;
+	int i = parse_options(nopt, argv, o, "config log admit-timeout pipe-size isolation");
+	if (nopt - i > 1 || (nopt < argc && nopt - i > 0))
 		usage("exec takes at most one argument");
 	/*
 	 * An executable service's stderr travels back to the caller: nothing
@@ -313,8 +453,7 @@ static int cmd_exec(int argc, char **argv, struct options *o)
 		exit(EXIT_SYS);
 
 	const char *source = getenv("QREXEC_REMOTE_DOMAIN");
-	const char *env_arg = getenv("QREXEC_SERVICE_ARGUMENT");
-	char *arg = strdup(i < argc ? argv[i] : env_arg ? env_arg : "");
+	char *arg = strdup(env_arg ? env_arg : i < argc ? argv[i] : "");
 	if (!arg)
 		die_sys(EXIT_SYS, "out of memory");
 	if (!source || !valid_vm_name(source))
@@ -342,16 +481,30 @@ static int cmd_exec(int argc, char **argv, struct options *o)
 
 static int cmd_check(int argc, char **argv, struct options *o)
 {
-	int i = parse_options(argc, argv, o, "config");
+	int i = parse_options(argc, argv, o, "config isolation");
 	if (i != argc)
 		usage("check takes no arguments");
 	struct qp_config *cfg = config_load(o->config, NULL, stderr);
 	if (!cfg)
 		return 1;
+	struct isolate_policy pol;
+	setup_isolation(o, cfg, NULL, &pol);
 	printf("%s: ok: %zu chains\n", o->config, cfg->nchains);
+	printf("isolation here: %s\n", pol.detail);
 	for (size_t c = 0; c < cfg->nchains; c++) {
 		const struct qp_chain *ch = &cfg->chains[c];
-		printf("  %s: %zu filters, %zu admission checks\n", ch->name, ch->nfilters, ch->nadmit);
+		const char *third = NULL;
+		for (size_t k = 0; k < ch->nfilters + ch->nadmit && !third; k++) {
+			const struct qp_step *s = k < ch->nfilters ? &ch->filters[k] : &ch->admit[k - ch->nfilters];
+			if (!isolate_is_builtin(s->path))
+				third = s->path;
+		}
+		const char *iso = isolate_mech_name(pol.mech);
+		if (pol.mech == ISOLATE_NONE)
+			iso = third ? "none: every call refused (a third-party filter needs isolation)"
+				    : "built-in filters only, under their own lock-down";
+		printf("  %s: %zu filters, %zu admission checks; isolation: %s\n", ch->name, ch->nfilters, ch->nadmit,
+		       iso);
 	}
 	config_free(cfg);
 	return 0;
@@ -385,7 +538,7 @@ static char *find_command(const char *cmd)
 
 static int cmd_run(int argc, char **argv, struct options *o)
 {
-	int i = parse_options(argc, argv, o, "config source target service log admit-timeout pipe-size");
+	int i = parse_options(argc, argv, o, "config source target service log admit-timeout pipe-size isolation");
 	log_init(PROG, o->log_given ? o->log : LOG_TARGET_STDERR);
 	if (i >= argc)
 		usage("run needs a CHAIN and a COMMAND");
@@ -446,6 +599,13 @@ int main(int argc, char **argv)
 	/* a closed 0, 1 or 2 would let a pipe land there and leak into a child's stdio */
 	if (fds_ensure_std() < 0)
 		die_sys(EXIT_SYS, "unable to open /dev/null");
+	/*
+	 * Nothing of the daemon (the policy in its memory, its fds) may be
+	 * read or changed through /proc or ptrace by a process of the same
+	 * user: every process forked from here is non-dumpable too.
+	 */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		die_sys(EXIT_SYS, "unable to make the process non-dumpable");
 	const char *cmd = argv[1];
 	argc--;
 	argv++;

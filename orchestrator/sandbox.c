@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -28,6 +29,18 @@ static const int denied[] = {
 	SCMP_SYS(syslog), SCMP_SYS(open_by_handle_at), SCMP_SYS(name_to_handle_at),
 	SCMP_SYS(iopl), SCMP_SYS(ioperm), SCMP_SYS(lookup_dcookie), SCMP_SYS(vhangup),
 	SCMP_SYS(personality), SCMP_SYS(kcmp), SCMP_SYS(pidfd_getfd),
+	/* other processes are none of a filter's business (and reach past its sandbox without one) */
+	SCMP_SYS(pidfd_open), SCMP_SYS(pidfd_send_signal), SCMP_SYS(process_madvise),
+	SCMP_SYS(process_mrelease), SCMP_SYS(migrate_pages), SCMP_SYS(move_pages),
+	SCMP_SYS(get_robust_list), SCMP_SYS(set_mempolicy_home_node),
+	/* no sockets at all: no network, no path or abstract UNIX sockets (the agent's, the proxy's) */
+	SCMP_SYS(connect), SCMP_SYS(bind), SCMP_SYS(listen), SCMP_SYS(accept), SCMP_SYS(accept4),
+};
+
+/* calls that name a process: allowed for the caller itself (0) only */
+static const int self_only[] = {
+	SCMP_SYS(prlimit64), SCMP_SYS(sched_setaffinity), SCMP_SYS(sched_setscheduler),
+	SCMP_SYS(sched_setparam), SCMP_SYS(sched_setattr),
 };
 
 static const unsigned long ns_flags[] = {
@@ -61,12 +74,32 @@ int sandbox_build(struct sock_fprog *prog)
 		if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), denied[i], 0) < 0)
 			goto out;
 	}
-	/* AF_UNIX only: no network, no netlink, no packet sockets */
-	if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
-			     SCMP_A0(SCMP_CMP_NE, AF_UNIX)) < 0)
+	/*
+	 * No sockets: a filter talks through its pipes. (socketpair(AF_UNIX)
+	 * stays: a pair connects to nothing but itself.)
+	 */
+	if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 0) < 0)
 		goto out;
 	if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socketpair), 1,
 			     SCMP_A0(SCMP_CMP_NE, AF_UNIX)) < 0)
+		goto out;
+	for (size_t i = 0; i < sizeof(self_only) / sizeof(self_only[0]); i++) {
+		if (self_only[i] < 0)
+			continue;
+		if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), self_only[i], 1, SCMP_A0(SCMP_CMP_NE, 0)) < 0)
+			goto out;
+	}
+	/* setpriority and ioprio_set: PRIO_PROCESS / IOPRIO_WHO_PROCESS with who 0 only */
+	if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(setpriority), 1,
+			     SCMP_A0(SCMP_CMP_NE, PRIO_PROCESS)) < 0 ||
+	    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(setpriority), 1, SCMP_A1(SCMP_CMP_NE, 0)) < 0 ||
+	    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioprio_set), 1,
+			     SCMP_A0(SCMP_CMP_NE, 1 /* IOPRIO_WHO_PROCESS */)) < 0 ||
+	    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioprio_set), 1, SCMP_A1(SCMP_CMP_NE, 0)) < 0)
+		goto out;
+	/* kill(-1) signals every process the caller may signal: never */
+	if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(kill), 1,
+			     SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffU, 0xffffffffU)) < 0)
 		goto out;
 	for (size_t i = 0; i < sizeof(ns_flags) / sizeof(ns_flags[0]); i++) {
 		if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,

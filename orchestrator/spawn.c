@@ -113,9 +113,13 @@ pid_t spawn_child(const struct spawn_req *r)
 	/*
 	 * The child joined the group itself before exec; repeating it here
 	 * matters only where vfork is emulated by fork (valgrind): the next
-	 * child must find the group already made. EACCES: it has exec'd.
+	 * child must find the group already made. EACCES: it has exec'd;
+	 * EPERM: it has exec'd and made a session of its own (setsid() is the
+	 * first thing some programs do), which is its right, not a failure
+	 * to start; ESRCH: it has even ended already.
 	 */
-	if (!sh.err && setpgid(pid, r->pgid ? r->pgid : pid) < 0 && errno != EACCES && errno != ESRCH)
+	if (!sh.err && setpgid(pid, r->pgid ? r->pgid : pid) < 0 && errno != EACCES && errno != ESRCH &&
+	    errno != EPERM)
 		sh.err = errno;
 	if (sh.err) {
 		int status;

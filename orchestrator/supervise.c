@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <linux/seccomp.h>
 
+#include "isolate.h"
 #include "log.h"
 #include "spawn.h"
 #include "supervise.h"
@@ -30,10 +31,11 @@ extern char **environ;
 #define RELAY_ROUNDS 16
 
 struct proc {
-	pid_t pid;
+	pid_t pid;            /* our child (the connector), or its pid inside the sandbox (for logs) */
+	bool in_sandbox;      /* started and reaped by the sandbox's init, reported by events */
+	bool started;
 	bool reaped;
 	bool is_connector;
-	bool is_admit;        /* its verdict is read by wait_admission, not here */
 	int status;
 	int err_fd;           /* read end of its stderr pipe, -1 once closed */
 	size_t linelen;
@@ -67,14 +69,20 @@ struct conn {
 	struct supervise_result *res;
 	struct proc *procs;
 	size_t nprocs;
-	pid_t pgid;
+	const struct isolate_policy *pol;
+	struct isolate_sandbox sb;  /* the connection's sandbox (pid -1: none running) */
+	bool sb_reaped;
+	int sb_status;
+	size_t *sb_map;       /* the sandbox's program i is procs[sb_map[i]] */
+	size_t sb_n, sb_started;
+	bool sb_setup_failed;
+	bool admitting;       /* a failed process is a refusal, not an abort */
 	int sigfd;
 	int devnull;
 	bool is_socket;       /* one socket both ways (serve) */
 	bool out_is_socket;   /* the output is a socket: half-close with shutdown() */
 	bool stragglers_killed;
-	bool self_confined;
-	bool pipe_size_warned;   /* the supervisor runs under the baseline policy itself */
+	bool pipe_size_warned;
 	bool aborting;
 	bool terminated;      /* SIGTERM/SIGINT/SIGHUP arrived */
 	int saved_in_fl, saved_out_fl;
@@ -152,10 +160,12 @@ static char **build_env(const struct supervise_args *a, const char *direction, b
 			if (!env_is_ours(*e) && !(env[n++] = strdup(*e)))
 				goto fail;
 	} else {
-		const char *sd = getenv("STATE_DIRECTORY");
+		/* the state directory is the admission checks' alone: filters never hear of it */
+		const char *sd = a->isolation ? a->isolation->state_dir : NULL;
+		bool admit = direction && !strcmp(direction, "admit");
 		if (asprintf(&env[n++], "PATH=%s", "/usr/local/bin:/usr/bin:/bin") < 0)
 			goto fail;
-		if (sd && asprintf(&env[n++], "STATE_DIRECTORY=%s", sd) < 0)
+		if (admit && sd && asprintf(&env[n++], "STATE_DIRECTORY=%s", sd) < 0)
 			goto fail;
 	}
 	if (asprintf(&env[n++], "QREXEC_REMOTE_DOMAIN=%s", a->source) < 0 ||
@@ -219,12 +229,8 @@ static void drain_stderr(struct proc *p)
 	}
 }
 
-/*
- * Starts one child with its stderr on a new pipe whose read end the
- * supervisor keeps. FD0/FD1 are the child's stdin/stdout.
- */
-static int start_proc(struct conn *c, struct proc *p, const char *path, char *const *argv,
-		      char *const *envp, int fd0, int fd1, bool confine, pid_t pgid)
+/* A pipe for a child's stderr: the read end stays here (non-blocking), *WR is the child's. */
+static int make_err_pipe(struct conn *c, struct proc *p, int *wr)
 {
 	int ep[2];
 
@@ -233,43 +239,100 @@ static int start_proc(struct conn *c, struct proc *p, const char *path, char *co
 		set_reason(c, "unable to create a pipe");
 		return -1;
 	}
+	if (fd_set_nonblock(ep[0], true) < 0) {
+		log_sys(LOG_ERR, "unable to set up the stderr pipe of %s", p->tag);
+		set_reason(c, "unable to set up a pipe");
+		close(ep[0]);
+		close(ep[1]);
+		return -1;
+	}
+	p->err_fd = ep[0];
+	*wr = ep[1];
+	return 0;
+}
+
+/*
+ * The connector is our own child, outside every sandbox and unconfined:
+ * it may be any program, and it holds the way to the qrexec agent, so no
+ * filter may reach it. Its own process group, torn down with it.
+ */
+static int start_connector(struct conn *c, struct proc *p, int fd0, int fd1)
+{
+	int ew;
+
+	if (make_err_pipe(c, p, &ew) < 0)
+		return -1;
 	struct spawn_req req = {
-		.path = path,
-		.argv = argv,
-		.envp = envp,
-		.fd = { fd0, fd1 < 0 ? ep[1] : fd1, ep[1] },
-		.seccomp = confine ? c->a->seccomp : NULL,
-		.pgid = pgid,
+		.path = c->a->connector[0],
+		.argv = c->a->connector,
+		.envp = c->env_connector,
+		.fd = { fd0, fd1, ew },
+		.seccomp = NULL,
+		.pgid = 0,
 	};
-	if (c->self_confined)
-		req.seccomp = NULL;  /* inherited already */
 	pid_t pid = spawn_child(&req);
 	int err = errno;
-	close(ep[1]);
+	close(ew);
 	if (pid < 0) {
-		close(ep[0]);
 		errno = err;
-		log_sys(LOG_ERR, "unable to start %s (%s)", p->tag, path);
+		log_sys(LOG_ERR, "unable to start %s (%s)", p->tag, req.path);
 		set_reason(c, "unable to start %s: %s", p->tag, strerror(err));
 		return -1;
 	}
-	if (fd_set_nonblock(ep[0], true) < 0) {
-		/* the pid is ours now; the caller's teardown kills and reaps it */
-		p->pid = pid;
-		close(ep[0]);
-		log_sys(LOG_ERR, "unable to set up the stderr pipe of %s", p->tag);
-		set_reason(c, "unable to set up a pipe");
+	p->pid = pid;
+	p->started = true;
+	c->res->connector_started = true;
+	return 0;
+}
+
+/*
+ * Starts the connection's sandbox, whose init starts IP[i] as procs[MAP[i]]
+ * (stdin and stdout as given, stdout -1: its stderr; stderr a pipe to us).
+ * Takes MAP.
+ */
+static int start_sandbox(struct conn *c, enum isolate_role role, struct isolate_proc *ip, size_t n, size_t *map)
+{
+	int *ew = calloc(n ? n : 1, sizeof(*ew));
+	int rc = -1;
+
+	c->sb_map = map;
+	c->sb_n = n;
+	c->sb_started = 0;
+	c->sb_reaped = false;
+	if (!ew) {
+		set_reason(c, "out of memory");
 		return -1;
 	}
-	p->pid = pid;
-	p->err_fd = ep[0];
-	return 0;
+	for (size_t i = 0; i < n; i++)
+		ew[i] = -1;
+	for (size_t i = 0; i < n; i++) {
+		struct proc *p = &c->procs[map[i]];
+		p->in_sandbox = true;
+		if (make_err_pipe(c, p, &ew[i]) < 0)
+			goto out;
+		ip[i].fd[2] = ew[i];
+		if (ip[i].fd[1] < 0)
+			ip[i].fd[1] = ew[i];
+	}
+	if (isolate_start(c->pol, role, ip, n, c->a->seccomp, &c->sb) < 0) {
+		log_sys(LOG_ERR, "unable to start the connection's sandbox (%s)",
+			isolate_mech_name(c->pol->mech));
+		set_reason(c, "unable to isolate the connection: %s", strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	for (size_t i = 0; i < n; i++)
+		if (ew[i] >= 0)
+			close(ew[i]);
+	free(ew);
+	return rc;
 }
 
 static struct proc *proc_by_pid(struct conn *c, pid_t pid)
 {
 	for (size_t i = 0; i < c->nprocs; i++)
-		if (c->procs[i].pid == pid && !c->procs[i].reaped)
+		if (!c->procs[i].in_sandbox && c->procs[i].pid == pid && !c->procs[i].reaped)
 			return &c->procs[i];
 	return NULL;
 }
@@ -277,19 +340,33 @@ static struct proc *proc_by_pid(struct conn *c, pid_t pid)
 static bool all_reaped(const struct conn *c)
 {
 	for (size_t i = 0; i < c->nprocs; i++)
-		if (c->procs[i].pid > 0 && !c->procs[i].reaped)
+		if ((c->procs[i].pid > 0 || c->procs[i].in_sandbox) && !c->procs[i].reaped)
 			return false;
-	return true;
+	return c->sb.pid <= 0 || c->sb_reaped;
 }
 
+/*
+ * Ends every process of the connection. The sandbox's init first: with
+ * namespaces the kernel then ends everything inside; otherwise every
+ * program dies with it (PR_SET_PDEATHSIG) and the group kill reaches the
+ * rest, until the supervisor, a subreaper, ends what escaped. A group is
+ * killed only while its leader is unreaped: only then can its id not be
+ * another group's.
+ */
 static void kill_all(struct conn *c)
 {
-	if (c->pgid > 0 && killpg(c->pgid, SIGKILL) < 0 && errno != ESRCH)
-		log_sys(LOG_WARNING, "unable to kill process group %d", (int)c->pgid);
-	/* a child that left the group still dies: kill by pid too */
-	for (size_t i = 0; i < c->nprocs; i++)
-		if (c->procs[i].pid > 0 && !c->procs[i].reaped)
-			kill(c->procs[i].pid, SIGKILL);
+	if (c->sb.pid > 0 && !c->sb_reaped) {
+		if (killpg(c->sb.pid, SIGKILL) < 0 && errno != ESRCH)
+			log_sys(LOG_WARNING, "unable to kill the sandbox's process group %d", (int)c->sb.pid);
+		kill(c->sb.pid, SIGKILL);
+	}
+	for (size_t i = 0; i < c->nprocs; i++) {
+		struct proc *p = &c->procs[i];
+		if (p->in_sandbox || p->pid <= 0 || p->reaped)
+			continue;
+		killpg(p->pid, SIGKILL);
+		kill(p->pid, SIGKILL);
+	}
 }
 
 /* Every process of the connection ends now; the caller gets EOF both ways. */
@@ -328,9 +405,99 @@ static void on_exit_status(struct conn *c, struct proc *p, int status)
 		c->res->connector_reaped = true;
 		c->res->connector_status = status;
 	}
-	if (p->is_admit || !failed || c->aborting)
+	if (!failed || c->aborting)
 		return;
+	if (c->admitting)
+		set_reason(c, "refused by %s (%s)", p->tag, spawn_strstatus(status, buf, sizeof(buf)));
 	conn_abort(c, "%s %s", p->tag, spawn_strstatus(status, buf, sizeof(buf)));
+}
+
+/* The init's events: its programs started, could not start, or ended. */
+static void on_sandbox_event(struct conn *c, const struct isolate_event *ev)
+{
+	if (ev->kind == ISOLATE_EV_SETUP_FAILED) {
+		c->sb_setup_failed = true;
+		log_msg(LOG_ERR, "unable to isolate the connection (%s): unable to %s: %s",
+			isolate_mech_name(c->pol->mech), isolate_setup_step_name(ev->index),
+			strerror(ev->value));
+		set_reason(c, "unable to isolate the connection");
+		if (c->res->result == QP_OK)
+			c->res->result = QP_FAILED;
+		conn_abort(c, "unable to isolate the connection");
+		return;
+	}
+	if (ev->index < 0 || (size_t)ev->index >= c->sb_n)
+		return;
+	struct proc *p = &c->procs[c->sb_map[ev->index]];
+	switch (ev->kind) {
+	case ISOLATE_EV_STARTED:
+		p->pid = ev->pid;
+		p->started = true;
+		if (++c->sb_started == c->sb_n)
+			c->setup_ns = mono_ns();
+		break;
+	case ISOLATE_EV_START_FAILED:
+		log_msg(LOG_ERR, "unable to start %s: %s", p->tag, strerror(ev->value));
+		set_reason(c, "unable to start %s: %s", p->tag, strerror(ev->value));
+		p->reaped = true;
+		p->status = W_EXITCODE(127, 0);
+		if (c->res->result == QP_OK)
+			c->res->result = QP_FAILED;
+		conn_abort(c, "unable to start %s", p->tag);
+		break;
+	case ISOLATE_EV_EXITED:
+		if (!p->reaped)
+			on_exit_status(c, p, ev->value);
+		break;
+	}
+}
+
+/* Reads the sandbox's events; at EOF, whatever it did not report ended with it. */
+static void sandbox_drain(struct conn *c)
+{
+	struct isolate_event ev;
+	int r;
+
+	while (c->sb.events >= 0 && (r = isolate_read_event(&c->sb, &ev)) != -1) {
+		if (r == 1) {
+			on_sandbox_event(c, &ev);
+			continue;
+		}
+		close(c->sb.events);
+		c->sb.events = -1;
+		for (size_t i = 0; i < c->sb_n; i++) {
+			struct proc *p = &c->procs[c->sb_map[i]];
+			if (p->reaped)
+				continue;
+			p->reaped = true;
+			p->status = W_EXITCODE(0, SIGKILL);
+			if (!c->aborting)
+				conn_abort(c, "the sandbox ended before %s did", p->tag);
+		}
+	}
+}
+
+static void on_child(struct conn *c, pid_t pid, int status)
+{
+	if (pid == c->sb.pid && !c->sb_reaped) {
+		c->sb_reaped = true;
+		c->sb_status = status;
+		if (!c->aborting && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+			char buf[96];
+			log_msg(LOG_ERR, "the connection's sandbox %s", spawn_strstatus(status, buf, sizeof(buf)));
+		}
+		/* its events were written before it ended: all of them are there to read */
+		if (c->sb.events >= 0) {
+			int fl = fcntl(c->sb.events, F_GETFL);
+			if (fl >= 0)
+				fcntl(c->sb.events, F_SETFL, fl & ~O_NONBLOCK);
+			sandbox_drain(c);
+		}
+		return;
+	}
+	struct proc *p = proc_by_pid(c, pid);
+	if (p)
+		on_exit_status(c, p, status);
 }
 
 static void reap(struct conn *c)
@@ -343,18 +510,28 @@ static void reap(struct conn *c)
 				continue;
 			return;
 		}
-		struct proc *p = proc_by_pid(c, pid);
-		if (p)
-			on_exit_status(c, p, status);
+		on_child(c, pid, status);
 	}
 }
 
 /* Blocks until every started process has been reaped (after SIGKILL). */
 static void reap_all_blocking(struct conn *c)
 {
+	while (c->sb.pid > 0 && !c->sb_reaped) {
+		int status;
+		pid_t r = waitpid(c->sb.pid, &status, 0);
+		if (r == c->sb.pid) {
+			on_child(c, r, status);
+		} else if (r < 0 && errno != EINTR) {
+			c->sb_reaped = true;
+			break;
+		}
+	}
+	if (c->sb.events >= 0)
+		sandbox_drain(c);
 	for (size_t i = 0; i < c->nprocs; i++) {
 		struct proc *p = &c->procs[i];
-		while (p->pid > 0 && !p->reaped) {
+		while (!p->in_sandbox && p->pid > 0 && !p->reaped) {
 			int status;
 			pid_t r = waitpid(p->pid, &status, 0);
 			if (r == p->pid) {
@@ -365,6 +542,19 @@ static void reap_all_blocking(struct conn *c)
 			}
 		}
 	}
+}
+
+/* The sandbox is done with: its event pipe and the map of its programs. */
+static void sandbox_forget(struct conn *c)
+{
+	if (c->sb.events >= 0)
+		close(c->sb.events);
+	c->sb.events = -1;
+	c->sb.pid = -1;
+	c->sb_reaped = false;
+	free(c->sb_map);
+	c->sb_map = NULL;
+	c->sb_n = 0;
 }
 
 /* Returns true when a terminating signal arrived. */
@@ -560,109 +750,130 @@ static void pump_down(struct conn *c)
 
 /* ---- phases ---- */
 
-static int wait_admission(struct conn *c, struct proc *p, int timeout_ms)
+/* The argv of a step: its name, then its arguments (borrowed). */
+static char **step_argv(const struct qp_step *s)
 {
-	int64_t deadline = mono_ms() + timeout_ms;
-
-	while (!p->reaped) {
-		struct pollfd pf[2] = {
-			{ .fd = c->sigfd, .events = POLLIN },
-			{ .fd = p->err_fd, .events = POLLIN },
-		};
-		int64_t left = deadline - mono_ms();
-		if (left <= 0) {
-			/* no verdict is a refusal: admission fails closed */
-			set_reason(c, "%s did not decide within %d ms", p->tag, timeout_ms);
-			c->aborting = true;
-			kill_all(c);
-			reap_all_blocking(c);
-			break;
-		}
-		int r = poll(pf, p->err_fd >= 0 ? 2 : 1, (int)left);
-		if (r < 0 && errno != EINTR) {
-			log_sys(LOG_ERR, "unable to poll");
-			conn_abort(c, "unable to poll");
-			reap_all_blocking(c);
-			break;
-		}
-		if (r > 0 && (pf[1].revents & (POLLIN | POLLHUP | POLLERR)))
-			drain_stderr(p);
-		if (r > 0 && pf[0].revents & POLLIN) {
-			if (read_signals(c)) {
-				reap_all_blocking(c);
-				break;
-			}
-		}
-	}
-	drain_stderr(p);
-	if (p->err_fd >= 0) {
-		close(p->err_fd);
-		p->err_fd = -1;
-	}
-	/* whatever it forked is not allowed to outlive its verdict */
-	killpg(p->pid, SIGKILL);
-	return p->reaped && WIFEXITED(p->status) && WEXITSTATUS(p->status) == 0 && !c->aborting ? 0 : -1;
+	char **argv = calloc(s->nargs + 2, sizeof(*argv));
+	if (!argv)
+		return NULL;
+	argv[0] = s->name;
+	for (size_t k = 0; k < s->nargs; k++)
+		argv[k + 1] = s->args[k];
+	return argv;
 }
 
+/*
+ * The admission checks, one after another in a sandbox of their own (the
+ * only one that sees the state directory), each within the admission
+ * timeout. No verdict is a refusal: admission fails closed.
+ */
 static int run_admission(struct conn *c)
 {
 	const struct qp_chain *ch = c->a->chain;
+	size_t n = ch->nadmit;
+	int timeout_ms = c->a->admit_timeout_ms;
+	int rc = -1;
 
-	for (size_t i = 0; i < ch->nadmit; i++) {
+	if (n == 0)
+		return 0;
+	struct isolate_proc *ip = calloc(n, sizeof(*ip));
+	char **argvs[64] = { NULL };
+	size_t *map = calloc(n, sizeof(*map));
+	c->procs = calloc(n, sizeof(*c->procs));
+	if (!ip || !map || !c->procs || n > 64) {
+		free(map);
+		set_reason(c, n > 64 ? "too many admission checks" : "out of memory");
+		goto out;
+	}
+	c->nprocs = n;
+	for (size_t i = 0; i < n; i++) {
 		const struct qp_step *s = &ch->admit[i];
-		struct proc p = { .pid = -1, .err_fd = -1, .is_admit = true };
-		char buf[96];
-
-		snprintf(p.tag, sizeof(p.tag), "admit %s", s->name);
-		size_t argc = s->nargs + 2;
-		char **argv = calloc(argc, sizeof(*argv));
-		if (!argv) {
+		struct proc *p = &c->procs[i];
+		p->pid = -1;
+		p->err_fd = -1;
+		snprintf(p->tag, sizeof(p->tag), "admit %s", s->name);
+		argvs[i] = step_argv(s);
+		if (!argvs[i]) {
+			free(map);
 			set_reason(c, "out of memory");
-			return -1;
+			goto out;
 		}
-		argv[0] = s->name;
-		for (size_t k = 0; k < s->nargs; k++)
-			argv[k + 1] = s->args[k];
-		c->procs = &p;
-		c->nprocs = 1;
-		c->pgid = 0;
-		int rc = start_proc(c, &p, s->path, argv, c->env_filter[0], c->devnull, -1, true, 0);
-		free(argv);
-		if (rc < 0) {
-			c->procs = NULL;
-			c->nprocs = 0;
-			return -1;
-		}
-		c->pgid = p.pid;
-		rc = wait_admission(c, &p, c->a->admit_timeout_ms);
-		c->procs = NULL;
-		c->nprocs = 0;
-		c->pgid = 0;
-		if (rc < 0) {
-			if (!c->aborting)
-				set_reason(c, "refused by %s (%s)", p.tag,
-					   spawn_strstatus(p.status, buf, sizeof(buf)));
-			return -1;
-		}
+		/* no data: stdin is /dev/null, stdout joins stderr in the log */
+		ip[i] = (struct isolate_proc){ s->path, argvs[i], c->env_filter[0], { c->devnull, -1, -1 } };
+		map[i] = i;
 	}
-	return 0;
-}
+	c->admitting = true;
+	if (start_sandbox(c, ISOLATE_ADMISSION, ip, n, map) < 0)
+		goto done;
 
-static void confine_self(struct conn *c)
-{
-#ifndef QP_SANITIZERS
-	/* (LeakSanitizer needs ptrace at exit: sanitizer builds load it per child) */
-	if (!c->a->seccomp || c->self_confined)
-		return;
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, c->a->seccomp) < 0) {
-		log_sys(LOG_WARNING, "unable to apply the seccomp policy to the supervisor; loading it per filter");
-		return;
+	size_t decided = 0;
+	int64_t deadline = mono_ms() + timeout_ms;
+	struct pollfd pf[2 + 64];
+	while (!c->aborting) {
+		size_t ok = 0;
+		for (size_t i = 0; i < n; i++)
+			ok += c->procs[i].reaped && WIFEXITED(c->procs[i].status) && WEXITSTATUS(c->procs[i].status) == 0;
+		if (ok == n)
+			break;
+		if (ok > decided) {
+			/* the next check starts now, with a time of its own */
+			decided = ok;
+			deadline = mono_ms() + timeout_ms;
+		}
+		int64_t left = deadline - mono_ms();
+		if (left <= 0) {
+			set_reason(c, "%s did not decide within %d ms", c->procs[decided].tag, timeout_ms);
+			conn_abort(c, "no verdict");
+			break;
+		}
+		size_t k = 0;
+		pf[k++] = (struct pollfd){ .fd = c->sigfd, .events = POLLIN };
+		pf[k++] = (struct pollfd){ .fd = c->sb.events, .events = POLLIN };
+		for (size_t i = 0; i < n; i++)
+			if (c->procs[i].err_fd >= 0)
+				pf[k++] = (struct pollfd){ .fd = c->procs[i].err_fd, .events = POLLIN };
+		if (c->sb.events < 0)
+			pf[1].fd = -1;
+		int r = poll(pf, k, (int)left);
+		if (r < 0 && errno != EINTR) {
+			log_sys(LOG_ERR, "unable to poll");
+			conn_abort(c, "unable to poll");
+			break;
+		}
+		for (size_t i = 0; i < n; i++)
+			drain_stderr(&c->procs[i]);
+		if (r > 0 && (pf[1].revents & (POLLIN | POLLHUP)))
+			sandbox_drain(c);
+		if (r > 0 && (pf[0].revents & POLLIN))
+			read_signals(c);
+		if (c->sb.events < 0 && !c->aborting) {
+			size_t reaped_ok = 0;
+			for (size_t i = 0; i < n; i++)
+				reaped_ok += c->procs[i].reaped && WIFEXITED(c->procs[i].status) &&
+					     WEXITSTATUS(c->procs[i].status) == 0;
+			if (reaped_ok < n)
+				conn_abort(c, "the admission sandbox ended early");
+		}
 	}
-	c->self_confined = true;
-#else
-	(void)c;
-#endif
+	rc = c->aborting ? -1 : 0;
+done:
+	kill_all(c);
+	reap_all_blocking(c);
+	for (size_t i = 0; i < n; i++) {
+		drain_stderr(&c->procs[i]);
+		if (c->procs[i].err_fd >= 0)
+			close(c->procs[i].err_fd);
+	}
+	c->admitting = false;
+out:
+	for (size_t i = 0; i < n && i < 64; i++)
+		free(argvs[i]);
+	free(ip);
+	free(c->procs);
+	c->procs = NULL;
+	c->nprocs = 0;
+	sandbox_forget(c);
+	return rc;
 }
 
 struct hop {
@@ -676,6 +887,9 @@ static int start_pipeline(struct conn *c)
 	const struct qp_chain *ch = c->a->chain;
 	size_t nup = 0, ndown = 0;
 	int rc = -1;
+	struct isolate_proc *ip = NULL;
+	char **argvs[64] = { NULL };
+	size_t *map = NULL;
 
 	for (size_t i = 0; i < ch->nfilters; i++) {
 		if (ch->filters[i].direction & QP_DIR_SRC2DST)
@@ -688,8 +902,10 @@ static int start_pipeline(struct conn *c)
 	/* pipes[k] feeds hop k (the connector is hop nup); one more at the end */
 	int (*pipes)[2] = calloc(nhops + 2, sizeof(*pipes));
 	c->procs = calloc(nhops + 1, sizeof(*c->procs));
-	if (!hops || !pipes || !c->procs) {
-		set_reason(c, "out of memory");
+	ip = calloc(nhops ? nhops : 1, sizeof(*ip));
+	map = calloc(nhops ? nhops : 1, sizeof(*map));
+	if (!hops || !pipes || !c->procs || !ip || !map || nhops > 64) {
+		set_reason(c, nhops > 64 ? "too many filter processes" : "out of memory");
 		goto out;
 	}
 	c->nprocs = nhops + 1;
@@ -729,81 +945,47 @@ static int start_pipeline(struct conn *c)
 		}
 	}
 
-	/*
-	 * The connector first, unconfined (it may be any program); then the
-	 * supervisor puts itself under the baseline policy, which every filter
-	 * inherits for free instead of loading it once per process (the
-	 * kernel's per-load cost is most of a confined spawn).
-	 */
-	for (size_t o = 0; o < nhops + 1; o++) {
-		size_t h = o == 0 ? nup : o <= nup ? o - 1 : o;
-		struct proc *p = &c->procs[h];
+	/* the connector, outside the sandbox */
+	struct proc *cp = &c->procs[nup];
+	cp->is_connector = true;
+	snprintf(cp->tag, sizeof(cp->tag), "connector");
+	if (start_connector(c, cp, pipes[nup][0], pipes[nup + 1][1]) < 0)
+		goto out;
+
+	/* every filter process in one sandbox, built once for the connection */
+	size_t n = 0;
+	for (size_t h = 0; h < nhops + 1; h++) {
 		const struct hop *hp = &hops[h];
-		if (o == 1)
-			confine_self(c);
-		int fd0 = pipes[h][0], fd1 = pipes[h + 1][1];
-		int r;
-
-		if (!hp->step) {
-			p->is_connector = true;
-			snprintf(p->tag, sizeof(p->tag), "connector");
-			r = start_proc(c, p, c->a->connector[0], c->a->connector, c->env_connector,
-				       fd0, fd1, false, c->pgid);
-			if (r == 0)
-				c->res->connector_started = true;
-		} else {
-			const struct qp_step *s = hp->step;
-			const char *dname = hp->dir == QP_DIR_SRC2DST ? "src2dst" : "dst2src";
-			snprintf(p->tag, sizeof(p->tag), "filter %s#%zu (%s)", s->name, hp->pos, dname);
-			char **argv = calloc(s->nargs + 2, sizeof(*argv));
-			if (!argv) {
-				set_reason(c, "out of memory");
-				goto out;
-			}
-			argv[0] = s->name;
-			for (size_t a = 0; a < s->nargs; a++)
-				argv[a + 1] = s->args[a];
-			r = start_proc(c, p, s->path, argv, c->env_filter[hp->dir], fd0, fd1, true,
-				       c->pgid);
-			free(argv);
-		}
-		if (r < 0)
+		if (!hp->step)
+			continue;
+		const struct qp_step *s = hp->step;
+		struct proc *p = &c->procs[h];
+		const char *dname = hp->dir == QP_DIR_SRC2DST ? "src2dst" : "dst2src";
+		snprintf(p->tag, sizeof(p->tag), "filter %s#%zu (%s)", s->name, hp->pos, dname);
+		argvs[n] = step_argv(s);
+		if (!argvs[n]) {
+			set_reason(c, "out of memory");
 			goto out;
-		if (c->pgid == 0)
-			c->pgid = p->pid;
-		/* the child has its copies now; only the two outer ends stay here */
-		close(pipes[h][0]);
-		pipes[h][0] = -1;
-		close(pipes[h + 1][1]);
-		pipes[h + 1][1] = -1;
-
-		if (o == nup) {
-			/*
-			 * The way to the destination is complete: pass on what the
-			 * caller already sent before starting the steps of the
-			 * answer, so the request does not wait for them.
-			 */
-			c->up.to = pipes[0][1];
-			pipes[0][1] = -1;
-			if (fd_set_nonblock(c->up.to, true) < 0) {
-				log_sys(LOG_ERR, "unable to set up the pipeline's ends");
-				set_reason(c, "unable to set up a pipe");
-				goto out;
-			}
-			if (o < nhops) {
-				c->up.from_ready = c->up.to_ready = true;
-				pump_up(c);
-				if (c->aborting) {
-					rc = 0;
-					goto out;
-				}
-			}
 		}
+		ip[n] = (struct isolate_proc){ s->path, argvs[n], c->env_filter[hp->dir],
+					       { pipes[h][0], pipes[h + 1][1], -1 } };
+		map[n++] = h;
+	}
+	if (n > 0) {
+		size_t *m = map;
+		map = NULL; /* the connection's now */
+		if (start_sandbox(c, ISOLATE_FILTERS, ip, n, m) < 0)
+			goto out;
+	} else {
+		c->setup_ns = mono_ns();
 	}
 
+	/* the children have their copies now; only the two outer ends stay here */
+	c->up.to = pipes[0][1];
+	pipes[0][1] = -1;
 	c->down.from = pipes[nhops + 1][0];
 	pipes[nhops + 1][0] = -1;
-	if (fd_set_nonblock(c->down.from, true) < 0) {
+	if (fd_set_nonblock(c->up.to, true) < 0 || fd_set_nonblock(c->down.from, true) < 0) {
 		log_sys(LOG_ERR, "unable to set up the pipeline's ends");
 		set_reason(c, "unable to set up a pipe");
 		goto out;
@@ -815,16 +997,53 @@ out:
 			for (int e = 0; e < 2; e++)
 				if (pipes[i][e] >= 0)
 					close(pipes[i][e]);
+	for (size_t i = 0; i < 64; i++)
+		free(argvs[i]);
+	free(map);
+	free(ip);
 	free(pipes);
 	free(hops);
 	return rc;
 }
 
+/*
+ * The supervisor is a child subreaper: whatever a filter forked and left
+ * behind (even after setsid(), out of reach of killpg) becomes our child
+ * when its parent ends. Once the connection's own processes are reaped,
+ * end and reap those too, until none is left.
+ */
+static void end_orphans(void)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
+	for (int round = 0; round < 100; round++) {
+		FILE *f = fopen(path, "re");
+		int pid, n = 0;
+		if (!f)
+			return;
+		while (fscanf(f, "%d", &pid) == 1) {
+			kill(pid, SIGKILL);
+			n++;
+		}
+		fclose(f);
+		if (n == 0)
+			return;
+		/* a killed orphan's own children arrive next: kill again, never block */
+		pid_t r;
+		errno = 0;
+		while ((r = waitpid(-1, NULL, WNOHANG)) > 0)
+			;
+		if (r < 0 && errno == ECHILD)
+			return;
+		poll(NULL, 0, 1);
+	}
+}
+
 static void run_loop(struct conn *c)
 {
-	size_t maxfds = 5 + c->nprocs;
+	size_t maxfds = 6 + c->nprocs;
 	struct pollfd *pf = calloc(maxfds, sizeof(*pf));
-	/* what each pollfd stands for: -1 sigfd, -2/-3 up from/to, -4/-5 down from/to, >=0 proc */
+	/* what each pollfd stands for: -1 sigfd, -2/-3 up from/to, -4/-5 down from/to, -6 sandbox, >=0 proc */
 	int *what = calloc(maxfds, sizeof(*what));
 
 	if (!pf || !what) {
@@ -837,6 +1056,10 @@ static void run_loop(struct conn *c)
 
 		pf[n] = (struct pollfd){ .fd = c->sigfd, .events = POLLIN };
 		what[n++] = -1;
+		if (c->sb.events >= 0) {
+			pf[n] = (struct pollfd){ .fd = c->sb.events, .events = POLLIN };
+			what[n++] = -6;
+		}
 		if (!c->up.done) {
 			if (!c->up.from_ready) {
 				pf[n] = (struct pollfd){ .fd = c->up.from, .events = POLLIN };
@@ -896,6 +1119,9 @@ static void run_loop(struct conn *c)
 			case -5:
 				c->down.to_ready = true;
 				break;
+			case -6:
+				sandbox_drain(c);
+				break;
 			default:
 				drain_stderr(&c->procs[what[i]]);
 				break;
@@ -910,8 +1136,7 @@ static void run_loop(struct conn *c)
 		 */
 		if (!c->stragglers_killed && all_reaped(c)) {
 			c->stragglers_killed = true;
-			if (c->pgid > 0)
-				killpg(c->pgid, SIGKILL);
+			end_orphans();
 		}
 		if (!c->up.done && c->up.from_ready && (c->up.to_ready || c->up.discard))
 			pump_up(c);
@@ -921,39 +1146,6 @@ static void run_loop(struct conn *c)
 out:
 	free(pf);
 	free(what);
-}
-
-/*
- * The supervisor is a child subreaper: whatever a filter forked and left
- * behind (even after setsid(), out of reach of killpg) becomes our child
- * when its parent ends. Once the connection's own processes are reaped,
- * end and reap those too, until none is left.
- */
-static void end_orphans(void)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
-	for (int round = 0; round < 100; round++) {
-		FILE *f = fopen(path, "re");
-		int pid, n = 0;
-		if (!f)
-			return;
-		while (fscanf(f, "%d", &pid) == 1) {
-			kill(pid, SIGKILL);
-			n++;
-		}
-		fclose(f);
-		if (n == 0)
-			return;
-		/* a killed orphan's own children arrive next: kill again, never block */
-		pid_t r;
-		errno = 0;
-		while ((r = waitpid(-1, NULL, WNOHANG)) > 0)
-			;
-		if (r < 0 && errno == ECHILD)
-			return;
-		poll(NULL, 0, 1);
-	}
 }
 
 static void log_summary(struct conn *c, int64_t start_ns)
@@ -983,9 +1175,12 @@ enum qp_result supervise_connection(const struct supervise_args *a, struct super
 		.devnull = -1,
 		.saved_in_fl = -1,
 		.saved_out_fl = -1,
+		.pol = a->isolation,
+		.sb = { .pid = -1, .events = -1 },
 		.up = { .name = "src2dst", .from = a->in_fd, .to = -1, .use_splice = true },
 		.down = { .name = "dst2src", .from = -1, .to = a->out_fd, .use_splice = true },
 	};
+	struct isolate_policy builtins_only;
 	int64_t start = mono_ns();
 	sigset_t mask;
 	struct stat st;
@@ -1026,8 +1221,32 @@ enum qp_result supervise_connection(const struct supervise_args *a, struct super
 		goto out;
 	}
 
+	if (c.pol->mech == ISOLATE_NONE) {
+		/*
+		 * No boundary between connections works here: only programs that
+		 * lock themselves down further (the built-ins) may run.
+		 */
+		const char *third = NULL;
+		for (size_t i = 0; i < a->chain->nadmit && !third; i++)
+			if (!isolate_is_builtin(a->chain->admit[i].path))
+				third = a->chain->admit[i].path;
+		for (size_t i = 0; i < a->chain->nfilters && !third; i++)
+			if (!isolate_is_builtin(a->chain->filters[i].path))
+				third = a->chain->filters[i].path;
+		if (third) {
+			log_msg(LOG_ERR, "chain %s runs %s, a filter that is not built in, and this system allows no isolation for it (%s); set 'isolation: seccomp-only' in the configuration to run it anyway, less isolated",
+				a->chain->name, third, c.pol->detail);
+			set_reason(&c, "no isolation for a third-party filter");
+			res->result = QP_REFUSED;
+			goto out;
+		}
+		builtins_only = *c.pol;
+		builtins_only.mech = ISOLATE_SECCOMP_ONLY;
+		c.pol = &builtins_only;
+	}
+
 	if (run_admission(&c) < 0) {
-		res->result = c.terminated ? QP_ABORTED : QP_REFUSED;
+		res->result = c.terminated ? QP_ABORTED : c.sb_setup_failed ? QP_FAILED : QP_REFUSED;
 		goto out;
 	}
 
@@ -1048,16 +1267,13 @@ enum qp_result supervise_connection(const struct supervise_args *a, struct super
 		reap_all_blocking(&c);
 		goto out;
 	}
-	c.setup_ns = mono_ns();
 	run_loop(&c);
 	if (c.aborting) {
 		if (c.is_socket)
 			shutdown(a->in_fd, SHUT_RDWR);
 		reap_all_blocking(&c);
 	}
-	/* stragglers a filter forked into the group, and those that left it */
-	if (c.pgid > 0)
-		killpg(c.pgid, SIGKILL);
+	/* whatever a filter left behind outside a PID namespace passed to us: end it */
 	end_orphans();
 	for (size_t i = 0; i < c.nprocs; i++) {
 		drain_stderr(&c.procs[i]);
@@ -1079,6 +1295,7 @@ out:
 		fcntl(a->in_fd, F_SETFL, c.saved_in_fl);
 	if (c.saved_out_fl >= 0)
 		fcntl(a->out_fd, F_SETFL, c.saved_out_fl);
+	sandbox_forget(&c);
 	free(c.up.buf);
 	free(c.down.buf);
 	free(c.procs);

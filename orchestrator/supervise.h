@@ -7,6 +7,7 @@
 #include <linux/filter.h>
 
 #include "config.h"
+#include "isolate.h"
 
 enum qp_result {
 	QP_OK,        /* every process ended with 0, both directions closed */
@@ -25,6 +26,7 @@ struct supervise_args {
 	int in_fd;                 /* data from the source */
 	int out_fd;                /* data to the source; == in_fd for a socket */
 	const struct sock_fprog *seccomp; /* baseline for filters and admission checks */
+	const struct isolate_policy *isolation; /* the boundary around them (isolate_setup) */
 	int admit_timeout_ms;
 	int pipe_size;             /* F_SETPIPE_SZ for every pipe of the pipeline; 0: kernel default */
 	int64_t start_ns;          /* when the connection was accepted (0: now) */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -130,7 +131,17 @@ static void setup(void)
 		}
 	}
 	body[o] = '\0';
+	/*
+	 * The daemon's state directory, as systemd's StateDirectory= would
+	 * give it: only there may admission checks write. A daemon run as
+	 * root runs its sandboxes as nobody, who must be able to write it.
+	 */
+	struct passwd *pw = getpwnam("nobody");
+	if (geteuid() == 0 && pw)
+		ck_assert_int_eq(chown(statedir, pw->pw_uid, pw->pw_gid), 0);
+	setenv("STATE_DIRECTORY", statedir, 1);
 	daemon_start(&d, body, NULL);
+	unsetenv("STATE_DIRECTORY");
 	free(body);
 }
 

@@ -49,6 +49,7 @@ EXTRA_DIST += t/demo.sh t/quickstart.sh t/check-repeat.sh
 .PHONY: check-valgrind demo check-repeat
 
 include t/faults.mk
+include t/isolation.mk
 include t/bench.mk
 include t/fuzz.mk
 include t/chains.mk

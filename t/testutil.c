@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -159,6 +161,55 @@ int file_wait_count(const char *file, const char *needle, int n, int timeout_ms)
 	return k;
 }
 
+/*
+ * The daemon's side of the fork: stderr to its log (opened before any
+ * privilege is dropped, so the log stays the test's), stdin and stdout on
+ * /dev/null, then, when DROP, the user UID/GID with no supplementary
+ * groups, and the exec (under $QP_DAEMON_WRAPPER when set).
+ */
+static _Noreturn void daemon_exec(const struct daemon *d, const char *prog, const char **argv, bool drop, uid_t uid,
+				  gid_t gid)
+{
+	int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || dup2(fd, 2) < 0)
+		_exit(99);
+	int nul = open("/dev/null", O_RDWR);
+	dup2(nul, 0);
+	dup2(nul, 1);
+	setenv("FAKE_CONNECTOR_LOG", d->connlog, 1);
+	if (drop) {
+		pid_t parent = getppid();
+		if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0) {
+			dprintf(2, "testutil: unable to become uid %d gid %d: %s\n", (int)uid, (int)gid,
+				strerror(errno));
+			_exit(96);
+		}
+		/*
+		 * A failed check ends the test's process at once, with no
+		 * teardown: the daemon must not outlive it. (Set after setuid,
+		 * which clears it.)
+		 */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			_exit(95);
+	}
+	const char *wrap = getenv("QP_DAEMON_WRAPPER");
+	if (wrap && *wrap) {
+		/* e.g. "valgrind --error-exitcode=99 ..." split on spaces */
+		char *w = strdup(wrap), *save = NULL;
+		const char *wargv[64];
+		int k = 0;
+		for (char *t = strtok_r(w, " ", &save); t && k < 20; t = strtok_r(NULL, " ", &save))
+			wargv[k++] = t;
+		for (int i = 0; argv[i]; i++)
+			wargv[k++] = argv[i];
+		wargv[k] = NULL;
+		execvp(wargv[0], (char *const *)wargv);
+		_exit(98);
+	}
+	execv(prog, (char *const *)argv);
+	_exit(97);
+}
+
 void daemon_start(struct daemon *d, const char *config_body, const char *const *extra_args)
 {
 	memset(d, 0, sizeof(*d));
@@ -180,31 +231,74 @@ void daemon_start(struct daemon *d, const char *config_body, const char *const *
 
 	d->pid = fork();
 	ck_assert_int_ge(d->pid, 0);
-	if (d->pid == 0) {
-		int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		if (fd < 0 || dup2(fd, 2) < 0)
-			_exit(99);
-		int nul = open("/dev/null", O_RDWR);
-		dup2(nul, 0);
-		dup2(nul, 1);
-		setenv("FAKE_CONNECTOR_LOG", d->connlog, 1);
-		const char *wrap = getenv("QP_DAEMON_WRAPPER");
-		if (wrap && *wrap) {
-			/* e.g. "valgrind --error-exitcode=99 ..." split on spaces */
-			char *w = strdup(wrap), *save = NULL;
-			const char *wargv[64];
-			int k = 0;
-			for (char *t = strtok_r(w, " ", &save); t && k < 20; t = strtok_r(NULL, " ", &save))
-				wargv[k++] = t;
-			for (int i = 0; argv[i]; i++)
-				wargv[k++] = argv[i];
-			wargv[k] = NULL;
-			execvp(wargv[0], (char *const *)wargv);
-			_exit(98);
-		}
-		execv(prog, (char *const *)argv);
-		_exit(97);
+	if (d->pid == 0)
+		daemon_exec(d, prog, argv, false, 0, 0);
+	if (!file_wait_for(d->log, "serving", 30000)) {
+		char *s = file_read(d->log);
+		ck_abort_msg("daemon did not start: %s", s);
 	}
+}
+
+/* BODY with every @D@ replaced by DIR (write_config does @B@ and @S@) */
+static char *with_dir(const char *body, const char *dir)
+{
+	size_t n = 0;
+	for (const char *p = body; (p = strstr(p, "@D@")); p += 3)
+		n++;
+	char *out = malloc(strlen(body) + n * strlen(dir) + 1), *o = out;
+	ck_assert_ptr_nonnull(out);
+	for (const char *p = body; *p;) {
+		if (!strncmp(p, "@D@", 3)) {
+			o = stpcpy(o, dir);
+			p += 3;
+		} else {
+			*o++ = *p++;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+void daemon_start_as(struct daemon *d, const char *config_body, const char *const *extra_args, uid_t uid,
+		     gid_t gid)
+{
+	bool drop = uid != geteuid();
+	memset(d, 0, sizeof(*d));
+	make_tmpdir(d->dir, sizeof(d->dir));
+	snprintf(d->sock, sizeof(d->sock), "%s/qrexec-proxy.sock", d->dir);
+	snprintf(d->config, sizeof(d->config), "%s/chains.yaml", d->dir);
+	snprintf(d->log, sizeof(d->log), "%s/daemon.log", d->dir);
+	snprintf(d->connlog, sizeof(d->connlog), "%s/connector.log", d->dir);
+	/* the daemon binds its socket here, so the directory is its user's */
+	if (drop)
+		ck_assert_msg(chown(d->dir, uid, gid) == 0, "chown %s: %s", d->dir, strerror(errno));
+	ck_assert_int_eq(chmod(d->dir, 0755), 0);
+	/* the configuration stays the test's: the daemon only reads it */
+	char *body = with_dir(config_body, d->dir);
+	write_config(d->config, body);
+	free(body);
+	ck_assert_int_eq(chmod(d->config, 0644), 0);
+	/* the stand-in connector runs as the daemon's user and appends to its log */
+	int fd = open(d->connlog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ck_assert_msg(fd >= 0, "unable to create %s: %s", d->connlog, strerror(errno));
+	if (drop)
+		ck_assert_msg(fchown(fd, uid, gid) == 0, "chown %s: %s", d->connlog, strerror(errno));
+	close(fd);
+
+	char prog[512];
+	snprintf(prog, sizeof(prog), "%s/qrexec-proxy", builddir());
+	const char *argv[40] = { prog, "serve", "--config", d->config, "--socket", d->sock, "--log", "stderr" };
+	int n = 8;
+	if (uid == 0)
+		argv[n++] = "--allow-root";
+	for (int i = 0; extra_args && extra_args[i] && n < 38; i++)
+		argv[n++] = extra_args[i];
+	argv[n] = NULL;
+
+	d->pid = fork();
+	ck_assert_int_ge(d->pid, 0);
+	if (d->pid == 0)
+		daemon_exec(d, prog, argv, drop, uid, gid);
 	if (!file_wait_for(d->log, "serving", 30000)) {
 		char *s = file_read(d->log);
 		ck_abort_msg("daemon did not start: %s", s);

@@ -26,6 +26,17 @@ void make_tmpdir(char *out, size_t size);
 void rm_rf(const char *dir);
 
 void daemon_start(struct daemon *d, const char *config_body, const char *const *extra_args);
+/*
+ * daemon_start, but the daemon runs as UID/GID (no supplementary groups)
+ * when that is not the test's own user: its directory is that user's (mode
+ * 0755, to bind its socket there), the configuration and the log stay the
+ * test's (readable), the connector's log is the user's. --allow-root only
+ * when UID is 0. The daemon is killed if the test's process ends first.
+ * In CONFIG_BODY, @D@ stands for the daemon's directory (as well as @B@ and
+ * @S@, see write_config), so a chain can name the daemon's own socket.
+ */
+void daemon_start_as(struct daemon *d, const char *config_body, const char *const *extra_args, uid_t uid,
+		     gid_t gid);
 /* SIGTERM, wait; returns the daemon's wait status */
 int daemon_stop(struct daemon *d);
 /* waits up to TIMEOUT_MS for NEEDLE to appear in FILE */

@@ -1,0 +1,16 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Isolation between connections (t/check_isolation.c): a filter taken over
+# by its caller's data (t/hostile-filter.c) attacks everything outside its
+# own connection while a neighbouring connection moves data. Needs root (the
+# daemon runs as nobody); skipped otherwise.
+check_PROGRAMS += t/hostile-filter t/check_isolation
+TESTS += t/check_isolation
+
+t_hostile_filter_SOURCES = t/hostile-filter.c
+# runs under the baseline seccomp policy, which denies the ptrace LeakSanitizer needs
+t_hostile_filter_CFLAGS = $(WARN_CFLAGS)
+t_hostile_filter_LDFLAGS = $(HARDEN_LDFLAGS)
+
+t_check_isolation_SOURCES = t/check_isolation.c
+t_check_isolation_CFLAGS = $(TEST_CFLAGS)
+t_check_isolation_LDADD = t/libtestutil.a $(TEST_LIBS)
