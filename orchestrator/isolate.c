@@ -19,6 +19,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -216,6 +217,69 @@ static bool path_within(const char *path, const char *dir)
 	return !strncmp(path, dir, n) && (path[n] == '\0' || path[n] == '/' || n == 1);
 }
 
+/* mountinfo escapes space, tab, newline and backslash as \ooo */
+static void unescape_octal(char *s)
+{
+	char *o = s;
+	for (char *p = s; *p; p++) {
+		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '7' && p[2] >= '0' && p[2] <= '7' && p[3] >= '0' &&
+		    p[3] <= '7') {
+			*o++ = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+			p += 3;
+		} else {
+			*o++ = *p;
+		}
+	}
+	*o = '\0';
+}
+
+/*
+ * Where mount_setattr(2) is missing (Linux before 5.12, or valgrind, which
+ * does not know it): remount every mount read-only, one by one, keeping
+ * the flags it has (a remount may not drop a flag locked by the parent
+ * namespace). KEEP_RW stays writable.
+ */
+static int remount_all_readonly(const char *keep_rw)
+{
+	static const struct { unsigned long st, ms; } flags[] = {
+		{ ST_NOSUID, MS_NOSUID }, { ST_NODEV, MS_NODEV }, { ST_NOEXEC, MS_NOEXEC },
+		{ ST_NOATIME, MS_NOATIME }, { ST_NODIRATIME, MS_NODIRATIME }, { ST_RELATIME, MS_RELATIME },
+	};
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096];
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char mp[4096];
+		struct statvfs sv;
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT ... */
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
+			continue;
+		unescape_octal(mp);
+		if (statvfs(mp, &sv) < 0)
+			continue; /* covered by a later mount, or gone */
+		unsigned long ms = MS_REMOUNT | MS_BIND | MS_NOSUID;
+		for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+			if (sv.f_flag & flags[i].st)
+				ms |= flags[i].ms;
+		if (!keep_rw || strcmp(mp, keep_rw) != 0)
+			ms |= MS_RDONLY;
+		/*
+		 * EBUSY: a file of this namespace's copy is open for writing
+		 * there, which only a tool wrapping the daemon (valgrind's log
+		 * of the init) can have done: that mount stays as it is.
+		 */
+		if (mount("none", mp, "none", ms, NULL) < 0 && errno != EACCES && errno != ENOENT && errno != EBUSY) {
+			int err = errno;
+			fclose(f);
+			errno = err;
+			return -1;
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
 static void init_namespaces(const struct init_ctx *x)
 {
 	const struct isolate_policy *pol = x->pol;
@@ -289,9 +353,10 @@ static void init_namespaces(const struct init_ctx *x)
 		init_fail(x, STEP_STATE);
 	/* everything read-only at once, every mount below / included */
 	struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID };
-	if (syscall(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &ro, sizeof(ro)) < 0)
-		init_fail(x, STEP_READONLY);
-	if (admission) {
+	if (syscall(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &ro, sizeof(ro)) < 0) {
+		if (errno != ENOSYS || remount_all_readonly(admission ? pol->state_dir : NULL) < 0)
+			init_fail(x, STEP_READONLY);
+	} else if (admission) {
 		struct mount_attr rw = { .attr_clr = MOUNT_ATTR_RDONLY };
 		if (syscall(SYS_mount_setattr, AT_FDCWD, pol->state_dir, 0, &rw, sizeof(rw)) < 0)
 			init_fail(x, STEP_STATE);
@@ -657,8 +722,6 @@ int isolate_setup(enum isolate_mech requested, const char *state_dir, const char
 		add_path(pol->hide, &pol->nhide, hide[i]);
 	for (size_t i = 0; default_readable[i]; i++)
 		add_path(pol->readable, &pol->nreadable, default_readable[i]);
-	long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LL_CREATE_RULESET_VERSION);
-	pol->landlock_abi = abi > 0 ? (int)abi : 0;
 
 	if (requested == ISOLATE_SECCOMP_ONLY) {
 		pol->mech = ISOLATE_SECCOMP_ONLY;
@@ -686,6 +749,8 @@ int isolate_setup(enum isolate_mech requested, const char *state_dir, const char
 		}
 	}
 	if (requested == ISOLATE_AUTO || requested == ISOLATE_LANDLOCK) {
+		long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LL_CREATE_RULESET_VERSION);
+		pol->landlock_abi = abi > 0 ? (int)abi : 0;
 		pol->mech = ISOLATE_LANDLOCK;
 		if (pol->landlock_abi < LL_ABI_NEEDED)
 			snprintf(why_ll, sizeof(why_ll), "Landlock ABI %d, %d needed (Linux 6.12)", pol->landlock_abi,

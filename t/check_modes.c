@@ -120,6 +120,29 @@ START_TEST(test_exec_says_nothing_to_the_caller)
 }
 END_TEST
 
+START_TEST(test_exec_argument_is_never_an_option)
+{
+	/*
+	 * qrexec hands the caller's argument over as the last word of the
+	 * command line (and in QREXEC_SERVICE_ARGUMENT): "-lstderr" there
+	 * must not turn the log towards the caller, nor "--help" print usage.
+	 */
+	static const char *const hostile[] = { "-lstderr", "--log=stderr", "--help", "--", "-h" };
+	for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+		struct proxy_run r;
+		char envarg[64];
+		snprintf(envarg, sizeof(envarg), "QREXEC_SERVICE_ARGUMENT=%s", hostile[i]);
+		const char *env[] = { "QREXEC_REMOTE_DOMAIN=work", envarg, NULL };
+		const char *args[] = { "exec", "--config", config, hostile[i], NULL };
+		proxy_run(args, env, 100, 1, &r);
+		ck_assert_msg(proxy_run_exit(&r) == 126, "%s: status 0x%x", hostile[i], r.status);
+		ck_assert_msg(r.err_len == 0, "%s: the caller was told: %s", hostile[i], r.err);
+		ck_assert_uint_eq(r.out_len, 0);
+		proxy_run_free(&r);
+	}
+}
+END_TEST
+
 START_TEST(test_run_mode)
 {
 	struct proxy_run r;
@@ -272,6 +295,34 @@ START_TEST(test_socket_path)
 	/* its own socket is removed at exit */
 	ck_assert_int_ne(access(path, F_OK), 0);
 	proxy_run_free(&r);
+
+	/* but not a socket that replaced it meanwhile: that one is not its to remove */
+	snprintf(d.log, sizeof(d.log), "%s/serve2.log", dir);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int fd = open(d.log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd, 2);
+		char prog[512];
+		snprintf(prog, sizeof(prog), "%s/qrexec-proxy", builddir());
+		execl(prog, prog, "serve", "--config", config, "--socket", path, "--log", "stderr",
+		      "--allow-root", (char *)NULL);
+		_exit(99);
+	}
+	ck_assert(file_wait_for(d.log, "serving", 10000));
+	char other[320];
+	snprintf(other, sizeof(other), "%s.other", path);
+	s = socket(AF_UNIX, SOCK_STREAM, 0);
+	memcpy(sa.sun_path, other, strlen(other) + 1);
+	ck_assert_int_eq(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(rename(other, path), 0);
+	kill(pid, SIGTERM);
+	waitpid(pid, &status, 0);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_msg(access(path, F_OK) == 0, "the daemon removed a socket that was not its own");
+	ck_assert(file_wait_for(d.log, "no longer the socket this daemon made", 1000));
+	close(s);
+	unlink(path);
 }
 END_TEST
 
@@ -284,6 +335,7 @@ static Suite *modes_suite(void)
 	tcase_add_test(tc, test_exec_echo);
 	tcase_add_test(tc, test_exec_argument_from_environment);
 	tcase_add_test(tc, test_exec_exit_codes);
+	tcase_add_test(tc, test_exec_argument_is_never_an_option);
 	tcase_add_test(tc, test_exec_says_nothing_to_the_caller);
 	tcase_add_test(tc, test_run_mode);
 	tcase_add_test(tc, test_check_mode);

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,7 +66,12 @@ static const char config_body[] =
 	"    filters: [pass]\n"
 	"  admit-yes:\n"
 	"    admit: [/bin/true, /bin/true]\n"
-	"    filters: [pass]\n";
+	"    filters: [pass]\n"
+	"  setsid:\n"
+	"    filters:\n"
+	"      - name: \"@B@/t/test-filter\"\n"
+	"        args: [setsid-first]\n"
+	"      - pass\n";
 
 static struct daemon d;
 
@@ -414,6 +421,90 @@ START_TEST(test_sigterm_lets_connections_finish)
 }
 END_TEST
 
+START_TEST(test_filter_setsid_first)
+{
+	/*
+	 * A filter whose first act is setsid(): the supervisor once took the
+	 * failed setpgid() that follows for a failure to start, and killed it
+	 * after its code had run. Twenty calls give the race its chances.
+	 */
+	for (int i = 0; i < 20; i++)
+		echo_through("setsid", 10000);
+	ck_assert_int_eq(file_wait_count(d.log, "chain=setsid result=ok", 20, 10000), 20);
+	ck_assert_int_eq(file_count(d.log, "unable to start"), 0);
+	assert_no_children_of(&d);
+}
+END_TEST
+
+/* connects as UID (in a child) and says whether the daemon hung up without a word */
+static bool refused_as(uid_t uid)
+{
+	int ok[2];
+	ck_assert_int_eq(pipe(ok), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(ok[0]);
+		if (setgid(uid) < 0 || setuid(uid) < 0)
+			_exit(2);
+		/* by hand: the daemon may hang up before the descriptor is even sent */
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		if (strlen(d.sock) >= sizeof(sa.sun_path))
+			_exit(3);
+		memcpy(sa.sun_path, d.sock, strlen(d.sock) + 1);
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			_exit(3);
+		static const char desc[] = "qrexec-proxy+pass1+target-vm+test.Echo source-vm";
+		(void)!send(fd, desc, sizeof(desc), MSG_NOSIGNAL);
+		char c;
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n = poll(&p, 1, wait_ms(0)) == 1 ? read(fd, &c, 1) : 1;
+		_exit(n == 0 || (n < 0 && errno == ECONNRESET) ? 0 : 1);
+	}
+	close(ok[1]);
+	close(ok[0]);
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) != 2, "unable to become uid %u", (unsigned)uid);
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+START_TEST(test_peer_credentials)
+{
+	/*
+	 * Only qrexec-agent (root) or its fork server (group qubes) may
+	 * connect: nobody (the uid this root-run daemon's sandboxes run as)
+	 * and any other uid are hung up on before a byte is read.
+	 */
+	if (geteuid() != 0)
+		return; /* needs root to connect as other users */
+	/* the file system would stop them first (0660, a 0700 directory): let them reach the daemon */
+	ck_assert_int_eq(chmod(d.dir, 0755), 0);
+	ck_assert_int_eq(chmod(d.sock, 0666), 0);
+	ck_assert(refused_as(65534));
+	ck_assert(file_wait_for(d.log, "the peer (uid 65534,", 5000));
+	ck_assert(refused_as(4321));
+	ck_assert(file_wait_for(d.log, "the peer (uid 4321,", 5000));
+	ck_assert_int_eq(file_count(d.connlog, "start"), 0);
+	echo_through("pass1", 1000);
+}
+END_TEST
+
+START_TEST(test_reload_refuses_a_fifo)
+{
+	/* a FIFO at the configuration path: refused at once, the listener never blocks on it */
+	char fifo[400];
+	snprintf(fifo, sizeof(fifo), "%s.fifo", d.config);
+	ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+	ck_assert_int_eq(rename(fifo, d.config), 0);
+	kill(d.pid, SIGHUP);
+	ck_assert(file_wait_for(d.log, "not a regular file", 10000));
+	ck_assert(file_wait_for(d.log, "configuration not reloaded", 10000));
+	echo_through("pass3", 100000);
+}
+END_TEST
+
 static Suite *serve_suite(void)
 {
 	Suite *s = suite_create("serve");
@@ -435,6 +526,9 @@ static Suite *serve_suite(void)
 	tcase_add_test(tc, test_first_step_stops_reading);
 	tcase_add_test(tc, test_reload);
 	tcase_add_test(tc, test_sigterm_lets_connections_finish);
+	tcase_add_test(tc, test_filter_setsid_first);
+	tcase_add_test(tc, test_peer_credentials);
+	tcase_add_test(tc, test_reload_refuses_a_fifo);
 	suite_add_tcase(s, tc);
 	return s;
 }

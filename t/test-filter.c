@@ -8,6 +8,7 @@
  *   test-filter env              writes its environment and fds (one per line) then copies
  *   test-filter try-socket       tries an AF_INET socket; exits 3 if it was allowed, then copies
  *   test-filter prefix STR       writes STR, then copies
+ *   test-filter setsid-first     calls setsid() before anything else, then copies
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -97,6 +98,12 @@ int main(int argc, char **argv)
 		if (s >= 0)
 			return 3;
 		fprintf(stderr, "test-filter: socket(AF_INET) refused: %s\n", strerror(errno));
+	} else if (!strcmp(mode, "setsid-first")) {
+		/* its own session: the right of any program, not a failure to start */
+		if (setsid() < 0) {
+			fprintf(stderr, "test-filter: setsid: %s\n", strerror(errno));
+			return 4;
+		}
 	} else if (!strcmp(mode, "prefix") && argc == 3) {
 		write_all(1, argv[2], strlen(argv[2]));
 	} else {
