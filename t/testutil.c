@@ -225,8 +225,14 @@ void daemon_start(struct daemon *d, const char *config_body, const char *const *
 	const char *argv[40] = { prog, "serve", "--config", d->config, "--socket", d->sock,
 				 "--log", "stderr", "--allow-root" };
 	int n = 9;
-	for (int i = 0; extra_args && extra_args[i] && n < 38; i++)
+	for (int i = 0; extra_args && extra_args[i] && n < 36; i++)
 		argv[n++] = extra_args[i];
+	/* the whole suite under another isolation mechanism: QP_TEST_ISOLATION=landlock */
+	const char *iso = getenv("QP_TEST_ISOLATION");
+	if (iso && *iso) {
+		argv[n++] = "--isolation";
+		argv[n++] = iso;
+	}
 	argv[n] = NULL;
 
 	d->pid = fork();
