@@ -70,6 +70,22 @@ static double median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+static double minimum(const double *v, int n)
+{
+	double m = v[0];
+	for (int i = 1; i < n; i++)
+		m = v[i] < m ? v[i] : m;
+	return m;
+}
+
+static double maximum(const double *v, int n)
+{
+	double m = v[0];
+	for (int i = 1; i < n; i++)
+		m = v[i] > m ? v[i] : m;
+	return m;
+}
+
 static void write_all(int fd, const void *p, size_t len)
 {
 	const char *c = p;
@@ -119,45 +135,98 @@ static pid_t spawn(const char *const *argv, int in, int out)
 	return pid;
 }
 
-static void start_daemon(void)
+/* a daemon on SOCK logging to LOG, with the sandboxes of ISOLATION (NULL: the default) */
+static pid_t start_daemon_at(const char *sock, const char *log, const char *isolation)
 {
 	char prog[512];
 	snprintf(prog, sizeof(prog), "%s/qrexec-proxy", B);
-	daemon_pid = fork();
-	if (daemon_pid == 0) {
-		int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		dup2(fd, 2);
-		if (pipe_size)
-			execl(prog, prog, "serve", "--config", confpath, "--socket", sockpath, "--log", "stderr",
-			      "--allow-root", "--max-connections", "512", "--pipe-size", pipe_size, (char *)NULL);
-		else
-			execl(prog, prog, "serve", "--config", confpath, "--socket", sockpath, "--log", "stderr",
-			      "--allow-root", "--max-connections", "512", (char *)NULL);
+		const char *argv[20] = { prog, "serve", "--config", confpath, "--socket", sock, "--log", "stderr",
+					 "--allow-root", "--max-connections", "512" };
+		int n = 11;
+		if (pipe_size) {
+			argv[n++] = "--pipe-size";
+			argv[n++] = pipe_size;
+		}
+		if (isolation) {
+			argv[n++] = "--isolation";
+			argv[n++] = isolation;
+		}
+		argv[n] = NULL;
+		execv(prog, (char *const *)argv);
 		_exit(127);
 	}
 	for (int i = 0; i < 500; i++) {
 		char buf[4096] = "";
-		int fd = open(logpath, O_RDONLY);
+		int fd = open(log, O_RDONLY);
 		if (fd >= 0) {
 			ssize_t n = read(fd, buf, sizeof(buf) - 1);
 			close(fd);
 			if (n > 0 && strstr(buf, "serving"))
-				return;
+				return pid;
 		}
 		usleep(10000);
 	}
 	errno = ETIMEDOUT;
 	fail("starting the daemon");
+	return -1;
+}
+
+static void start_daemon(void)
+{
+	daemon_pid = start_daemon_at(sockpath, logpath, NULL);
+}
+
+static int call_at(const char *sock, const char *chain, const char *service);
+
+/*
+ * One whole call, connect to the end of the answer, in seconds: through
+ * the daemon on SOCK (CHAIN), or, with SOCK NULL, the connector called
+ * directly (what a caller without the proxy would do).
+ */
+static double whole_call(const char *sock, const char *chain)
+{
+	char sink[512];
+	snprintf(sink, sizeof(sink), "%s/t/bench/sink", B);
+	const char *argv[] = { sink, "bench-dst", "bench.First", NULL };
+	pid_t p = -1;
+	int fd, sv[2];
+	double t0 = now();
+	if (sock) {
+		fd = call_at(sock, chain, "bench.First");
+	} else {
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+			fail("socketpair");
+		p = spawn(argv, sv[1], sv[1]);
+		close(sv[1]);
+		fd = sv[0];
+	}
+	write_all(fd, "x", 1);
+	shutdown(fd, SHUT_WR);
+	wait_eof(fd);
+	double t = now() - t0;
+	close(fd);
+	if (p > 0)
+		waitpid(p, NULL, 0);
+	return t;
 }
 
 static int call(const char *chain, const char *service)
+{
+	return call_at(sockpath, chain, service);
+}
+
+static int call_at(const char *sock, const char *chain, const char *service)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char desc[256];
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		fail("socket");
-	memcpy(sa.sun_path, sockpath, strlen(sockpath) + 1);
+	memcpy(sa.sun_path, sock, strlen(sock) + 1);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		fail("connect");
 	int len = snprintf(desc, sizeof(desc), "qrexec-proxy+%s+bench-dst+%s bench-src", chain, service);
@@ -609,6 +678,56 @@ int main(int argc, char **argv)
 		printf("  %-6s sequential                     %7.0f   %6.2f\n", sc[i], median(cps, runs), median(fb, runs));
 		printf("  %-6s 32 callers at once             %7.0f   %6.2f\n", sc[i], median(cps32, runs),
 		       median(fb32, runs));
+	}
+
+	/*
+	 * What the proxy adds to one call, and what of it the isolation is:
+	 * a second daemon with sandboxes of seccomp-only, side by side with
+	 * the default one (namespaces here), and the connector called
+	 * directly. Rounds interleave the three so load hits them alike.
+	 */
+	{
+		char sock2[320], log2[320];
+		snprintf(sock2, sizeof(sock2), "%s/s2", dir);
+		snprintf(log2, sizeof(log2), "%s/daemon2.log", dir);
+		pid_t d2 = start_daemon_at(sock2, log2, "seccomp-only");
+		int per = nconn / 3 > 20 ? nconn / 3 : 20;
+		double *v = calloc((size_t)per, sizeof(double));
+		double dir_ms[32], iso_ms[32], sec_ms[32], ovh[32], iso_cost[32];
+		if (!v)
+			fail("calloc");
+		for (int r = 0; r < runs && r < 32; r++) {
+			for (int k = 0; k < per; k++)
+				v[k] = whole_call(NULL, NULL);
+			dir_ms[r] = median(v, per) * 1000;
+			for (int k = 0; k < per; k++)
+				v[k] = whole_call(sockpath, "pass3");
+			iso_ms[r] = median(v, per) * 1000;
+			for (int k = 0; k < per; k++)
+				v[k] = whole_call(sock2, "pass3");
+			sec_ms[r] = median(v, per) * 1000;
+			ovh[r] = iso_ms[r] - dir_ms[r];
+			iso_cost[r] = iso_ms[r] - sec_ms[r];
+		}
+		free(v);
+		kill(d2, SIGTERM);
+		waitpid(d2, NULL, 0);
+		char isol[200] = "";
+		FILE *lf = fopen(logpath, "r");
+		char line[512];
+		while (lf && fgets(line, sizeof(line), lf))
+			if (strstr(line, "isolation: ") && sscanf(strstr(line, "isolation: ") + 11, "%199[^\n]", isol) == 1)
+				break;
+		if (lf)
+			fclose(lf);
+		printf("\none whole call, connect to the end of the answer (ms; median of %d calls per round, median of rounds)\n",
+		       per);
+		printf("  the connector called directly (no proxy)                %6.2f\n", median(dir_ms, runs));
+		printf("  pass3 through the proxy, isolated                       %6.2f   overhead %.2f ms (range %.2f-%.2f)\n",
+		       median(iso_ms, runs), median(ovh, runs), minimum(ovh, runs), maximum(ovh, runs));
+		printf("  pass3 through the proxy, isolation seccomp-only         %6.2f\n", median(sec_ms, runs));
+		printf("  the isolation alone (per call)                          %6.2f   (%s)\n", median(iso_cost, runs),
+		       isol);
 	}
 
 	/* what one process start costs, against which the set-up figures read */
