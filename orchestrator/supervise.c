@@ -857,7 +857,9 @@ static int run_admission(struct conn *c)
 	}
 	rc = c->aborting ? -1 : 0;
 done:
-	kill_all(c);
+	/* admitted: the init ends by itself after the last verdict; otherwise end it now */
+	if (rc < 0)
+		kill_all(c);
 	reap_all_blocking(c);
 	for (size_t i = 0; i < n; i++) {
 		drain_stderr(&c->procs[i]);

@@ -7,6 +7,10 @@ B=${QP_BUILDDIR:?}
 S=${QP_SRCDIR:?}
 dir=$(mktemp -d /tmp/qrexec-proxy-demo.XXXXXX)
 mkdir -p "$dir/state"
+# the one directory admission checks may write (systemd's StateDirectory=);
+# a daemon run as root runs its sandboxes as nobody, who must reach it
+export STATE_DIRECTORY="$dir/state"
+if [ "$(id -u)" = 0 ]; then chmod 755 "$dir"; chown nobody "$dir/state"; fi
 sed -e "s|@B@|$B|g" -e "s|@STATE@|$dir/state|g" "$S/conf/demo.yaml" > "$dir/chains.yaml"
 sock="$dir/qrexec-proxy.sock"
 pid=
