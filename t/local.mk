@@ -41,6 +41,15 @@ check-valgrind: all $(check_PROGRAMS)
 	if test $$fail = 0; then echo "valgrind: $$(ls t/valgrind | wc -l) processes, no errors, no leaks"; fi; \
 	exit $$fail
 
+# The suites that run the daemon, directly (their Check output on stdout):
+# with QP_TEST_ISOLATION=landlock, the whole of them under the fallback.
+DAEMON_SUITES = t/check_serve t/check_modes t/check_faults t/check_chains t/check_activation
+check-daemon: all $(check_PROGRAMS)
+	@fail=0; for t in $(DAEMON_SUITES); do \
+	  QP_BUILDDIR='$(abs_top_builddir)' QP_SRCDIR='$(abs_top_srcdir)' $$t || fail=1; \
+	done; exit $$fail
+.PHONY: check-daemon
+
 # The quick start's demo: the proxy on a local socket, a few calls through chains.
 demo: all $(check_PROGRAMS)
 	QP_BUILDDIR='$(abs_top_builddir)' QP_SRCDIR='$(abs_top_srcdir)' $(SHELL) $(srcdir)/t/demo.sh

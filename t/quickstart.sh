@@ -3,7 +3,8 @@
 # The README's quick start, on a fresh Debian 12 machine:
 #   sh t/quickstart.sh demo   installs what is missing, builds, runs the local demo
 #   sh t/quickstart.sh test   installs what is missing, builds, runs the whole test suite
-#                             (warnings as errors, then again under ASan/UBSan, then
+#                             (warnings as errors, the daemon suites again with the
+#                             Landlock sandboxes, then everything under ASan/UBSan,
 #                             the daemon under valgrind, a short fuzzing run, the
 #                             load test, then make distcheck)
 # Every phase runs, even after one has failed; the last line is always
@@ -119,6 +120,9 @@ count_phase() {
 echo "== build with -Werror"
 phase build - build "$top/build"
 phase check "$top/build" make -C "$top/build" -j"$jobs" check
+echo "== the daemon's suites again with every sandbox under Landlock, the fallback"
+echo "   where unprivileged user namespaces are switched off"
+phase check-landlock - env QP_TEST_ISOLATION=landlock make -C "$top/build" -j"$jobs" check-daemon
 echo "== the test suite again under AddressSanitizer and UndefinedBehaviorSanitizer,"
 echo "   with the built-in filters built against glibc (the build without musl-tools)"
 phase build-asan - build "$top/build-asan" --enable-sanitizers --without-musl
