@@ -715,6 +715,12 @@ START_TEST(test_supervisor_killed)
 	snprintf(want, sizeof(want), "supervisor %d ", (int)sup);
 	assert_daemon_log(&d, want);
 	assert_daemon_log(&d, "signal 9");
+	/* the supervisor wrote no summary: the listener writes it */
+	char summary[128];
+	snprintf(summary, sizeof(summary), "result=failed reason=\"the supervisor (pid %d) killed by signal 9",
+		 (int)sup);
+	assert_daemon_log(&d, summary);
+	assert_connector_gone("fault-vm");
 	fault_done(&h);
 }
 END_TEST
