@@ -10,6 +10,7 @@ orchestrator_libqp_a_SOURCES = \
 	orchestrator/log.c orchestrator/log.h \
 	orchestrator/sandbox.c orchestrator/sandbox.h \
 	orchestrator/spawn.c orchestrator/spawn.h \
+	orchestrator/summary.c orchestrator/summary.h \
 	orchestrator/supervise.c orchestrator/supervise.h \
 	orchestrator/listener.c orchestrator/listener.h \
 	orchestrator/util.c orchestrator/util.h

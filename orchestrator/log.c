@@ -13,6 +13,7 @@
 #include <systemd/sd-journal.h>
 
 #include "log.h"
+#include "summary.h"
 
 static const char *log_prog = "qrexec-proxy";
 static enum log_target log_target = LOG_TARGET_STDERR;
@@ -79,6 +80,8 @@ static void log_emit(int priority, const char *tag, const char *msg)
 {
 	if (log_target == LOG_TARGET_JOURNAL) {
 		int r;
+		/* the service's argument is the caller's, up to 65,000 bytes: bounded on every entry */
+		char service[SUMMARY_FIELD_MAX * 4 + 64];
 		if (log_have_conn)
 			r = sd_journal_send("MESSAGE=%s%s%s", tag ? tag : "", tag ? ": " : "", msg,
 					    "PRIORITY=%d", priority,
@@ -86,7 +89,8 @@ static void log_emit(int priority, const char *tag, const char *msg)
 					    "QREXEC_PROXY_CONNECTION=%s", orempty(log_conn.id),
 					    "QREXEC_PROXY_SOURCE=%s", orempty(log_conn.source),
 					    "QREXEC_PROXY_TARGET=%s", orempty(log_conn.target),
-					    "QREXEC_PROXY_SERVICE=%s", orempty(log_conn.service),
+					    "QREXEC_PROXY_SERVICE=%s",
+					    summary_bounded(service, sizeof(service), log_conn.service, SUMMARY_FIELD_MAX),
 					    "QREXEC_PROXY_CHAIN=%s", orempty(log_conn.chain),
 					    NULL);
 		else
@@ -115,6 +119,42 @@ static void log_emit(int priority, const char *tag, const char *msg)
 	/* one write per line, so lines of concurrent processes do not mix */
 	ssize_t w = write(STDERR_FILENO, line, (size_t)n);
 	(void)w;
+}
+
+void log_structured(int priority, const char *msg, const struct log_kv *kv, size_t n)
+{
+	if (log_target == LOG_TARGET_JOURNAL) {
+		struct iovec iov[32];
+		char *text[32];
+		size_t k = 0;
+		bool ok = n + 3 <= sizeof(iov) / sizeof(iov[0]);
+		if (ok && asprintf(&text[k], "MESSAGE=%s", msg) >= 0)
+			k++;
+		else
+			ok = false;
+		if (ok && asprintf(&text[k], "PRIORITY=%d", priority) >= 0)
+			k++;
+		else
+			ok = false;
+		if (ok && asprintf(&text[k], "SYSLOG_IDENTIFIER=%s", log_prog) >= 0)
+			k++;
+		else
+			ok = false;
+		for (size_t i = 0; ok && i < n; i++) {
+			if (asprintf(&text[k], "%s=%s", kv[i].key, kv[i].value ? kv[i].value : "") >= 0)
+				k++;
+			else
+				ok = false;
+		}
+		for (size_t i = 0; i < k; i++)
+			iov[i] = (struct iovec){ .iov_base = text[i], .iov_len = strlen(text[i]) };
+		int r = ok ? sd_journal_sendv(iov, (int)k) : -1;
+		for (size_t i = 0; i < k; i++)
+			free(text[i]);
+		if (r >= 0)
+			return;
+	}
+	log_emit(priority, NULL, msg);
 }
 
 static void log_vfatal(int priority, int err, const char *fmt, va_list ap)

@@ -41,6 +41,16 @@ void log_sys(int priority, const char *fmt, ...) __attribute__((format(printf, 2
  */
 void log_child_line(const char *tag, const char *line, size_t len);
 
+/*
+ * MSG as one entry, with KV as journal fields of their own (KEY=VALUE,
+ * values already bounded by the caller); on stderr, MSG alone.
+ */
+struct log_kv {
+	const char *key;
+	const char *value;
+};
+void log_structured(int priority, const char *msg, const struct log_kv *kv, size_t n);
+
 _Noreturn void die_x(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 _Noreturn void die_sys(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -390,6 +390,8 @@ static int exit_code_for(enum qp_result r, const struct supervise_result *res)
 		return EXIT_REFUSED_BY_FILTER;
 	case QP_FAILED:
 		return EXIT_SYS;
+	case QP_CALLER_GONE:
+		return EXIT_REFUSED_BY_FILTER;
 	}
 	return EXIT_SYS;
 }

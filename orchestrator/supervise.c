@@ -18,6 +18,7 @@
 #include "isolate.h"
 #include "log.h"
 #include "spawn.h"
+#include "summary.h"
 #include "supervise.h"
 #include "util.h"
 
@@ -104,6 +105,8 @@ const char *qp_result_name(enum qp_result r)
 		return "aborted";
 	case QP_FAILED:
 		return "failed";
+	case QP_CALLER_GONE:
+		return "caller-gone";
 	}
 	return "unknown";
 }
@@ -701,6 +704,32 @@ static void down_finish(struct conn *c)
 	r->done = true;
 }
 
+/*
+ * Whether the caller has closed the socket altogether (not a half-close:
+ * qrexec-agent shuts down only the write side when the caller's input
+ * ends, and closes the socket when the call is over for it).
+ */
+static bool caller_gone(const struct conn *c)
+{
+	/*
+	 * POLLHUP means both directions are shut down: proof that the caller
+	 * closed only while our own write side is still open.
+	 */
+	if (!c->is_socket || c->down.done)
+		return false;
+	struct pollfd p = { .fd = c->a->in_fd, .events = 0 };
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
+}
+
+static void caller_gone_abort(struct conn *c, const char *how)
+{
+	if (c->aborting)
+		return;
+	if (c->res->result == QP_OK)
+		c->res->result = QP_CALLER_GONE;
+	conn_abort(c, "%s", how);
+}
+
 static void pump_up(struct conn *c)
 {
 	struct relay *r = &c->up;
@@ -708,6 +737,11 @@ static void pump_up(struct conn *c)
 	case PUMP_AGAIN:
 		return;
 	case PUMP_EOF:
+		/* a caller killed mid-upload looks like an EOF: it is not one */
+		if (caller_gone(c)) {
+			caller_gone_abort(c, "the caller closed the connection before the end");
+			return;
+		}
 		up_finish(c);
 		return;
 	case PUMP_TO_GONE:
@@ -723,7 +757,7 @@ static void pump_up(struct conn *c)
 		return;
 	case PUMP_FROM_ERR:
 		if (errno == ECONNRESET)
-			conn_abort(c, "the source closed the connection");
+			caller_gone_abort(c, "the caller reset the connection");
 		else
 			conn_abort(c, "unable to read from the source: %s", strerror(errno));
 		return;
@@ -740,7 +774,7 @@ static void pump_down(struct conn *c)
 		down_finish(c);
 		return;
 	case PUMP_TO_GONE:
-		conn_abort(c, "the source stopped reading");
+		caller_gone_abort(c, "the caller closed the connection while answers were due");
 		return;
 	case PUMP_FROM_ERR:
 		conn_abort(c, "unable to read from the pipeline: %s", strerror(errno));
@@ -1043,9 +1077,12 @@ static void end_orphans(void)
 
 static void run_loop(struct conn *c)
 {
-	size_t maxfds = 6 + c->nprocs;
+	size_t maxfds = 7 + c->nprocs;
 	struct pollfd *pf = calloc(maxfds, sizeof(*pf));
-	/* what each pollfd stands for: -1 sigfd, -2/-3 up from/to, -4/-5 down from/to, -6 sandbox, >=0 proc */
+	/*
+	 * what each pollfd stands for: -1 sigfd, -2/-3 up from/to, -4/-5 down
+	 * from/to, -6 sandbox, -7 the caller's socket after its EOF, >=0 proc
+	 */
 	int *what = calloc(maxfds, sizeof(*what));
 
 	if (!pf || !what) {
@@ -1073,6 +1110,15 @@ static void run_loop(struct conn *c)
 			}
 			if (c->up.from_ready && (c->up.to_ready || c->up.discard))
 				timeout = 0;
+		}
+		/*
+		 * After the caller's EOF nothing is read from the socket any
+		 * more, but its going away (a POLLHUP, reported whatever the
+		 * events asked) must still end the connection at once.
+		 */
+		if (c->up.done && c->is_socket && !c->down.done) {
+			pf[n] = (struct pollfd){ .fd = c->a->in_fd, .events = 0 };
+			what[n++] = -7;
 		}
 		if (!c->down.done) {
 			if (!c->down.from_ready) {
@@ -1124,6 +1170,10 @@ static void run_loop(struct conn *c)
 			case -6:
 				sandbox_drain(c);
 				break;
+			case -7:
+				if (ev & (POLLHUP | POLLERR))
+					caller_gone_abort(c, "the caller went away");
+				break;
 			default:
 				drain_stderr(&c->procs[what[i]]);
 				break;
@@ -1150,6 +1200,12 @@ out:
 	free(what);
 }
 
+/*
+ * The connection's one summary: key=value pairs in a fixed order, the
+ * caller's values bounded and escaped (summary.h), so result, reason,
+ * durations and byte counts are always there and the line always parses;
+ * the same as journal fields of their own (QP_*).
+ */
 static void log_summary(struct conn *c, int64_t start_ns)
 {
 	const struct supervise_args *a = c->a;
@@ -1157,15 +1213,42 @@ static void log_summary(struct conn *c, int64_t start_ns)
 	int64_t us = (mono_ns() - start_ns) / 1000;
 	int64_t setup_us = c->setup_ns ? (c->setup_ns - start_ns) / 1000 : 0;
 	int prio = res->result == QP_OK ? LOG_INFO : LOG_WARNING;
+	char line[3072], dur[32], setup[32], f[5][SUMMARY_FIELD_MAX * 4 + 64], n[4][24];
+	size_t o = 0;
 
-	log_msg(prio,
-		"connection %s: source=%s target=%s service=%s chain=%s result=%s%s%s "
-		"duration=%lld.%06llds setup=%lld.%06llds src2dst=%llu dst2src=%llu",
-		a->conn_id, a->source, a->target, a->service, a->chain->name,
-		qp_result_name(res->result), res->reason[0] ? " reason=" : "", res->reason,
-		(long long)(us / 1000000), (long long)(us % 1000000),
-		(long long)(setup_us / 1000000), (long long)(setup_us % 1000000),
-		(unsigned long long)res->bytes_src2dst, (unsigned long long)res->bytes_dst2src);
+	snprintf(dur, sizeof(dur), "%lld.%06llds", (long long)(us / 1000000), (long long)(us % 1000000));
+	snprintf(setup, sizeof(setup), "%lld.%06llds", (long long)(setup_us / 1000000), (long long)(setup_us % 1000000));
+	o = (size_t)snprintf(line, sizeof(line), "connection %s:", a->conn_id);
+	summary_add(line, sizeof(line), &o, "source", a->source, SUMMARY_FIELD_MAX);
+	summary_add(line, sizeof(line), &o, "target", a->target, SUMMARY_FIELD_MAX);
+	summary_add(line, sizeof(line), &o, "service", a->service, SUMMARY_FIELD_MAX);
+	summary_add(line, sizeof(line), &o, "chain", a->chain->name, SUMMARY_FIELD_MAX);
+	summary_add(line, sizeof(line), &o, "result", qp_result_name(res->result), SUMMARY_FIELD_MAX);
+	if (res->reason[0])
+		summary_add(line, sizeof(line), &o, "reason", res->reason, SUMMARY_FIELD_MAX);
+	summary_add(line, sizeof(line), &o, "duration", dur, sizeof(dur));
+	summary_add(line, sizeof(line), &o, "setup", setup, sizeof(setup));
+	summary_add_u64(line, sizeof(line), &o, "src2dst", res->bytes_src2dst);
+	summary_add_u64(line, sizeof(line), &o, "dst2src", res->bytes_dst2src);
+
+	snprintf(n[0], sizeof(n[0]), "%llu", (unsigned long long)res->bytes_src2dst);
+	snprintf(n[1], sizeof(n[1]), "%llu", (unsigned long long)res->bytes_dst2src);
+	snprintf(n[2], sizeof(n[2]), "%lld", (long long)setup_us);
+	snprintf(n[3], sizeof(n[3]), "%lld", (long long)(us / 1000));
+	struct log_kv kv[] = {
+		{ "QP_CONNECTION", a->conn_id },
+		{ "QP_SOURCE", summary_bounded(f[0], sizeof(f[0]), a->source, SUMMARY_FIELD_MAX) },
+		{ "QP_CHAIN", summary_bounded(f[1], sizeof(f[1]), a->chain->name, SUMMARY_FIELD_MAX) },
+		{ "QP_TARGET", summary_bounded(f[2], sizeof(f[2]), a->target, SUMMARY_FIELD_MAX) },
+		{ "QP_SERVICE", summary_bounded(f[3], sizeof(f[3]), a->service, SUMMARY_FIELD_MAX) },
+		{ "QP_RESULT", qp_result_name(res->result) },
+		{ "QP_REASON", summary_bounded(f[4], sizeof(f[4]), res->reason, SUMMARY_FIELD_MAX) },
+		{ "QP_BYTES_IN", n[0] },
+		{ "QP_BYTES_OUT", n[1] },
+		{ "QP_SETUP_US", n[2] },
+		{ "QP_DURATION_MS", n[3] },
+	};
+	log_structured(prio, line, kv, sizeof(kv) / sizeof(kv[0]));
 }
 
 enum qp_result supervise_connection(const struct supervise_args *a, struct supervise_result *res)

@@ -14,6 +14,7 @@ enum qp_result {
 	QP_REFUSED,   /* an admission check said no; nothing was started */
 	QP_ABORTED,   /* a process failed, or the caller went away */
 	QP_FAILED,    /* the supervisor itself could not go on (a system call failed) */
+	QP_CALLER_GONE, /* the caller went away (closed the socket) before the connection ended */
 };
 
 struct supervise_args {

@@ -338,7 +338,7 @@ START_TEST(test_timeout_seconds)
 	ck_assert_int_lt(took, wait_ms(0));
 	/* the time allowed is a lower bound too: never before the second is up */
 	ck_assert_int_ge(took, 900);
-	assert_daemon_log(&d, "chain=timeout1 result=aborted reason=filter timeout#2 (");
+	assert_daemon_log(&d, "chain=timeout1 result=aborted reason=\"filter timeout#2 (");
 	assert_daemon_log(&d, ") exited 1");
 	assert_daemon_log(&d, "timeout: open longer than 1 s");
 	assert_gone(cpid);
@@ -372,7 +372,7 @@ START_TEST(test_timeout_idle)
 	ck_assert_msg(got == 0, "read %ld bytes, or no EOF within %d ms", got, wait_ms(0));
 	ck_assert_int_lt(took, wait_ms(0));
 	ck_assert_int_ge(took, 1500);
-	assert_daemon_log(&d, "chain=idle2 result=aborted reason=filter timeout#1 (");
+	assert_daemon_log(&d, "chain=idle2 result=aborted reason=\"filter timeout#1 (");
 	assert_daemon_log(&d, "timeout: no data for 2 s");
 	assert_gone(cpid);
 	assert_no_children_of(&d);
@@ -387,7 +387,7 @@ START_TEST(test_count_limit)
 	echo_through("count2", 1000, 42);
 	ck_assert_int_eq(file_wait_count(d.connlog, "start", 2, 5000), 2);
 	assert_refused(call_vm(&d, "count2", "target-vm", "test.Echo"));
-	assert_daemon_log(&d, "chain=count2 result=refused reason=refused by admit count (exited 1)");
+	assert_daemon_log(&d, "chain=count2 result=refused reason=\"refused by admit count (exited 1)\"");
 	/* the destination was never started for the third */
 	poll(NULL, 0, 200);
 	ck_assert_int_eq(file_count(d.connlog, "start"), 2);
@@ -729,7 +729,7 @@ static void misbehave(const char *chain, const char *step)
 	ck_assert_uint_lt(x.recv, 4 << 20);
 	char want[256];
 	/* a filter named by its path is tagged with it */
-	snprintf(want, sizeof(want), "chain=%s result=aborted reason=filter %s/t/filter-misbehave#%s", chain,
+	snprintf(want, sizeof(want), "chain=%s result=aborted reason=\"filter %s/t/filter-misbehave#%s", chain,
 		 builddir(), step);
 	assert_daemon_log(&d, want);
 	char *dlog = file_read(d.log);

@@ -197,7 +197,7 @@ START_TEST(test_filter_crash_tears_down)
 	call_transfer(fd, 4 << 20, 5, 30000, &x);
 	ck_assert_msg(!x.timed_out, "the connection was not torn down");
 	ck_assert_uint_lt(x.recv, 4 << 20);
-	ck_assert(file_wait_for(d.log, "result=aborted reason=filter ", 5000));
+	ck_assert(file_wait_for(d.log, "result=aborted reason=\"filter ", 5000));
 	ck_assert(file_wait_for(d.log, "test-filter#2 (src2dst) killed by signal 6", 5000));
 	ck_assert(file_wait_for(d.log, "crashing on purpose", 5000));
 	/*
@@ -319,7 +319,7 @@ END_TEST
 START_TEST(test_admission)
 {
 	assert_refused(call_vm(&d, "admit-no", "target-vm", "test.Echo"));
-	ck_assert(file_wait_for(d.log, "result=refused reason=refused by admit /bin/false (exited 1)", 5000));
+	ck_assert(file_wait_for(d.log, "result=refused reason=\"refused by admit /bin/false (exited 1)\"", 5000));
 	ck_assert_int_eq(file_count(d.connlog, "start"), 0);
 	echo_through("admit-yes", 1000);
 	ck_assert_int_eq(file_count(d.connlog, "start"), 1);

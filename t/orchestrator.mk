@@ -29,3 +29,10 @@ t_check_modes_LDADD = t/libtestutil.a $(TEST_LIBS)
 # the caller's side of a socket service, for the demo and the benchmarks
 check_PROGRAMS += t/qrexec-call
 t_qrexec_call_SOURCES = t/qrexec-call.c
+
+# the summary line a caller cannot bend, and callers that go away (t/check_summary.c)
+check_PROGRAMS += t/check_summary
+TESTS += t/check_summary
+t_check_summary_SOURCES = t/check_summary.c
+t_check_summary_CFLAGS = $(TEST_CFLAGS)
+t_check_summary_LDADD = t/libtestutil.a $(TEST_LIBS)

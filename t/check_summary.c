@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The summary line a hostile caller cannot bend (summary.c), and the
+ * connection that ends when its caller goes away: unit tests of the
+ * escaping, then end to end through the real daemon.
+ */
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "summary.h"
+#include "testutil.h"
+
+/*
+ * Parses a line of key=value pairs as summary_add writes them: bare
+ * values up to a space, quoted ones with \" \\ and \xNN. Returns the
+ * number of pairs, or -1 if the line does not parse. Fills the value of
+ * KEY (unescaped) into VAL when asked.
+ */
+static int parse_pairs(const char *line, const char *key, char *val, size_t vsize)
+{
+	int n = 0;
+	const char *p = line;
+	if (val && vsize)
+		val[0] = '\0';
+	while (*p) {
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			break;
+		const char *eq = strchr(p, '=');
+		if (!eq || eq == p)
+			return -1;
+		for (const char *k = p; k < eq; k++)
+			if (*k == ' ' || *k == '"')
+				return -1;
+		bool want = key && (size_t)(eq - p) == strlen(key) && !strncmp(p, key, strlen(key));
+		const char *v = eq + 1;
+		static char out[70000];
+		size_t o = 0;
+		if (*v == '"') {
+			v++;
+			while (*v && *v != '"') {
+				if (*v == '\\' && (v[1] == '"' || v[1] == '\\')) {
+					out[o++] = v[1];
+					v += 2;
+				} else if (*v == '\\' && v[1] == 'x') {
+					unsigned c;
+					if (sscanf(v + 2, "%2x", &c) != 1)
+						return -1;
+					out[o++] = (char)c;
+					v += 4;
+				} else if ((unsigned char)*v < 0x20 || *v == 0x7f) {
+					return -1;
+				} else {
+					out[o++] = *v++;
+				}
+				if (o >= sizeof(out) - 1)
+					return -1;
+			}
+			if (*v != '"')
+				return -1;
+			v++;
+			if (*v && *v != ' ')
+				return -1;
+		} else {
+			while (*v && *v != ' ') {
+				if ((unsigned char)*v < 0x20 || *v == '"' || *v == '\\')
+					return -1;
+				out[o++] = *v++;
+			}
+		}
+		out[o] = '\0';
+		if (want && val && vsize) {
+			size_t k = o < vsize - 1 ? o : vsize - 1;
+			memcpy(val, out, k);
+			val[k] = '\0';
+		}
+		n++;
+		p = v;
+	}
+	return n;
+}
+
+START_TEST(test_escaping_round_trips)
+{
+	static const char *const values[] = {
+		"plain", "with space", "quote\"inside", "back\\slash", "new\nline", "tab\tand\rcr", "a=b",
+		"\x01\x7f\xff", "", "endswith\\",
+	};
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		char line[512], got[512];
+		size_t o = 0;
+		summary_add(line, sizeof(line), &o, "k", values[i], SUMMARY_FIELD_MAX);
+		summary_add(line, sizeof(line), &o, "next", "x", SUMMARY_FIELD_MAX);
+		ck_assert_msg(!strchr(line, '\n'), "a raw newline in %s", line);
+		ck_assert_int_eq(parse_pairs(line, "k", got, sizeof(got)), 2);
+		ck_assert_str_eq(got, values[i]);
+		ck_assert_int_eq(parse_pairs(line, "next", got, sizeof(got)), 2);
+		ck_assert_str_eq(got, "x");
+	}
+}
+END_TEST
+
+START_TEST(test_long_values_are_cut_with_a_marker)
+{
+	char *big = malloc(60001);
+	memset(big, 'a', 60000);
+	big[60000] = '\0';
+	char line[3072], got[3072];
+	size_t o = 0;
+	summary_add(line, sizeof(line), &o, "service", big, SUMMARY_FIELD_MAX);
+	summary_add(line, sizeof(line), &o, "result", "ok", SUMMARY_FIELD_MAX);
+	ck_assert_int_eq(parse_pairs(line, "service", got, sizeof(got)), 2);
+	ck_assert_uint_eq(strspn(got, "a"), SUMMARY_FIELD_MAX);
+	ck_assert_str_eq(got + SUMMARY_FIELD_MAX, "...[+59744 bytes]");
+	ck_assert_int_eq(parse_pairs(line, "result", got, sizeof(got)), 2);
+	ck_assert_str_eq(got, "ok");
+	/* a pair that does not fit is left out whole, never half-written */
+	char small[16];
+	o = 0;
+	summary_add(small, sizeof(small), &o, "k", "0123456789abcdef", SUMMARY_FIELD_MAX);
+	ck_assert_uint_eq(o, 0);
+	free(big);
+}
+END_TEST
+
+/* ---- through the daemon ---- */
+
+static const char config_body[] =
+	"connector: [\"@B@/t/fake-connector\", \"{target}\", \"{service}\"]\n"
+	"filter_path: [\"@B@/filters\"]\n"
+	"chains:\n"
+	"  pass3:\n"
+	"    filters: [pass, pass, pass]\n";
+
+static struct daemon d;
+
+static void setup(void)
+{
+	daemon_start(&d, config_body, NULL);
+}
+
+static void teardown(void)
+{
+	daemon_teardown(&d);
+}
+
+/* the summary line of the connection for SERVICE-prefix NEEDLE, waited for; malloc'ed */
+static char *summary_line(const char *needle)
+{
+	ck_assert_msg(file_wait_for(d.log, needle, 10000), "no summary with %s", needle);
+	char *log = file_read(d.log);
+	char *p = strstr(log, needle);
+	while (p > log && p[-1] != '\n')
+		p--;
+	char *end = strchr(p, '\n');
+	char *line = strndup(p, end ? (size_t)(end - p) : strlen(p));
+	free(log);
+	return line;
+}
+
+START_TEST(test_long_argument_keeps_the_summary_whole)
+{
+	/* 60,000 bytes of argument, the caller's choice: result, reason and counts stay in the line */
+	static char desc[61000];
+	int n = snprintf(desc, sizeof(desc), "qrexec-proxy+pass3+target-vm+test.Echo+");
+	memset(desc + n, 'A', 60000);
+	snprintf(desc + n + 60000, sizeof(desc) - (size_t)n - 60000, " source-vm");
+	int fd = call_open(&d, desc);
+	struct xfer x;
+	call_transfer(fd, 5000, 3, wait_ms(0), &x);
+	ck_assert_uint_eq(x.recv, 5000);
+	char *line = summary_line("chain=pass3 result=ok");
+	const char *body = strstr(line, "connection ");
+	ck_assert_ptr_nonnull(body);
+	body = strchr(body, ':') + 1;
+	char v[1024];
+	ck_assert_int_ge(parse_pairs(body, "result", v, sizeof(v)), 9);
+	ck_assert_str_eq(v, "ok");
+	ck_assert_int_gt(parse_pairs(body, "dst2src", v, sizeof(v)), 0);
+	ck_assert_str_eq(v, "5000");
+	ck_assert_int_gt(parse_pairs(body, "src2dst", v, sizeof(v)), 0);
+	ck_assert_str_eq(v, "5000");
+	ck_assert_int_gt(parse_pairs(body, "duration", v, sizeof(v)), 0);
+	ck_assert_int_gt(parse_pairs(body, "service", v, sizeof(v)), 0);
+	ck_assert_ptr_nonnull(strstr(v, "...[+"));
+	ck_assert_uint_lt(strlen(line), 1024);
+	free(line);
+}
+END_TEST
+
+START_TEST(test_caller_gone_after_its_eof)
+{
+	/*
+	 * The caller sends, half-closes, then goes away altogether while
+	 * the destination stays silent (300 s): the connection ends at
+	 * once, as caller-gone, and takes its processes with it.
+	 */
+	int fd = call_vm(&d, "pass3", "target-vm", "test.Sleep+300");
+	ck_assert_int_eq(send(fd, "some data", 9, MSG_NOSIGNAL), 9);
+	ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
+	ck_assert(file_wait_for(d.connlog, "start target-vm test.Sleep+300", 10000));
+	int64_t t0 = now_ms();
+	close(fd);
+	char *line = summary_line("service=test.Sleep+300 chain=pass3 result=");
+	int64_t took = now_ms() - t0;
+	ck_assert_msg(strstr(line, "result=caller-gone"), "%s", line);
+	ck_assert_ptr_nonnull(strstr(line, "src2dst=9 "));
+	free(line);
+	/* well inside the 300 s the destination would take; typically a few ms (see the closing note) */
+	ck_assert_int_lt(took, 30000);
+	printf("caller gone after its EOF: summary %lld ms after the close\n", (long long)took);
+	assert_no_children_of(&d);
+}
+END_TEST
+
+START_TEST(test_caller_killed_mid_upload)
+{
+	/* a caller killed in the middle of its upload is no "ok", whatever EOF it seemed to send */
+	int fd = call_vm(&d, "pass3", "target-vm", "test.Sleep+300");
+	static char buf[1 << 16];
+	memset(buf, 'u', sizeof(buf));
+	ck_assert_int_eq(send(fd, buf, sizeof(buf), MSG_NOSIGNAL), (ssize_t)sizeof(buf));
+	ck_assert(file_wait_for(d.connlog, "start target-vm test.Sleep+300", 10000));
+	close(fd); /* no shutdown first: the process is gone */
+	char *line = summary_line("service=test.Sleep+300 chain=pass3 result=");
+	ck_assert_msg(strstr(line, "result=caller-gone"), "%s", line);
+	free(line);
+	assert_no_children_of(&d);
+}
+END_TEST
+
+START_TEST(test_run_service_with_a_newline)
+{
+	/* run takes --service from its command line: a newline there must not split the line */
+	char dir[256], config[300];
+	make_tmpdir(dir, sizeof(dir));
+	snprintf(config, sizeof(config), "%s/chains.yaml", dir);
+	write_config(config, config_body);
+	struct proxy_run r;
+	const char *args[] = { "run", "--config", config, "--service", "evil\nconnection forged: result=ok", "pass3",
+			       "--", "/bin/cat", NULL };
+	proxy_run(args, NULL, 100, 1, &r);
+	ck_assert_int_eq(proxy_run_exit(&r), 0);
+	ck_assert_ptr_null(strstr(r.err, "\nconnection forged"));
+	ck_assert_ptr_nonnull(strstr(r.err, "service=\"evil\\x0aconnection forged: result=ok\""));
+	proxy_run_free(&r);
+	rm_rf(dir);
+}
+END_TEST
+
+static Suite *summary_suite(void)
+{
+	Suite *s = suite_create("summary");
+	TCase *tu = tcase_create("escaping");
+	tcase_add_test(tu, test_escaping_round_trips);
+	tcase_add_test(tu, test_long_values_are_cut_with_a_marker);
+	suite_add_tcase(s, tu);
+	TCase *tc = tcase_create("daemon");
+	tcase_set_timeout(tc, 180);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_long_argument_keeps_the_summary_whole);
+	tcase_add_test(tc, test_caller_gone_after_its_eof);
+	tcase_add_test(tc, test_caller_killed_mid_upload);
+	tcase_add_test(tc, test_run_service_with_a_newline);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(summary_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
