@@ -463,6 +463,9 @@ static bool victim_begin(struct victim *v)
 		if (w == 0) {
 			static char buf[1 << 16];
 			uint64_t seed = VICTIM_SEED;
+			/* the report and "ready" are the reader's: its end must be their end */
+			close(ready[1]);
+			close(res[1]);
 			for (int half = 0; half < 2; half++) {
 				for (size_t done = 0; done < VICTIM_HALF; done += sizeof(buf)) {
 					fill_random(&seed, buf, sizeof(buf));
@@ -543,8 +546,10 @@ static void victim_end(struct victim *v)
 	ssize_t n = read(v->result, what, sizeof(what) - 1);
 	what[n > 0 ? n : 0] = '\0';
 	close(v->result);
-	if (r != 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
-		finding("the victim was disturbed: %s (status 0x%x)", *what ? what : "no report", st);
+	if (r != 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0) && *what)
+		finding("the victim was disturbed: %s", what);
+	else if (r != 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+		finding("the victim was disturbed: no report, status 0x%x", (unsigned)st);
 	else if (r != 0 && !log_wait("chain=victim result=ok", NULL, budget(10000)))
 		finding("the victim's connection did not end with result=ok");
 }
@@ -644,8 +649,11 @@ static bool find_state_file(struct attack *a)
 	return found;
 }
 
-/* the attack's caller: 64 KiB through the chain, from a child, so the test can watch */
-static pid_t attack_call(const char *chain)
+/*
+ * The attack's caller: 64 KiB through the chain, from a child, so the test
+ * can watch. It must not hold the victim's "go" (KEEP_OUT) open.
+ */
+static pid_t attack_call(const char *chain, int keep_out)
 {
 	char name[64];
 	snprintf(name, sizeof(name), "attack-%s", chain);
@@ -654,6 +662,7 @@ static pid_t attack_call(const char *chain)
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		struct xfer x;
+		close(keep_out);
 		call_transfer(fd, 64 * 1024, 9, 120000, &x);
 		_exit(x.timed_out ? 3 : 0);
 	}
@@ -746,7 +755,7 @@ static void attack_run(struct attack *a, const char *chain, const char *mode, in
 	/* the supervisors there are before the attack's: the victim's */
 	pid_t victim_sups[16];
 	int nvictim = children_of(d.pid, victim_sups, 16);
-	a->caller = attack_call(chain);
+	a->caller = attack_call(chain, a->v.go);
 
 	char summary[96], done[96];
 	snprintf(summary, sizeof(summary), "chain=attack-%s result=", chain);
@@ -787,8 +796,8 @@ static void attack_run(struct attack *a, const char *chain, const char *mode, in
 				if (!whose)
 					continue;
 				outside++;
-				int w = snprintf(what + wl, sizeof(what) - wl, "%s%d (%s)", wl ? ", " : "", (int)tree[i],
-						 whose);
+				int w = snprintf(what + wl, sizeof(what) - wl, "%s%d (%s)", wl ? ", " : "",
+						 (int)tree[i], whose);
 				if (w > 0 && (size_t)w < sizeof(what) - wl)
 					wl += (size_t)w;
 			}
@@ -841,10 +850,25 @@ static int daemon_end(void)
 		kill(d.pid, SIGKILL);
 		waitpid(d.pid, &status, 0);
 	}
-	/* supervisors and filters of a daemon killed early must not wait for the next test */
+	/*
+	 * Supervisors and filters of a daemon killed early must not wait for
+	 * the next test: those it had, and whatever else came to this
+	 * subreaper (every process the test started has ended by now).
+	 */
 	for (int i = 1; i < n; i++)
 		if (pid_alive(tree[i]))
 			kill(tree[i], SIGKILL);
+	DIR *dir = opendir("/proc");
+	struct dirent *e;
+	while (dir && (e = readdir(dir))) {
+		pid_t pid = (pid_t)atoi(e->d_name);
+		if (pid > 1 && pid_alive(pid) && ours(pid))
+			kill(pid, SIGKILL);
+	}
+	if (dir)
+		closedir(dir);
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
 	d.pid = 0;
 	return status;
 }
@@ -915,7 +939,8 @@ static void attack_finish(struct attack *a)
 	if (verbose && !strcmp(verbose, "1")) {
 		static char lines[1 << 17];
 		lines_with(log, "hostile: ", NULL, lines, sizeof(lines), 2000);
-		fprintf(stderr, "==== %s under %s: what the filter reported:\n%s", a->chain, mechanisms[a->mech], lines);
+		fprintf(stderr, "==== %s under %s: what the filter reported:\n%s", a->chain, mechanisms[a->mech],
+			lines);
 		fflush(stderr);
 	}
 	free(log);
@@ -931,11 +956,11 @@ static void attack_finish(struct attack *a)
 	 * there (cut short), the log to stderr (the test's .log under make check).
 	 */
 	if (nfindings) {
-		const char *tail = len > 16000 ? shown + len - 16000 : shown;
+		bool cut = len > 16000;
 		fprintf(stderr, "==== %s under %s%s: %d findings:\n%s---- daemon log%s:\n%s==== end of %s\n\n",
 			a->chain, mechanisms[a->mech], want_option() ? "" : " (no --isolation option)", nfindings,
-			findings, len > 16000 ? " (its end, blocked attempts left out)" : " (blocked attempts left out)",
-			tail, a->chain);
+			findings, cut ? " (its end, blocked attempts left out)" : " (blocked attempts left out)",
+			cut ? shown + len - 16000 : shown, a->chain);
 		fflush(stderr);
 	}
 	free(shown);

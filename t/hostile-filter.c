@@ -29,8 +29,9 @@
  *                                      (a BREACH if DIR holds a file named
  *                                      qp-test-marker: it is the real one)
  *   hostile-filter orphan              leave a child (comm "hostile-orphan")
- *                                      in a session of its own, then kill the
- *                                      supervisor and every qrexec-proxy above
+ *                                      in a session of its own, clear its own
+ *                                      parent-death signal, then kill its
+ *                                      parent and every qrexec-proxy above
  *   hostile-filter write-files DIR...  create DIR/hostile-write in each DIR
  *                                      (a BREACH where qp-test-marker is), and
  *                                      try /tmp, /var/tmp, /dev/shm, the
