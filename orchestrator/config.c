@@ -834,6 +834,24 @@ static void get_steps(struct loader *ld, yaml_node_t *n, bool is_filter, const c
 	}
 }
 
+/* a number of seconds (decimals allowed) from 0 to a day, as milliseconds; -1 after a report */
+static int get_seconds(struct loader *ld, const yaml_node_t *n, const char *what)
+{
+	if (n->type != YAML_SCALAR_NODE || is_null(n)) {
+		report(ld, n, "%s must be a number of seconds (0 to 86400), found %s", what, describe(n));
+		return -1;
+	}
+	const char *v = (const char *)n->data.scalar.value;
+	char *end;
+	errno = 0;
+	double d = strtod(v, &end);
+	if (errno || end == v || *end || !(d >= 0 && d <= 86400)) {
+		report(ld, n, "%s must be a number of seconds (0 to 86400), not '%s'", what, SHOW_NODE(n));
+		return -1;
+	}
+	return (int)(d * 1000);
+}
+
 static void get_chain(struct loader *ld, yaml_node_t *key, yaml_node_t *n, struct qp_chain *chain)
 {
 	const char *name = chain->name ? chain->name : "?";
@@ -844,10 +862,17 @@ static void get_chain(struct loader *ld, yaml_node_t *key, yaml_node_t *n, struc
 		       shown, describe(n));
 		return;
 	}
-	struct key_spec spec[] = { { "filters", false, 0, 0 }, { "admit", false, 0, 0 }, { "connector", false, 0, 0 } };
+	struct key_spec spec[] = { { "filters", false, 0, 0 }, { "admit", false, 0, 0 }, { "connector", false, 0, 0 },
+				   { "idle_timeout", false, 0, 0 } };
 	char where[SHOW_BUF + 16];
 	snprintf(where, sizeof(where), "in chain '%s'", shown);
-	get_keys(ld, n, spec, 3, where);
+	get_keys(ld, n, spec, 4, where);
+	chain->idle_timeout_ms = -1;
+	if (spec[3].value) {
+		char what[SHOW_BUF + 40];
+		snprintf(what, sizeof(what), "'idle_timeout' of chain '%s'", shown);
+		chain->idle_timeout_ms = get_seconds(ld, spec[3].value, what);
+	}
 	if (spec[0].value)
 		get_steps(ld, spec[0].value, true, shown, &chain->filters, &chain->nfilters);
 	else

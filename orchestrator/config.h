@@ -31,6 +31,7 @@ struct qp_chain {
 	size_t nadmit;
 	char **connector;   /* NULL-terminated, or NULL: use the top-level one */
 	size_t nconnector;
+	int idle_timeout_ms; /* no byte either way for this long ends it; 0: never; -1: serve's default */
 	int line, column;
 };
 

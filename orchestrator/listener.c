@@ -162,6 +162,7 @@ int serve_connection(int fd, const char *id, const struct qp_config *cfg, const 
 		.seccomp = seccomp,
 		.isolation = o->isolation,
 		.admit_timeout_ms = o->admit_timeout_ms,
+		.idle_timeout_ms = o->idle_timeout_ms,
 		.pipe_size = o->pipe_size,
 		.start_ns = start,
 	};

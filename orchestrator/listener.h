@@ -17,6 +17,7 @@ struct listener_opts {
 	int grace_ms;             /* after SIGTERM, how long running connections may go on */
 	int descriptor_timeout_ms;
 	int admit_timeout_ms;
+	int idle_timeout_ms;      /* for chains without idle_timeout; 0: none */
 	int pipe_size;
 	const struct isolate_policy *isolation;
 	/*

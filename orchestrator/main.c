@@ -48,6 +48,7 @@ static const char usage_text[] =
 	"                    [--allow-root] [--max-connections N] [--grace SECONDS]\n"
 	"                    [--descriptor-timeout SECONDS] [--admit-timeout SECONDS] [--pipe-size BYTES]\n"
 	"                    [--isolation auto|namespaces|landlock|seccomp-only] [--allow-peer-uid UID]...\n"
+	"                    [--idle-timeout SECONDS]\n"
 	"       " PROG " exec [--config FILE] [--log journal|stderr|auto] [--isolation MECH] [ARG]\n"
 	"       " PROG " check [--config FILE] [--isolation MECH]\n"
 	"       " PROG " run [--config FILE] [--source NAME] [--target NAME] [--service NAME]\n"
@@ -113,7 +114,7 @@ static void raise_nofile(void)
 
 enum { OPT_CONFIG = 'c', OPT_SOCKET = 's', OPT_LOG = 'l', OPT_ALLOW_ROOT = 256, OPT_MAX,
        OPT_GRACE, OPT_DESC_TIMEOUT, OPT_ADMIT_TIMEOUT, OPT_PIPE_SIZE, OPT_SOURCE, OPT_TARGET, OPT_SERVICE,
-       OPT_ISOLATION, OPT_ALLOW_PEER_UID, OPT_HELP = 'h' };
+       OPT_ISOLATION, OPT_ALLOW_PEER_UID, OPT_IDLE_TIMEOUT, OPT_HELP = 'h' };
 
 static const struct option long_opts[] = {
 	{ "config", required_argument, NULL, OPT_CONFIG },
@@ -130,6 +131,7 @@ static const struct option long_opts[] = {
 	{ "service", required_argument, NULL, OPT_SERVICE },
 	{ "isolation", required_argument, NULL, OPT_ISOLATION },
 	{ "allow-peer-uid", required_argument, NULL, OPT_ALLOW_PEER_UID },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -211,6 +213,9 @@ static int parse_options(int argc, char **argv, struct options *o, const char *a
 			if (isolate_parse_mech(optarg, &o->isolation) < 0)
 				usage("--isolation takes auto, namespaces, landlock or seccomp-only");
 			o->isolation_given = true;
+			break;
+		case OPT_IDLE_TIMEOUT:
+			o->lo.idle_timeout_ms = parse_seconds_ms(optarg, "--idle-timeout");
 			break;
 		case OPT_ALLOW_PEER_UID:
 			if (o->npeer_uids == LISTENER_MAX_PEER_UIDS)
@@ -308,7 +313,7 @@ static void warn_unisolated(const struct qp_config *cfg, const struct isolate_po
 
 static int cmd_serve(int argc, char **argv, struct options *o)
 {
-	int i = parse_options(argc, argv, o, "config socket log allow-root max-connections grace descriptor-timeout admit-timeout pipe-size isolation allow-peer-uid");
+	int i = parse_options(argc, argv, o, "config socket log allow-root max-connections grace descriptor-timeout admit-timeout pipe-size isolation allow-peer-uid idle-timeout");
 	if (i != argc)
 		usage("serve takes no arguments");
 	log_init(PROG, o->log);

@@ -86,6 +86,9 @@ struct conn {
 	bool pipe_size_warned;
 	bool aborting;
 	bool terminated;      /* SIGTERM/SIGINT/SIGHUP arrived */
+	int idle_ms;          /* no byte either way for this long ends the connection; 0: never */
+	int64_t active_ms;    /* when a byte last moved (or the pipeline started) */
+	uint64_t moved;       /* bytes moved both ways, as of active_ms */
 	int saved_in_fl, saved_out_fl;
 	int64_t setup_ns;     /* when every process of the pipeline had been started */
 	struct relay up;      /* source -> pipeline */
@@ -1139,6 +1142,15 @@ static void run_loop(struct conn *c)
 			}
 		}
 
+		if (c->idle_ms > 0 && timeout != 0) {
+			int64_t left = c->active_ms + c->idle_ms - mono_ms();
+			if (left <= 0) {
+				conn_abort(c, "no data either way for %d.%03d s (idle_timeout)", c->idle_ms / 1000,
+					   c->idle_ms % 1000);
+				break;
+			}
+			timeout = left > 0x7fffffff ? 0x7fffffff : (int)left;
+		}
 		int r = poll(pf, n, timeout);
 		if (r < 0) {
 			if (errno == EINTR)
@@ -1194,6 +1206,11 @@ static void run_loop(struct conn *c)
 			pump_up(c);
 		if (!c->aborting && !c->down.done && c->down.from_ready && c->down.to_ready)
 			pump_down(c);
+		uint64_t moved = c->up.bytes + c->up.discarded + c->down.bytes;
+		if (moved != c->moved) {
+			c->moved = moved;
+			c->active_ms = mono_ms();
+		}
 	}
 out:
 	free(pf);
@@ -1352,6 +1369,8 @@ enum qp_result supervise_connection(const struct supervise_args *a, struct super
 		reap_all_blocking(&c);
 		goto out;
 	}
+	c.idle_ms = a->chain->idle_timeout_ms >= 0 ? a->chain->idle_timeout_ms : a->idle_timeout_ms;
+	c.active_ms = mono_ms();
 	run_loop(&c);
 	if (c.aborting) {
 		if (c.is_socket)

@@ -29,6 +29,7 @@ struct supervise_args {
 	const struct sock_fprog *seccomp; /* baseline for filters and admission checks */
 	const struct isolate_policy *isolation; /* the boundary around them (isolate_setup) */
 	int admit_timeout_ms;
+	int idle_timeout_ms;       /* the default for chains without idle_timeout; 0: none */
 	int pipe_size;             /* F_SETPIPE_SZ for every pipe of the pipeline; 0: kernel default */
 	int64_t start_ns;          /* when the connection was accepted (0: now) */
 };

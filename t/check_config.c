@@ -427,6 +427,12 @@ START_TEST(test_err_wrong_types)
 	assert_one_error("? [a]\n: 1\nchains: {a: {filters: []}}\n", 1, 3, "keys must be plain names, found a list");
 	assert_one_error("chains:\n  ? [a]\n  : {filters: []}\n", 2, 5, "a chain name must be a string, found a list");
 	assert_one_error("chains: {a: {filters: [\"pa\\0ss\"]}}\n", 1, 24, "contains a NUL byte");
+	assert_one_error("isolation: jail\nchains: {a: {filters: []}}\n", 1, 12,
+			 "'isolation' must be auto, namespaces, landlock or seccomp-only, not 'jail'");
+	assert_one_error("isolation: [auto]\nchains: {a: {filters: []}}\n", 1, 12, "'isolation' must be auto");
+	assert_one_error("chains:\n  a:\n    filters: []\n    idle_timeout: soon\n", 4, 19,
+			 "'idle_timeout' of chain 'a' must be a number of seconds (0 to 86400), not 'soon'");
+	assert_one_error("chains:\n  a:\n    filters: []\n    idle_timeout: -1\n", 4, 19, "0 to 86400");
 }
 END_TEST
 

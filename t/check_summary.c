@@ -139,7 +139,10 @@ static const char config_body[] =
 	"filter_path: [\"@B@/filters\"]\n"
 	"chains:\n"
 	"  pass3:\n"
-	"    filters: [pass, pass, pass]\n";
+	"    filters: [pass, pass, pass]\n"
+	"  idle1:\n"
+	"    idle_timeout: 1\n"
+	"    filters: [pass]\n";
 
 static struct daemon d;
 
@@ -257,6 +260,38 @@ START_TEST(test_run_service_with_a_newline)
 }
 END_TEST
 
+START_TEST(test_idle_timeout)
+{
+	/*
+	 * A chain's idle_timeout ends a connection with no byte either way
+	 * for that long (here 1 s, the destination silent for 300 s), with no
+	 * filter for it; one that keeps moving bytes lives on.
+	 */
+	int fd = call_vm(&d, "idle1", "target-vm", "test.Echo");
+	int64_t t0 = now_ms();
+	for (int i = 0; i < 8; i++) {
+		char c = (char)('a' + i), r = 0;
+		ck_assert_int_eq(send(fd, &c, 1, MSG_NOSIGNAL), 1);
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ck_assert_int_eq(poll(&p, 1, wait_ms(0)), 1);
+		ck_assert_int_eq(read(fd, &r, 1), 1);
+		ck_assert_int_eq(r, c);
+		poll(NULL, 0, 250);
+	}
+	ck_assert_int_ge(now_ms() - t0, 2000);
+	ck_assert_int_eq(file_count(d.log, "chain=idle1 result="), 0);
+	/* then silence, the caller still there */
+	char *line = summary_line("chain=idle1 result=");
+	ck_assert_msg(strstr(line, "result=aborted reason=\"no data either way for 1.000 s (idle_timeout)\""), "%s",
+		      line);
+	free(line);
+	char c;
+	ck_assert_int_eq(read(fd, &c, 1), 0);
+	close(fd);
+	assert_no_children_of(&d);
+}
+END_TEST
+
 static Suite *summary_suite(void)
 {
 	Suite *s = suite_create("summary");
@@ -271,6 +306,7 @@ static Suite *summary_suite(void)
 	tcase_add_test(tc, test_caller_gone_after_its_eof);
 	tcase_add_test(tc, test_caller_killed_mid_upload);
 	tcase_add_test(tc, test_run_service_with_a_newline);
+	tcase_add_test(tc, test_idle_timeout);
 	suite_add_tcase(s, tc);
 	return s;
 }
