@@ -852,6 +852,40 @@ static int get_seconds(struct loader *ld, const yaml_node_t *n, const char *what
 	return (int)(d * 1000);
 }
 
+/* a qube name as qrexec lets it through: a letter first, then [A-Za-z0-9_.-], at most 31 bytes */
+static bool valid_qube(const char *s)
+{
+	return ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')) && config_valid_name(s, 31);
+}
+
+/* a service pattern: SERVICE, SERVICE+ARG, SERVICE+ (any argument) or PREFIX* */
+static bool valid_service_pattern(const char *s)
+{
+	size_t n = strlen(s);
+	if (n > 0 && s[n - 1] == '*')
+		n--;
+	if (n == 0 || n > 65000 || s[0] == '+' || s[0] == '-' || s[0] == '.')
+		return false;
+	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-+") == n;
+}
+
+/* sources, targets or services of a chain: a list of names, each checked by VALID */
+static void get_allowlist(struct loader *ld, yaml_node_t *n, const char *key, const char *chain,
+			  bool (*valid)(const char *), const char *rule, char ***out, size_t *nout)
+{
+	char what[SHOW_BUF + 40], item[SHOW_BUF + 40];
+	snprintf(what, sizeof(what), "'%s' of chain '%s'", key, chain);
+	snprintf(item, sizeof(item), "an item of '%s'", key);
+	if (!get_string_list(ld, n, false, what, item, out, nout))
+		return;
+	for (size_t i = 0; i < *nout; i++) {
+		if (!valid((*out)[i])) {
+			yaml_node_t *it = get_node(ld, n->data.sequence.items.start[i]);
+			report(ld, it ? it : n, "'%s' in %s is not %s", SHOW((*out)[i]), what, rule);
+		}
+	}
+}
+
 static void get_chain(struct loader *ld, yaml_node_t *key, yaml_node_t *n, struct qp_chain *chain)
 {
 	const char *name = chain->name ? chain->name : "?";
@@ -863,10 +897,21 @@ static void get_chain(struct loader *ld, yaml_node_t *key, yaml_node_t *n, struc
 		return;
 	}
 	struct key_spec spec[] = { { "filters", false, 0, 0 }, { "admit", false, 0, 0 }, { "connector", false, 0, 0 },
-				   { "idle_timeout", false, 0, 0 } };
+				   { "idle_timeout", false, 0, 0 }, { "sources", false, 0, 0 }, { "targets", false, 0, 0 },
+				   { "services", false, 0, 0 } };
 	char where[SHOW_BUF + 16];
 	snprintf(where, sizeof(where), "in chain '%s'", shown);
-	get_keys(ld, n, spec, 4, where);
+	get_keys(ld, n, spec, 7, where);
+	if (spec[4].value)
+		get_allowlist(ld, spec[4].value, "sources", shown, valid_qube, "a qube name", &chain->sources,
+			      &chain->nsources);
+	if (spec[5].value)
+		get_allowlist(ld, spec[5].value, "targets", shown, valid_qube, "a qube name", &chain->targets,
+			      &chain->ntargets);
+	if (spec[6].value)
+		get_allowlist(ld, spec[6].value, "services", shown, valid_service_pattern,
+			      "a service name (SERVICE, SERVICE+ARG, SERVICE+ for any argument, or PREFIX*)",
+			      &chain->services, &chain->nservices);
 	chain->idle_timeout_ms = -1;
 	if (spec[3].value) {
 		char what[SHOW_BUF + 40];
@@ -1085,6 +1130,9 @@ void config_free(struct qp_config *cfg)
 		free_steps(c->filters, c->nfilters);
 		free_steps(c->admit, c->nadmit);
 		config_free_argv(c->connector);
+		config_free_argv(c->sources);
+		config_free_argv(c->targets);
+		config_free_argv(c->services);
 	}
 	free(cfg->chains);
 	free(cfg->isolation);
@@ -1211,4 +1259,42 @@ void config_free_argv(char **argv)
 	for (char **p = argv; *p; p++)
 		free(*p);
 	free(argv);
+}
+
+/* SERVICE[+ARG] against one pattern of a chain's services */
+static bool service_matches(const char *pattern, const char *service)
+{
+	size_t n = strlen(pattern);
+	if (n && pattern[n - 1] == '*')
+		return !strncmp(service, pattern, n - 1);
+	if (n && pattern[n - 1] == '+')
+		return !strncmp(service, pattern, n - 1) && (service[n - 1] == '\0' || service[n - 1] == '+');
+	return !strcmp(service, pattern);
+}
+
+bool config_chain_allows(const struct qp_chain *ch, const char *source, const char *target, const char *service,
+			 const char **why)
+{
+	bool ok = !ch->sources;
+	for (size_t i = 0; !ok && i < ch->nsources; i++)
+		ok = !strcmp(ch->sources[i], source);
+	if (!ok) {
+		*why = "the source is not in the chain's sources";
+		return false;
+	}
+	ok = !ch->targets;
+	for (size_t i = 0; !ok && i < ch->ntargets; i++)
+		ok = !strcmp(ch->targets[i], target);
+	if (!ok) {
+		*why = "the target is not in the chain's targets";
+		return false;
+	}
+	ok = !ch->services;
+	for (size_t i = 0; !ok && i < ch->nservices; i++)
+		ok = service_matches(ch->services[i], service);
+	if (!ok) {
+		*why = "the service is not in the chain's services";
+		return false;
+	}
+	return true;
 }

@@ -32,6 +32,12 @@ struct qp_chain {
 	char **connector;   /* NULL-terminated, or NULL: use the top-level one */
 	size_t nconnector;
 	int idle_timeout_ms; /* no byte either way for this long ends it; 0: never; -1: serve's default */
+	char **sources;      /* allowlists, NULL-terminated; NULL: any (dom0 policy alone decides) */
+	size_t nsources;
+	char **targets;
+	size_t ntargets;
+	char **services;     /* SERVICE, SERVICE+ARG, SERVICE+ (any argument), PREFIX* */
+	size_t nservices;
 	int line, column;
 };
 
@@ -57,6 +63,13 @@ struct qp_config {
 struct qp_config *config_load(const char *file, const char *builtin_dir, FILE *errf);
 
 void config_free(struct qp_config *cfg);
+
+/*
+ * Whether CH lets SOURCE call SERVICE (with its argument) on TARGET: each
+ * list the chain has must name it. *WHY says which did not.
+ */
+bool config_chain_allows(const struct qp_chain *ch, const char *source, const char *target, const char *service,
+			 const char **why);
 
 /* The chain called NAME, or NULL. */
 const struct qp_chain *config_chain(const struct qp_config *cfg, const char *name);

@@ -139,6 +139,14 @@ int serve_connection(int fd, const char *id, const struct qp_config *cfg, const 
 		free(buf);
 		return rc;
 	}
+	/* where the chain may lead: checked before any admission check or filter runs */
+	if (!config_chain_allows(chain, d.source, call.target, call.service, &why)) {
+		char what[300];
+		snprintf(what, sizeof(what), "chain '%s'", call.chain);
+		int rc = refuse(fd, id, what, why);
+		free(buf);
+		return rc;
+	}
 	struct qp_placeholders ph = {
 		.target = call.target, .service = call.service, .source = d.source, .chain = call.chain,
 	};

@@ -474,6 +474,8 @@ static int cmd_exec(int argc, char **argv, struct options *o)
 	const struct qp_chain *chain = config_chain(cfg, call.chain);
 	if (!chain)
 		die_x(EXIT_REFUSED, "refused: %s asked for chain '%s', which is not in %s", source, call.chain, o->config);
+	if (!config_chain_allows(chain, source, call.target, call.service, &why))
+		die_x(EXIT_REFUSED, "refused: %s asked for chain '%s' to %s: %s", source, call.chain, call.target, why);
 	struct qp_placeholders ph = { .target = call.target, .service = call.service, .source = source,
 				      .chain = call.chain };
 	char **connector = config_expand_connector(config_connector(cfg, chain), &ph);
@@ -512,6 +514,13 @@ static int cmd_check(int argc, char **argv, struct options *o)
 				    : "built-in filters only, under their own lock-down";
 		printf("  %s: %zu filters, %zu admission checks; isolation: %s\n", ch->name, ch->nfilters, ch->nadmit,
 		       iso);
+		/* a warning, not an error: dom0 policy may be what restricts it */
+		if (!ch->targets)
+			fprintf(stderr, "%s:%d:%d: warning: chain '%s' has no 'targets': it forwards to any qube dom0 policy lets its callers name\n",
+				cfg->file, ch->line, ch->column, ch->name);
+		if (!ch->services)
+			fprintf(stderr, "%s:%d:%d: warning: chain '%s' has no 'services': it forwards any service dom0 policy lets its callers name\n",
+				cfg->file, ch->line, ch->column, ch->name);
 	}
 	config_free(cfg);
 	return 0;
@@ -563,6 +572,10 @@ static int cmd_run(int argc, char **argv, struct options *o)
 	const struct qp_chain *chain = config_chain(cfg, chain_name);
 	if (!chain)
 		die_x(EXIT_USAGE, "no chain '%s' in %s", chain_name, o->config);
+	const char *why;
+	if (!config_chain_allows(chain, o->source, o->target, o->service, &why))
+		die_x(EXIT_REFUSED, "refused: chain '%s' from %s to %s for %s: %s", chain_name, o->source, o->target,
+		      o->service, why);
 	char *path = find_command(argv[i]);
 	if (!path)
 		die_x(127, "%s: command not found", argv[i]);

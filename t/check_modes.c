@@ -143,6 +143,36 @@ START_TEST(test_exec_argument_is_never_an_option)
 }
 END_TEST
 
+START_TEST(test_check_warns_about_open_chains)
+{
+	/* a chain without targets or services forwards wherever dom0 lets it: check says so, and still passes */
+	char cfg[400];
+	snprintf(cfg, sizeof(cfg), "%s/fenced.yaml", dir);
+	write_config(cfg, "filter_path: [\"@B@/filters\"]\n"
+			  "chains:\n"
+			  "  open:\n"
+			  "    filters: [pass]\n"
+			  "  fenced:\n"
+			  "    targets: [vault]\n"
+			  "    services: [qubes.Filecopy]\n"
+			  "    filters: [pass]\n");
+	struct proxy_run r;
+	const char *args[] = { "check", "--config", cfg, NULL };
+	proxy_run(args, NULL, 0, 0, &r);
+	ck_assert_msg(proxy_run_exit(&r) == 0, "%s", r.err);
+	ck_assert_ptr_nonnull(strstr(r.err, ":3:3: warning: chain 'open' has no 'targets'"));
+	ck_assert_ptr_nonnull(strstr(r.err, "warning: chain 'open' has no 'services'"));
+	ck_assert_ptr_null(strstr(r.err, "chain 'fenced' has no"));
+	proxy_run_free(&r);
+	/* and a bad entry is an error at its place */
+	write_config(cfg, "chains:\n  a:\n    targets: [\"-x\"]\n    filters: []\n");
+	proxy_run(args, NULL, 0, 0, &r);
+	ck_assert_int_ne(proxy_run_exit(&r), 0);
+	ck_assert_msg(strstr(r.err, ":3:15: '-x' in 'targets' of chain 'a' is not a qube name"), "%s", r.err);
+	proxy_run_free(&r);
+}
+END_TEST
+
 START_TEST(test_run_mode)
 {
 	struct proxy_run r;
@@ -339,6 +369,7 @@ static Suite *modes_suite(void)
 	tcase_add_test(tc, test_exec_says_nothing_to_the_caller);
 	tcase_add_test(tc, test_run_mode);
 	tcase_add_test(tc, test_check_mode);
+	tcase_add_test(tc, test_check_warns_about_open_chains);
 	tcase_add_test(tc, test_usage_errors);
 	tcase_add_test(tc, test_socket_path);
 	tcase_add_test(tc, test_exec_one_socket_both_ways);

@@ -67,6 +67,14 @@ static const char config_body[] =
 	"  admit-yes:\n"
 	"    admit: [/bin/true, /bin/true]\n"
 	"    filters: [pass]\n"
+	"  fenced:\n"
+	"    sources: [source-vm]\n"
+	"    targets: [target-vm]\n"
+	"    services: [test.Echo+, test.Up*]\n"
+	"    admit:\n"
+	"      - name: \"@B@/t/test-filter\"\n"
+	"        args: [env]\n"
+	"    filters: [pass]\n"
 	"  setsid:\n"
 	"    filters:\n"
 	"      - name: \"@B@/t/test-filter\"\n"
@@ -505,6 +513,43 @@ START_TEST(test_reload_refuses_a_fifo)
 }
 END_TEST
 
+/* a call through chain fenced: whether it was served, the descriptor's own way */
+static bool fenced_call(const char *target, const char *service, const char *source)
+{
+	char desc[256];
+	snprintf(desc, sizeof(desc), "qrexec-proxy+fenced+%s+%s %s", target, service, source);
+	int fd = call_open(&d, desc);
+	struct xfer x;
+	call_transfer(fd, 1000, 5, wait_ms(0), &x);
+	return x.recv > 0;
+}
+
+START_TEST(test_chain_allowlists)
+{
+	/*
+	 * A chain's sources, targets and services: a call outside them is
+	 * refused before any admission check or filter runs, and the
+	 * destination is never started.
+	 */
+	ck_assert(fenced_call("target-vm", "test.Echo", "source-vm"));
+	ck_assert(fenced_call("target-vm", "test.Echo+any-argument", "source-vm"));
+	ck_assert(fenced_call("target-vm", "test.Upper", "source-vm"));
+	ck_assert_int_eq(file_wait_count(d.log, "chain=fenced result=ok", 3, 10000), 3);
+	ck_assert(!fenced_call("other-vm", "test.Echo", "source-vm"));
+	ck_assert(file_wait_for(d.log, "refused: chain 'fenced': the target is not in the chain's targets", 10000));
+	ck_assert(!fenced_call("target-vm", "test.Hash", "source-vm"));
+	ck_assert(file_wait_for(d.log, "refused: chain 'fenced': the service is not in the chain's services", 10000));
+	ck_assert(!fenced_call("target-vm", "test.EchoX", "source-vm"));
+	ck_assert(!fenced_call("target-vm", "test.Echo", "intruder-vm"));
+	ck_assert(file_wait_for(d.log, "refused: chain 'fenced': the source is not in the chain's sources", 10000));
+	/* the admission check ran for the three calls let through, and only for them */
+	ck_assert_int_eq(file_count(d.log, "QREXEC_PROXY_DIRECTION=admit"), 3);
+	ck_assert_int_eq(file_count(d.connlog, "start other-vm"), 0);
+	ck_assert_int_eq(file_count(d.connlog, "start"), 3);
+	assert_no_children_of(&d);
+}
+END_TEST
+
 static Suite *serve_suite(void)
 {
 	Suite *s = suite_create("serve");
@@ -527,6 +572,7 @@ static Suite *serve_suite(void)
 	tcase_add_test(tc, test_reload);
 	tcase_add_test(tc, test_sigterm_lets_connections_finish);
 	tcase_add_test(tc, test_filter_setsid_first);
+	tcase_add_test(tc, test_chain_allowlists);
 	tcase_add_test(tc, test_peer_credentials);
 	tcase_add_test(tc, test_reload_refuses_a_fifo);
 	suite_add_tcase(s, tc);
