@@ -14,6 +14,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -55,6 +56,7 @@ struct loader {
 	bool oom;
 	/* false when filter_path was wrong: lookups would only add noise */
 	bool filter_path_ok;
+	bool dropin;          /* a file of chains.d: chains only */
 	struct qp_config *cfg;
 };
 
@@ -1047,9 +1049,21 @@ static void get_root(struct loader *ld, yaml_node_t *root)
 		       describe(root));
 		return;
 	}
-	struct key_spec spec[] = { { "connector", false, 0, 0 }, { "filter_path", false, 0, 0 }, { "chains", false, 0, 0 },
-				   { "isolation", false, 0, 0 } };
-	get_keys(ld, root, spec, 4, "at the top level");
+	/* a drop-in adds chains, and only chains: the rest is the main file's to say */
+	struct key_spec spec[] = { { "connector", ld->dropin, 0, 0 }, { "filter_path", ld->dropin, 0, 0 },
+				   { "chains", false, 0, 0 }, { "isolation", ld->dropin, 0, 0 } };
+	get_keys(ld, root, spec, 4, ld->dropin ? "in a drop-in file (chains.d: only 'chains')" : "at the top level");
+	if (ld->dropin) {
+		for (size_t i = 0; i < 4; i++)
+			if (spec[i].forbidden && spec[i].key)
+				report(ld, spec[i].key, "'%s' may not be given in a drop-in file; it belongs in the main file",
+				       spec[i].name);
+		if (spec[2].value)
+			get_chains(ld, spec[2].value);
+		else
+			report(ld, root, "missing key 'chains'; a drop-in file adds chains under 'chains:'");
+		return;
+	}
 	if (spec[3].value)
 		get_isolation(ld, spec[3].value);
 	/* filter_path first, whatever the order in the file: lookups depend on it. */
@@ -1065,13 +1079,141 @@ static void get_root(struct loader *ld, yaml_node_t *root)
 		report(ld, root, "missing key 'chains'; define at least one chain under 'chains:'");
 }
 
+static char **dup_argv(char *const *v)
+{
+	size_t n = 0;
+	while (v[n])
+		n++;
+	char **d = calloc(n + 1, sizeof(*d));
+	for (size_t i = 0; d && i < n; i++) {
+		if (!(d[i] = strdup(v[i]))) {
+			for (size_t k = 0; k < i; k++)
+				free(d[k]);
+			free(d);
+			return NULL;
+		}
+	}
+	return d;
+}
+
+static struct qp_config *load_one(const char *file, const char *builtin_dir, FILE *errf, const struct qp_config *main_cfg);
+
+/* the drop-in files next to FILE: DIR/chains.d/\*.yaml, in name order, like dom0's policy.d */
+static bool is_dropin(const struct dirent *e)
+{
+	size_t n = strlen(e->d_name);
+	return e->d_name[0] != '.' && n > 5 && !strcmp(e->d_name + n - 5, ".yaml");
+}
+
+static int dropin_filter(const struct dirent *e)
+{
+	return is_dropin(e);
+}
+
+/* Adds the chains of DROP (from FILE) to CFG; a chain defined twice is an error naming both places. */
+static int merge_dropin(struct qp_config *cfg, struct qp_config *drop, const char *file, FILE *errf)
+{
+	int errors = 0;
+	char *name = strdup(file);
+	char **files = realloc(cfg->files, (cfg->nfiles + 1) * sizeof(*files));
+	if (files)
+		cfg->files = files;
+	struct qp_chain *chains = realloc(cfg->chains, (cfg->nchains + drop->nchains) * sizeof(*chains));
+	if (!name || !files || !chains) {
+		free(name);
+		fprintf(errf, "%s: out of memory while loading the configuration\n", file);
+		return 1;
+	}
+	cfg->chains = chains;
+	cfg->files[cfg->nfiles++] = name;
+	for (size_t i = 0; i < drop->nchains; i++) {
+		struct qp_chain *c = &drop->chains[i];
+		const struct qp_chain *prev = config_chain(cfg, c->name);
+		if (prev) {
+			fprintf(errf, "%s:%d:%d: chain '%s' is defined twice: here and at %s:%d:%d; chain names must be unique across the main file and chains.d\n",
+				file, c->line, c->column, c->name, prev->file, prev->line, prev->column);
+			errors++;
+		}
+		c->file = name;
+		cfg->chains[cfg->nchains++] = *c;
+	}
+	/* the chains are cfg's now */
+	free(drop->chains);
+	drop->chains = NULL;
+	drop->nchains = 0;
+	return errors;
+}
+
 struct qp_config *config_load(const char *file, const char *builtin_dir, FILE *errf)
+{
+	errf = errf ? errf : stderr;
+	struct qp_config *cfg = load_one(file, builtin_dir, errf, NULL);
+	if (!cfg)
+		return NULL;
+	cfg->files = calloc(1, sizeof(*cfg->files));
+	if (!cfg->files || !(cfg->files[0] = strdup(file))) {
+		fprintf(errf, "%s: out of memory while loading the configuration\n", file);
+		config_free(cfg);
+		return NULL;
+	}
+	cfg->nfiles = 1;
+	for (size_t i = 0; i < cfg->nchains; i++)
+		cfg->chains[i].file = cfg->files[0];
+
+	char *dir = strdup(file), *slash, *dpath = NULL;
+	if (!dir) {
+		config_free(cfg);
+		return NULL;
+	}
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	if (asprintf(&dpath, "%s/chains.d", slash ? (*dir ? dir : "/") : ".") < 0) {
+		free(dir);
+		config_free(cfg);
+		return NULL;
+	}
+	free(dir);
+	struct dirent **list = NULL;
+	int n = scandir(dpath, &list, dropin_filter, alphasort);
+	int errors = 0;
+	if (n < 0 && errno != ENOENT && errno != ENOTDIR) {
+		fprintf(errf, "%s: unable to read the drop-in directory: %s\n", dpath, strerror(errno));
+		errors++;
+	}
+	for (int i = 0; i < n; i++) {
+		char *path = NULL;
+		if (asprintf(&path, "%s/%s", dpath, list[i]->d_name) < 0) {
+			errors++;
+		} else {
+			struct qp_config *drop = load_one(path, builtin_dir, errf, cfg);
+			if (!drop)
+				errors++;
+			else
+				errors += merge_dropin(cfg, drop, path, errf);
+			config_free(drop);
+			free(path);
+		}
+		free(list[i]);
+	}
+	free(list);
+	free(dpath);
+	if (errors) {
+		config_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+/* One file: the main one (MAIN_CFG NULL), or a drop-in that borrows MAIN_CFG's filter_path. */
+static struct qp_config *load_one(const char *file, const char *builtin_dir, FILE *errf, const struct qp_config *main_cfg)
 {
 	struct loader ld = {
 		.file = file,
 		.builtin_dir = builtin_dir ? builtin_dir : QP_FILTERDIR,
 		.errf = errf ? errf : stderr,
 		.filter_path_ok = true,
+		.dropin = main_cfg != NULL,
 	};
 	if (read_config_file(&ld) < 0)
 		return NULL;
@@ -1091,12 +1233,19 @@ struct qp_config *config_load(const char *file, const char *builtin_dir, FILE *e
 	if (ld.have_doc) {
 		yaml_node_t *root = yaml_document_get_root_node(&ld.doc);
 		ld.cfg = calloc(1, sizeof(*ld.cfg));
-		if (!ld.cfg || !(ld.cfg->file = strdup(file)))
+		if (!ld.cfg || !(ld.cfg->file = strdup(file))) {
 			ld.oom = true;
-		else if (!root)
-			report_at(&ld, 1, 1, "the file is empty; expected a mapping with at least a 'chains' key");
-		else
-			get_root(&ld, root);
+		} else if (main_cfg && main_cfg->filter_path && !(ld.cfg->filter_path = dup_argv(main_cfg->filter_path))) {
+			ld.oom = true;
+		} else {
+			/* a drop-in looks short filter names up where the main file says */
+			if (main_cfg)
+				ld.cfg->nfilter_path = main_cfg->nfilter_path;
+			if (!root)
+				report_at(&ld, 1, 1, "the file is empty; expected a mapping with at least a 'chains' key");
+			else
+				get_root(&ld, root);
+		}
 		yaml_document_delete(&ld.doc);
 	}
 	free(ld.buf);
@@ -1136,6 +1285,9 @@ void config_free(struct qp_config *cfg)
 	}
 	free(cfg->chains);
 	free(cfg->isolation);
+	for (size_t i = 0; i < cfg->nfiles; i++)
+		free(cfg->files[i]);
+	free(cfg->files);
 	config_free_argv(cfg->connector);
 	config_free_argv(cfg->filter_path);
 	free(cfg->file);

@@ -25,6 +25,7 @@ struct qp_step {
 
 struct qp_chain {
 	char *name;
+	const char *file;   /* the file that defines it (one of the configuration's files) */
 	struct qp_step *filters;
 	size_t nfilters;
 	struct qp_step *admit;
@@ -50,10 +51,14 @@ struct qp_config {
 	struct qp_chain *chains;
 	size_t nchains;
 	char *isolation;     /* auto, namespaces, landlock, seccomp-only; NULL: not given (auto) */
+	char **files;        /* the main file, then every drop-in of chains.d that was read */
+	size_t nfiles;
 };
 
 /*
- * Loads and validates FILE. Short filter names are searched in the file's
+ * Loads and validates FILE, and then every *.yaml of the directory
+ * chains.d next to it, in name order: those may add chains, and only
+ * chains (a chain defined twice is an error naming both places). Short filter names are searched in the file's
  * filter_path, then in BUILTIN_DIR (NULL: the compiled-in QP_FILTERDIR).
  * Every problem is written to ERRF as one line "FILE:LINE:COLUMN: message"
  * (all of them, not only the first). Returns the configuration, or NULL

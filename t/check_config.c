@@ -587,6 +587,84 @@ START_TEST(test_err_files)
 }
 END_TEST
 
+/* a main file and its chains.d in a directory of their own under the fixture */
+static struct qp_config *load_with_dropins(const char *name, const char *main_text, const char *const *dropins,
+					   char **errs)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 64];
+	size_t len;
+	snprintf(dir, sizeof(dir), "%s/%s", tmpdir, name);
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	snprintf(path, sizeof(path), "%s/chains.d", dir);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	for (size_t i = 0; dropins[i]; i += 2) {
+		snprintf(path, sizeof(path), "%s/chains.d/%s", dir, dropins[i]);
+		write_file(path, dropins[i + 1], strlen(dropins[i + 1]), 0644);
+	}
+	snprintf(path, sizeof(path), "%s/chains.yaml", dir);
+	write_file(path, main_text, strlen(main_text), 0644);
+	FILE *f = open_memstream(errs, &len);
+	ck_assert_ptr_nonnull(f);
+	struct qp_config *cfg = config_load(path, builtin, f);
+	ck_assert_int_eq(fclose(f), 0);
+	return cfg;
+}
+
+START_TEST(test_dropins)
+{
+	/* chains.d/\*.yaml add chains, in name order; other files are not read */
+	static const char *const drops[] = {
+		"20-b.yaml", "chains:\n  b:\n    filters: [/bin/cat]\n",
+		"10-a.yaml", "# a package's chain\nchains:\n  a:\n    targets: [vault]\n    filters: []\n",
+		"30-c.yaml.dpkg-old", "chains: {c: {filters: []}}\n",
+		".hidden.yaml", "chains: {h: {filters: []}}\n",
+		NULL,
+	};
+	char *errs = NULL;
+	struct qp_config *cfg = load_with_dropins("dropins", "chains:\n  main:\n    filters: []\n", drops, &errs);
+	ck_assert_msg(cfg, "%s", errs);
+	ck_assert_uint_eq(cfg->nchains, 3);
+	ck_assert_str_eq(cfg->chains[0].name, "main");
+	ck_assert_str_eq(cfg->chains[1].name, "a");
+	ck_assert_str_eq(cfg->chains[2].name, "b");
+	ck_assert_ptr_nonnull(strstr(cfg->chains[1].file, "/chains.d/10-a.yaml"));
+	ck_assert_int_eq(cfg->chains[1].line, 3);
+	ck_assert_uint_eq(cfg->nfiles, 3);
+	ck_assert_ptr_null(config_chain(cfg, "c"));
+	ck_assert_ptr_null(config_chain(cfg, "h"));
+	/* a drop-in's chain uses the main file's connector */
+	ck_assert_ptr_eq(config_connector(cfg, &cfg->chains[1]), cfg->connector);
+	config_free(cfg);
+	free(errs);
+}
+END_TEST
+
+START_TEST(test_dropin_errors)
+{
+	/* the same chain twice: an error at the second place, naming the first */
+	static const char *const twice[] = { "50-x.yaml", "chains:\n  main:\n    filters: []\n", NULL };
+	char *errs = NULL;
+	ck_assert_ptr_null(load_with_dropins("twice", "chains:\n  main:\n    filters: []\n", twice, &errs));
+	ck_assert_msg(strstr(errs, "/twice/chains.d/50-x.yaml:2:3: chain 'main' is defined twice: here and at ") &&
+			      strstr(errs, "/twice/chains.yaml:2:3"),
+		      "%s", errs);
+	free(errs);
+	/* only chains in a drop-in */
+	static const char *const keys[] = { "10-k.yaml", "connector: [/bin/cat]\nchains: {k: {filters: []}}\n", NULL };
+	errs = NULL;
+	ck_assert_ptr_null(load_with_dropins("keys", "chains:\n  main:\n    filters: []\n", keys, &errs));
+	ck_assert_msg(strstr(errs, "/keys/chains.d/10-k.yaml:1:1: 'connector' may not be given in a drop-in file"), "%s",
+		      errs);
+	free(errs);
+	/* and its own errors at its own lines */
+	static const char *const bad[] = { "10-bad.yaml", "chains:\n  bad:\n    filters: [no-such-filter]\n", NULL };
+	errs = NULL;
+	ck_assert_ptr_null(load_with_dropins("bad", "chains:\n  main:\n    filters: []\n", bad, &errs));
+	ck_assert_msg(strstr(errs, "/bad/chains.d/10-bad.yaml:3:15: filter 'no-such-filter' not found"), "%s", errs);
+	free(errs);
+}
+END_TEST
+
 START_TEST(test_err_not_regular)
 {
 	/*
@@ -975,6 +1053,8 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_err_connector);
 	tcase_add_test(tc, test_err_files);
 	tcase_add_test(tc, test_err_not_regular);
+	tcase_add_test(tc, test_dropins);
+	tcase_add_test(tc, test_dropin_errors);
 	tcase_add_test(tc, test_multiple_errors);
 	tcase_add_test(tc, test_syntax_errors);
 	suite_add_tcase(s, tc);

@@ -398,6 +398,16 @@ START_TEST(test_reload)
 	kill(d.pid, SIGHUP);
 	ck_assert(file_wait_for(d.log, "configuration reloaded", 10000));
 	echo_through("added", 200000);
+	/* a drop-in next to it adds a chain on the next reload */
+	char dropdir[400], drop[450];
+	snprintf(dropdir, sizeof(dropdir), "%s/chains.d", d.dir);
+	ck_assert_int_eq(mkdir(dropdir, 0755), 0);
+	snprintf(drop, sizeof(drop), "%s/10-dropped.yaml", dropdir);
+	write_config(drop, "chains:\n  dropped:\n    filters: [pass]\n");
+	kill(d.pid, SIGHUP);
+	ck_assert_int_eq(file_wait_count(d.log, "configuration reloaded", 2, 10000), 2);
+	echo_through("dropped", 1000);
+	echo_through("added", 1000);
 	/* a broken file is reported and the running configuration kept */
 	write_config(d.config, "chains:\n  broken:\n    filters: [no-such-filter]\n");
 	kill(d.pid, SIGHUP);
