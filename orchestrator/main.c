@@ -328,6 +328,19 @@ static int cmd_serve(int argc, char **argv, struct options *o)
 		die_x(EXIT_SYS, "unable to take the sockets systemd passed: %s", strerror(-n));
 	if (n > 1)
 		die_x(EXIT_USAGE, "systemd passed %d sockets; qrexec-proxy.socket must have exactly one ListenStream=", n);
+	if (n == 0 && !o->socket)
+		die_x(EXIT_USAGE, "no socket: start it from qrexec-proxy.socket or give --socket PATH");
+	/*
+	 * Everything that can fail on the administrator's side before the
+	 * socket is bound: a bad configuration leaves no stale socket behind,
+	 * and a bind error cannot hide a configuration error.
+	 */
+	struct qp_config *cfg = load_or_die(o->config);
+	struct sock_fprog prog;
+	struct isolate_policy pol;
+	build_sandbox(&prog);
+	raise_nofile();
+	setup_isolation(o, cfg, n == 1 ? NULL : o->socket, &pol);
 	if (n == 1) {
 		fd = SD_LISTEN_FDS_START;
 		if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0)
@@ -335,8 +348,6 @@ static int cmd_serve(int argc, char **argv, struct options *o)
 		if (o->socket)
 			log_msg(LOG_NOTICE, "using the socket systemd passed; --socket %s is ignored", o->socket);
 	} else {
-		if (!o->socket)
-			die_x(EXIT_USAGE, "no socket: start it from qrexec-proxy.socket or give --socket PATH");
 		fd = listener_bind(o->socket);
 		if (fd < 0)
 			exit(EXIT_SYS);
@@ -344,12 +355,6 @@ static int cmd_serve(int argc, char **argv, struct options *o)
 			die_sys(EXIT_SYS, "unable to stat %s", o->socket);
 	}
 
-	struct qp_config *cfg = load_or_die(o->config);
-	struct sock_fprog prog;
-	struct isolate_policy pol;
-	build_sandbox(&prog);
-	raise_nofile();
-	setup_isolation(o, cfg, n == 1 ? NULL : o->socket, &pol);
 	log_msg(pol.mech == ISOLATE_NAMESPACES || pol.mech == ISOLATE_LANDLOCK ? LOG_NOTICE : LOG_WARNING,
 		"isolation: %s", pol.detail);
 	warn_unisolated(cfg, &pol);

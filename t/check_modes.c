@@ -277,6 +277,17 @@ START_TEST(test_socket_path)
 	char path[300];
 	snprintf(path, sizeof(path), "%s/sock", dir);
 
+	/* a bad configuration is reported before anything is bound: no stale socket */
+	char bad[320];
+	snprintf(bad, sizeof(bad), "%s/bad.yaml", dir);
+	write_config(bad, "chains: {a: {filters: [no-such-filter]}}\n");
+	const char *badargs[] = { "serve", "--config", bad, "--socket", path, "--log", "stderr", "--allow-root", NULL };
+	proxy_run(badargs, NULL, 0, 0, &r);
+	ck_assert_int_eq(proxy_run_exit(&r), 100);
+	ck_assert_ptr_nonnull(strstr(r.err, "no-such-filter"));
+	ck_assert_int_ne(access(path, F_OK), 0);
+	proxy_run_free(&r);
+
 	/* never replaces something that is not a socket */
 	FILE *f = fopen(path, "w");
 	ck_assert_ptr_nonnull(f);
