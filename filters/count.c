@@ -43,7 +43,7 @@ struct entry {
 
 _Noreturn static void usage(void)
 {
-	fputs("usage: count --limit N --interval S [--per-source] [--state-dir DIR]\n"
+	printf("usage: count --limit N --interval S [--per-source] [--state-dir DIR]\n"
 	      "An admission check: admits (exits 0) at most N connections of the chain\n"
 	      "($QREXEC_PROXY_CHAIN) in any S seconds, refuses (exits 1) the others.\n"
 	      "  -l, --limit N        connections admitted per interval (0 to %d)\n"
@@ -51,7 +51,7 @@ _Noreturn static void usage(void)
 	      "  -p, --per-source     count each source qube ($QREXEC_REMOTE_DOMAIN) apart\n"
 	      "  -d, --state-dir DIR  where the counts live (default: $STATE_DIRECTORY,\n"
 	      "                       else " QP_LOCALSTATEDIR "/lib/qrexec-proxy)\n"
-	      "  -h, --help           this text\n", stdout);
+	      "  -h, --help           this text\n", LIMIT_MAX);
 	exit(0);
 }
 
