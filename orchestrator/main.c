@@ -55,6 +55,49 @@ static const char usage_text[] =
 	"                  [--log journal|stderr|auto] [--isolation MECH] CHAIN -- COMMAND [ARG...]\n"
 	"       " PROG " --help | --version\n";
 
+/* what each mode takes, for "qrexec-proxy MODE --help" */
+static const struct mode_help {
+	const char *mode;
+	const char *text;
+} mode_help[] = {
+	{ "serve",
+	  "usage: " PROG " serve [OPTION...]\n"
+	  "The listener: serves qrexec-proxy+CHAIN+TARGET+SERVICE calls on the socket systemd passes\n"
+	  "(qrexec-proxy.socket) or on --socket PATH, one supervisor per connection.\n"
+	  "  -c, --config FILE            the chains (default " QP_SYSCONFDIR "/qrexec-proxy/chains.yaml and chains.d/)\n"
+	  "  -s, --socket PATH            listen on PATH when systemd passed no socket\n"
+	  "  -l, --log journal|stderr|auto  where diagnostics go (auto: the journal under systemd)\n"
+	  "      --allow-root             serve even as root (tests, development)\n"
+	  "      --max-connections N      connections at once (256); more wait in the backlog\n"
+	  "      --grace SECONDS          after SIGTERM, how long running connections may go on (30)\n"
+	  "      --descriptor-timeout S   how long a caller has to send its descriptor (10)\n"
+	  "      --admit-timeout S        how long an admission check may take (10)\n"
+	  "      --idle-timeout S         end connections idle that long, for chains without idle_timeout (0: never)\n"
+	  "      --pipe-size BYTES        the size of every pipe of a connection (1048576; 0: the kernel's)\n"
+	  "      --isolation MECH         auto, namespaces, landlock or seccomp-only (default: the configuration's)\n"
+	  "      --allow-peer-uid UID     accept only these uids (repeatable; default: root and group qubes)\n" },
+	{ "exec",
+	  "usage: " PROG " exec [OPTION...] [ARG]\n"
+	  "Executable-service mode: one connection on stdin/stdout; the source from QREXEC_REMOTE_DOMAIN,\n"
+	  "CHAIN+TARGET+SERVICE from QREXEC_SERVICE_ARGUMENT (or ARG). Logs to the journal only.\n"
+	  "  -c, --config FILE            the chains\n"
+	  "  -l, --log journal|stderr|auto  where diagnostics go (default: journal)\n"
+	  "      --admit-timeout S        how long an admission check may take (10)\n"
+	  "      --pipe-size BYTES        the size of every pipe (1048576)\n"
+	  "      --isolation MECH         auto, namespaces, landlock or seccomp-only\n" },
+	{ "check",
+	  "usage: " PROG " check [--config FILE] [--isolation MECH]\n"
+	  "Validates FILE and its chains.d (errors as FILE:LINE:COLUMN: message), tries the isolation,\n"
+	  "and says what every chain will get. Exit 0: good; 1: errors.\n" },
+	{ "run",
+	  "usage: " PROG " run [OPTION...] CHAIN -- COMMAND [ARG...]\n"
+	  "One connection through CHAIN between stdin/stdout and COMMAND (no shell), without Qubes.\n"
+	  "  -c, --config FILE            the chains\n"
+	  "      --source NAME, --target NAME, --service NAME   what the filters see (default: local)\n"
+	  "  -l, --log journal|stderr|auto  where diagnostics go (default: stderr)\n"
+	  "      --admit-timeout S, --pipe-size BYTES, --isolation MECH   as for serve\n" },
+};
+
 static _Noreturn void usage(const char *msg)
 {
 	if (msg)
@@ -163,6 +206,12 @@ static int parse_options(int argc, char **argv, struct options *o, const char *a
 		if (c == '?')
 			usage(NULL);
 		if (c == OPT_HELP) {
+			for (size_t m = 0; m < sizeof(mode_help) / sizeof(mode_help[0]); m++) {
+				if (!strcmp(argv[0], mode_help[m].mode)) {
+					fputs(mode_help[m].text, stdout);
+					exit(0);
+				}
+			}
 			fputs(usage_text, stdout);
 			exit(0);
 		}

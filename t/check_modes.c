@@ -173,6 +173,36 @@ START_TEST(test_check_warns_about_open_chains)
 }
 END_TEST
 
+START_TEST(test_each_mode_has_its_own_help)
+{
+	static const char *const modes[][3] = {
+		{ "serve", "--allow-peer-uid", "QREXEC_SERVICE_ARGUMENT" },
+		{ "exec", "QREXEC_SERVICE_ARGUMENT", "--allow-peer-uid" },
+		{ "check", "chains.d", "--socket" },
+		{ "run", "COMMAND", "--grace" },
+	};
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		struct proxy_run r;
+		const char *args[] = { modes[i][0], "--help", NULL };
+		proxy_run(args, NULL, 0, 0, &r);
+		ck_assert_int_eq(proxy_run_exit(&r), 0);
+		ck_assert_uint_gt(r.out_len, 0);
+		proxy_run_free(&r);
+		/* the text itself: on stdout, which proxy_run only hashes; run it again through a pipe */
+		char cmd[600];
+		snprintf(cmd, sizeof(cmd), "%s/qrexec-proxy %s --help", builddir(), modes[i][0]);
+		FILE *p = popen(cmd, "r");
+		ck_assert_ptr_nonnull(p);
+		static char text[8192];
+		size_t n = fread(text, 1, sizeof(text) - 1, p);
+		text[n] = '\0';
+		ck_assert_int_eq(pclose(p), 0);
+		ck_assert_msg(strstr(text, modes[i][1]), "%s --help does not mention %s:\n%s", modes[i][0], modes[i][1], text);
+		ck_assert_msg(!strstr(text, modes[i][2]), "%s --help mentions %s:\n%s", modes[i][0], modes[i][2], text);
+	}
+}
+END_TEST
+
 START_TEST(test_run_mode)
 {
 	struct proxy_run r;
@@ -380,6 +410,7 @@ static Suite *modes_suite(void)
 	tcase_add_test(tc, test_exec_says_nothing_to_the_caller);
 	tcase_add_test(tc, test_run_mode);
 	tcase_add_test(tc, test_check_mode);
+	tcase_add_test(tc, test_each_mode_has_its_own_help);
 	tcase_add_test(tc, test_check_warns_about_open_chains);
 	tcase_add_test(tc, test_usage_errors);
 	tcase_add_test(tc, test_socket_path);
