@@ -88,7 +88,7 @@ static const struct mode_help {
 	{ "check",
 	  "usage: " PROG " check [--config FILE] [--isolation MECH]\n"
 	  "Validates FILE and its chains.d (errors as FILE:LINE:COLUMN: message), tries the isolation,\n"
-	  "and says what every chain will get. Exit 0: good; 1: errors.\n" },
+	  "and says what every chain will get. Exit 0: good; 100: errors.\n" },
 	{ "run",
 	  "usage: " PROG " run [OPTION...] CHAIN -- COMMAND [ARG...]\n"
 	  "One connection through CHAIN between stdin/stdout and COMMAND (no shell), without Qubes.\n"
@@ -549,7 +549,7 @@ static int cmd_check(int argc, char **argv, struct options *o)
 		usage("check takes no arguments");
 	struct qp_config *cfg = config_load(o->config, NULL, stderr);
 	if (!cfg)
-		return 1;
+		return EXIT_USAGE; /* a configuration error, as everywhere else */
 	struct isolate_policy pol;
 	setup_isolation(o, cfg, NULL, &pol);
 	printf("%s: ok: %zu chains\n", o->config, cfg->nchains);

@@ -240,7 +240,7 @@ START_TEST(test_check_mode)
 	const char *args[] = { "check", "--config", bad, NULL };
 	proxy_run_free(&r);
 	proxy_run(args, NULL, 0, 0, &r);
-	ck_assert_int_eq(proxy_run_exit(&r), 1);
+	ck_assert_int_eq(proxy_run_exit(&r), 100);
 	char want[400];
 	snprintf(want, sizeof(want), "%s:4:", bad);
 	ck_assert_msg(strstr(r.err, want), "no position in: %s", r.err);
