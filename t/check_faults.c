@@ -430,39 +430,6 @@ START_TEST(test_filter_closes_input_then_fails)
 END_TEST
 
 /*
- * The processes named NAME (their comm, which fault-filter sets for the
- * child it leaves behind): found by name, because in a connection's pid
- * namespace the pid the child logs is not its pid out here. Kills them
- * when KILL is set. Returns how many there were.
- */
-static int processes_named(const char *name, bool kill_them)
-{
-	DIR *dir = opendir("/proc");
-	struct dirent *e;
-	int n = 0;
-	ck_assert_ptr_nonnull(dir);
-	while ((e = readdir(dir))) {
-		char path[300], comm[64] = "";
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/comm", e->d_name);
-		FILE *f = fopen(path, "re");
-		if (!f)
-			continue;
-		bool match = fgets(comm, sizeof(comm), f) && !strncmp(comm, name, strlen(name)) &&
-			     comm[strlen(name)] == '\n';
-		fclose(f);
-		if (match && pid_alive(atoi(e->d_name))) {
-			n++;
-			if (kill_them)
-				kill(atoi(e->d_name), SIGKILL);
-		}
-	}
-	closedir(dir);
-	return n;
-}
-
-/*
  * A child that left the process group with setsid() is not reached by the
  * teardown's killpg, nor by PR_SET_PDEATHSIG (fork clears it); it must end
  * with the connection all the same. fault-filter copies only once its child
@@ -476,11 +443,13 @@ static void left_behind(const char *chain)
 	ck_assert_uint_eq(fault_call(chain, "test.Echo", 1 << 20, &x), 1 << 20);
 	ck_assert(x.recv_hash == x.sent_hash);
 	assert_daemon_log(&d, "fault-filter: child ");
+	/* found by name (fault-filter names it): in a PID namespace, the pid it logs is not its pid here */
+	pid_t orphans[16];
 	int left = 0;
-	for (int64_t end = now_ms() + wait_ms(0); (left = processes_named("fault-orphan", false)) && now_ms() < end;)
+	for (int64_t end = now_ms() + wait_ms(0); (left = processes_named("fault-orphan", orphans, 16)) && now_ms() < end;)
 		poll(NULL, 0, 20);
-	if (left)
-		processes_named("fault-orphan", true);
+	for (int i = 0; i < left; i++)
+		kill(orphans[i], SIGKILL);
 	ck_assert_msg(!left, "%s: the filter's child outlived the connection", chain);
 	fault_done(&h);
 }

@@ -234,30 +234,14 @@ static bool ours(pid_t pid)
  * processes know are not the pids out here, and a user namespace may map
  * them to any uid.
  */
-static int processes_named(const char *name, pid_t *out, int max)
+static int our_processes_named(const char *name, pid_t *out, int max)
 {
-	DIR *dir = opendir("/proc");
-	struct dirent *e;
-	int n = 0;
-	if (!dir)
-		return 0;
-	while ((e = readdir(dir)) && n < max) {
-		char path[300], comm[64] = "";
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/comm", e->d_name);
-		FILE *f = fopen(path, "re");
-		if (!f)
-			continue;
-		bool match = fgets(comm, sizeof(comm), f) && !strncmp(comm, name, strlen(name)) &&
-			     comm[strlen(name)] == '\n';
-		fclose(f);
-		pid_t pid = (pid_t)atoi(e->d_name);
-		if (match && pid_alive(pid) && ours(pid))
-			out[n++] = pid;
-	}
-	closedir(dir);
-	return n;
+	pid_t all[64];
+	int n = processes_named(name, all, 64), k = 0;
+	for (int i = 0; i < n && k < max; i++)
+		if (ours(all[i]))
+			out[k++] = all[i];
+	return k;
 }
 
 /*
@@ -269,7 +253,7 @@ static int outlivers(const char *name, int timeout_ms)
 	pid_t pids[64];
 	int n;
 	int64_t end = now_ms() + timeout_ms;
-	while ((n = processes_named(name, pids, 64)) && now_ms() < end)
+	while ((n = our_processes_named(name, pids, 64)) && now_ms() < end)
 		poll(NULL, 0, 20);
 	for (int i = 0; i < n; i++)
 		kill(pids[i], SIGKILL);

@@ -639,3 +639,29 @@ int proxy_run_exit(const struct proxy_run *r)
 {
 	return WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
 }
+
+int processes_named(const char *name, pid_t *out, int max)
+{
+	DIR *dir = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+	if (!dir)
+		return 0;
+	while ((e = readdir(dir)) && n < max) {
+		char path[300], comm[64] = "";
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/comm", e->d_name);
+		FILE *f = fopen(path, "re");
+		if (!f)
+			continue;
+		bool match = fgets(comm, sizeof(comm), f) && !strncmp(comm, name, strlen(name)) &&
+			     comm[strlen(name)] == '\n';
+		fclose(f);
+		pid_t pid = (pid_t)atoi(e->d_name);
+		if (match && pid_alive(pid))
+			out[n++] = pid;
+	}
+	closedir(dir);
+	return n;
+}

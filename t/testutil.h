@@ -114,5 +114,10 @@ int proxy_run_exit(const struct proxy_run *r);
 /* the pids of live processes whose parent is PPID */
 int children_of(pid_t ppid, pid_t *out, int max);
 bool pid_alive(pid_t pid);
+/*
+ * The live processes whose comm is NAME, in whatever PID namespace they
+ * run (found by name: a pid a sandboxed process logs means nothing here).
+ */
+int processes_named(const char *name, pid_t *out, int max);
 
 #endif
