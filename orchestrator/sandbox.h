@@ -8,13 +8,14 @@
  * The baseline seccomp program every filter and admission check runs
  * under: everything is allowed except what no byte-moving program needs
  * and what would let it reach beyond its pipes (ptrace, mount, modules,
- * kexec, network sockets, namespaces, bpf, perf, keyrings, io_uring,
- * clock and reboot calls), which fail with EPERM (EAFNOSUPPORT for
- * sockets) rather than kill, so third-party programs can degrade
- * gracefully. Other architectures' system call tables are killed.
+ * kexec, any socket, namespaces, bpf, perf, keyrings, io_uring, clock and
+ * reboot calls, other processes' limits and priorities, kill(-1)), which
+ * fail with EPERM (EAFNOSUPPORT for socket) rather than kill, so
+ * third-party programs can degrade gracefully. Other architectures'
+ * system call tables are killed.
  *
- * Built once with libseccomp and kept as plain BPF, so that loading it in a
- * child is one prctl() and needs no allocation (safe after vfork).
+ * Built once with libseccomp and kept as plain BPF; a connection's
+ * sandbox init loads it once (one prctl()), and its programs inherit it.
  */
 int sandbox_build(struct sock_fprog *prog);
 

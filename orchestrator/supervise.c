@@ -1377,8 +1377,12 @@ enum qp_result supervise_connection(const struct supervise_args *a, struct super
 			shutdown(a->in_fd, SHUT_RDWR);
 		reap_all_blocking(&c);
 	}
-	/* whatever a filter left behind outside a PID namespace passed to us: end it */
-	end_orphans();
+	/*
+	 * Whatever a filter left behind outside a PID namespace passed to us:
+	 * end it (already done when every process ended normally).
+	 */
+	if (!c.stragglers_killed)
+		end_orphans();
 	for (size_t i = 0; i < c.nprocs; i++) {
 		drain_stderr(&c.procs[i]);
 		if (c.procs[i].err_fd >= 0)
