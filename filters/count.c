@@ -202,6 +202,8 @@ int main(int argc, char **argv)
 		qpf_usage("no arguments expected, got %s", argv[optind]);
 	if (!have_limit || !interval_arg)
 		qpf_usage("--limit and --interval are required");
+	/* the arguments are good: a check ends here, before any state is opened or counted */
+	qpf_args_checked();
 
 	const char *chain = name_from_env("QREXEC_PROXY_CHAIN");
 	const char *source = per_source ? name_from_env("QREXEC_REMOTE_DOMAIN") : NULL;

@@ -84,12 +84,18 @@ dist_man_MANS += doc/qrexec-proxy-filter.7 \
 	doc/qrexec-proxy-filter-timeout.1 doc/qrexec-proxy-filter-count.1 \
 	doc/qrexec-proxy-filter-sniff.1 doc/qrexec-proxy-filter-streamline.1
 
+# The examples for filter authors, installed with the documentation.
+examplesdir = $(docdir)/examples
+dist_examples_DATA = doc/examples/kit-pass.c doc/examples/line-allowlist.c doc/examples/uppercase.c
+
 # A third-party filter builds against the installed kit alone.
-EXTRA_DIST += doc/examples/kit-pass.c
 installcheck-local: installcheck-kit
 installcheck-kit:
 	$(CC) -std=c11 -o kit-pass $(srcdir)/doc/examples/kit-pass.c -I$(DESTDIR)$(includedir) \
 		$(DESTDIR)$(libdir)/libqrexec-proxy-filter.a $(SECCOMP_LIBS)
 	test "`echo kit | ./kit-pass`" = kit
-	rm -f kit-pass
+	$(CC) -std=c11 -o uppercase $(DESTDIR)$(examplesdir)/uppercase.c -I$(DESTDIR)$(includedir) \
+		$(DESTDIR)$(libdir)/libqrexec-proxy-filter.a $(SECCOMP_LIBS)
+	test "`echo kit | ./uppercase`" = KIT
+	rm -f kit-pass uppercase
 .PHONY: installcheck-kit

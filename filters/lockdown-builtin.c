@@ -62,6 +62,8 @@ static bool same_list(const char *const *names, const char *extra, va_list ap)
 
 void qpf_lockdown(const char *extra, ...)
 {
+	/* arguments are parsed by now: a check ends here, before anything is locked or read */
+	qpf_args_checked();
 	const struct set *set = NULL;
 	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]) && !set; i++) {
 		va_list ap;

@@ -14,6 +14,8 @@
 
 void qpf_lockdown(const char *extra, ...)
 {
+	/* arguments are parsed by now: a check ends here, before anything is locked or read */
+	qpf_args_checked();
 	const char *names[QPF_EXTRA_MAX + 1];
 	size_t n = 0;
 	va_list ap;

@@ -48,6 +48,16 @@ extern const char *qpf_prog;
 void qpf_init(const char *argv0);
 
 /*
+ * Call it once the arguments are parsed (and found good), before opening
+ * anything or reading a byte: when the proxy runs the filter only to
+ * check its arguments (QREXEC_PROXY_DIRECTION=check, at `qrexec-proxy
+ * check`, start and reload), it exits 0 here. Bad arguments must have
+ * ended the filter with 100 (qpf_usage) before it. qpf_lockdown() calls
+ * it too, so a filter that locks itself down gets this for free.
+ */
+void qpf_args_checked(void);
+
+/*
  * Logging to stderr, one line per call, in the sd-daemon form
  * "<PRIORITY>PROG: MESSAGE". PRIORITY is a syslog level (LOG_ERR...).
  * Control bytes in the formatted message are escaped, so a message can

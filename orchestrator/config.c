@@ -791,6 +791,8 @@ static void get_step(struct loader *ld, yaml_node_t *n, struct qp_step *step, bo
 			char what[SHOW_BUF + 64];
 			snprintf(what, sizeof(what), "'args' of %s", kind);
 			get_string_list(ld, spec[1].value, false, what, "an argument", &step->args, &step->nargs);
+			step->args_line = (int)spec[1].value->start_mark.line + 1;
+			step->args_column = (int)spec[1].value->start_mark.column + 1;
 		}
 		if (spec[2].value)
 			get_direction(ld, spec[2].value, &step->direction);

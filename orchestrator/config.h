@@ -21,6 +21,7 @@ struct qp_step {
 	size_t nargs;
 	unsigned direction; /* QP_DIR_*; QP_DIR_BOTH for admission checks */
 	int line, column;   /* position of the item in the file (1-based) */
+	int args_line, args_column; /* position of its 'args' (0: it has none) */
 };
 
 struct qp_chain {

@@ -18,6 +18,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "argcheck.h"
 #include "descriptor.h"
 #include "listener.h"
 #include "log.h"
@@ -328,7 +329,8 @@ static bool peer_allowed(int fd, const struct listener_opts *o, const uid_t *all
 	return !o->npeer_uids && have_qubes && cred->gid == qubes_gid;
 }
 
-static void reload_config(struct qp_config **cfg, const char *file)
+static void reload_config(struct qp_config **cfg, const char *file, const struct sock_fprog *seccomp,
+			  const struct listener_opts *o)
 {
 	char *text = NULL;
 	size_t size = 0;
@@ -338,6 +340,11 @@ static void reload_config(struct qp_config **cfg, const char *file)
 		return;
 	}
 	struct qp_config *n = config_load(file, NULL, errf);
+	/* every step checks its own arguments before the new file is trusted */
+	if (n && o->isolation && argcheck_config(n, o->isolation, seccomp, errf, NULL) != 0) {
+		config_free(n);
+		n = NULL;
+	}
 	fclose(errf);
 	if (!n) {
 		char *save = NULL;
@@ -438,7 +445,7 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 					break;
 				case SIGHUP:
 					if (!stopping)
-						reload_config(cfg, o->config_file);
+						reload_config(cfg, o->config_file, seccomp, o);
 					break;
 				default:
 					if (!stopping) {

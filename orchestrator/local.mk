@@ -4,6 +4,7 @@ bin_PROGRAMS += qrexec-proxy
 # Everything but main() is in a library so the tests link the same code.
 noinst_LIBRARIES += orchestrator/libqp.a
 orchestrator_libqp_a_SOURCES = \
+	orchestrator/argcheck.c orchestrator/argcheck.h \
 	orchestrator/config.c orchestrator/config.h \
 	orchestrator/descriptor.c orchestrator/descriptor.h \
 	orchestrator/isolate.c orchestrator/isolate.h \

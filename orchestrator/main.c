@@ -21,6 +21,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "argcheck.h"
 #include "config.h"
 #include "descriptor.h"
 #include "isolate.h"
@@ -341,6 +342,27 @@ static void setup_isolation(const struct options *o, const struct qp_config *cfg
 		      cfg->file);
 }
 
+/* The steps' own argument checks at start: every problem logged, and none may remain. */
+static void argcheck_or_die(const struct qp_config *cfg, const struct isolate_policy *pol, const struct sock_fprog *prog)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&text, &size);
+	if (!f)
+		die_sys(EXIT_SYS, "unable to check the filters' arguments");
+	int problems = argcheck_config(cfg, pol, prog, f, NULL);
+	fclose(f);
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		log_msg(LOG_ERR, "%s", line);
+	free(text);
+	if (problems < 0)
+		die_x(EXIT_SYS, "unable to run the filters' argument checks; see above");
+	if (problems > 0)
+		die_x(EXIT_USAGE, "invalid configuration %s: %d step%s rejected %s arguments; see above, fix it, and run '" PROG " check --config %s'",
+		      cfg->file, problems, problems == 1 ? "" : "s", problems == 1 ? "its" : "their", cfg->file);
+}
+
 /* Refuses, at start, to pretend: says which chains cannot run without isolation. */
 static void warn_unisolated(const struct qp_config *cfg, const struct isolate_policy *pol)
 {
@@ -390,6 +412,7 @@ static int cmd_serve(int argc, char **argv, struct options *o)
 	build_sandbox(&prog);
 	raise_nofile();
 	setup_isolation(o, cfg, n == 1 ? NULL : o->socket, &pol);
+	argcheck_or_die(cfg, &pol, &prog);
 	if (n == 1) {
 		fd = SD_LISTEN_FDS_START;
 		if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0)
@@ -551,7 +574,15 @@ static int cmd_check(int argc, char **argv, struct options *o)
 	if (!cfg)
 		return EXIT_USAGE; /* a configuration error, as everywhere else */
 	struct isolate_policy pol;
+	struct sock_fprog prog;
 	setup_isolation(o, cfg, NULL, &pol);
+	build_sandbox(&prog);
+	int problems = argcheck_config(cfg, &pol, &prog, stderr, stderr);
+	free(prog.filter);
+	if (problems != 0) {
+		config_free(cfg);
+		return problems < 0 ? EXIT_SYS : EXIT_USAGE;
+	}
 	printf("%s: ok: %zu chains\n", o->config, cfg->nchains);
 	printf("isolation here: %s\n", pol.detail);
 	for (size_t c = 0; c < cfg->nchains; c++) {

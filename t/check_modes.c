@@ -173,6 +173,63 @@ START_TEST(test_check_warns_about_open_chains)
 }
 END_TEST
 
+START_TEST(test_check_runs_the_filters_own_checks)
+{
+	/* a chain that cannot work is caught by check, at the step's args, by the filter itself */
+	char cfg[400];
+	snprintf(cfg, sizeof(cfg), "%s/args.yaml", dir);
+	write_config(cfg, "filter_path: [\"@B@/filters\"]\n"
+			  "chains:\n"
+			  "  big:\n"
+			  "    filters:\n"
+			  "      - name: byte-limit\n"
+			  "        args: [\"ten megs\"]\n"
+			  "  slow:\n"
+			  "    filters:\n"
+			  "      - timeout\n"
+			  "  rate:\n"
+			  "    admit:\n"
+			  "      - name: count\n"
+			  "        args: [--interval, \"60\"]\n"
+			  "    filters: []\n"
+			  "  unknowing:\n"
+			  "    filters: [/bin/cat]\n");
+	struct proxy_run r;
+	const char *args[] = { "check", "--config", cfg, NULL };
+	proxy_run(args, NULL, 0, 0, &r);
+	ck_assert_msg(proxy_run_exit(&r) == 100, "exit %d: %s", proxy_run_exit(&r), r.err);
+	char want[600];
+	snprintf(want, sizeof(want), "%s:6:15: filter 'byte-limit' of chain 'big' rejects its arguments: ", cfg);
+	ck_assert_msg(strstr(r.err, want), "no '%s' in: %s", want, r.err);
+	snprintf(want, sizeof(want), "%s:9:9: filter 'timeout' of chain 'slow' rejects its arguments: ", cfg);
+	ck_assert_msg(strstr(r.err, want), "no '%s' in: %s", want, r.err);
+	snprintf(want, sizeof(want), "%s:13:15: admission check 'count' of chain 'rate' rejects its arguments: ", cfg);
+	ck_assert_msg(strstr(r.err, want), "no '%s' in: %s", want, r.err);
+	/* a filter that knows nothing of check mode reads EOF, exits 0, and is no problem */
+	ck_assert_msg(!strstr(r.err, "'unknowing'"), "%s", r.err);
+	proxy_run_free(&r);
+
+	/* fixed, the same file passes; a program that fails without knowing check mode is a warning only */
+	write_config(cfg, "filter_path: [\"@B@/filters\"]\n"
+			  "chains:\n"
+			  "  big:\n"
+			  "    targets: [vault]\n"
+			  "    services: [qubes.Filecopy]\n"
+			  "    admit: [/bin/false]\n"
+			  "    filters:\n"
+			  "      - name: byte-limit\n"
+			  "        args: [\"10M\"]\n"
+			  "      - name: timeout\n"
+			  "        args: [--seconds, \"60\"]\n"
+			  "      - /bin/cat\n");
+	proxy_run(args, NULL, 0, 0, &r);
+	ck_assert_msg(proxy_run_exit(&r) == 0, "exit %d: %s", proxy_run_exit(&r), r.err);
+	ck_assert_msg(strstr(r.err, ":6:13: warning: admission check '/bin/false' of chain 'big' exited 1"), "%s",
+		      r.err);
+	proxy_run_free(&r);
+}
+END_TEST
+
 START_TEST(test_each_mode_has_its_own_help)
 {
 	static const char *const modes[][3] = {
@@ -317,6 +374,14 @@ START_TEST(test_socket_path)
 	ck_assert_ptr_nonnull(strstr(r.err, "no-such-filter"));
 	ck_assert_int_ne(access(path, F_OK), 0);
 	proxy_run_free(&r);
+	/* as is one whose filter rejects its own arguments */
+	write_config(bad, "filter_path: [\"@B@/filters\"]\n"
+			  "chains: {a: {filters: [{name: timeout, args: [--seconds, soon]}]}}\n");
+	proxy_run(badargs, NULL, 0, 0, &r);
+	ck_assert_int_eq(proxy_run_exit(&r), 100);
+	ck_assert_msg(strstr(r.err, "bad.yaml:2:46: filter 'timeout' of chain 'a' rejects its arguments"), "%s", r.err);
+	ck_assert_int_ne(access(path, F_OK), 0);
+	proxy_run_free(&r);
 
 	/* never replaces something that is not a socket */
 	FILE *f = fopen(path, "w");
@@ -412,6 +477,7 @@ static Suite *modes_suite(void)
 	tcase_add_test(tc, test_check_mode);
 	tcase_add_test(tc, test_each_mode_has_its_own_help);
 	tcase_add_test(tc, test_check_warns_about_open_chains);
+	tcase_add_test(tc, test_check_runs_the_filters_own_checks);
 	tcase_add_test(tc, test_usage_errors);
 	tcase_add_test(tc, test_socket_path);
 	tcase_add_test(tc, test_exec_one_socket_both_ways);

@@ -61,8 +61,8 @@ static const char config_body[] =
 	"    filters: [pass]\n"
 	"  admit-slow:\n"
 	"    admit:\n"
-	"      - name: /bin/sleep\n"
-	"        args: [\"30\"]\n"
+	"      - name: \"@B@/t/test-filter\"\n"
+	"        args: [hang]\n"
 	"    filters: [pass]\n"
 	"  admit-yes:\n"
 	"    admit: [/bin/true, /bin/true]\n"
@@ -79,7 +79,11 @@ static const char config_body[] =
 	"    filters:\n"
 	"      - name: \"@B@/t/test-filter\"\n"
 	"        args: [setsid-first]\n"
-	"      - pass\n";
+	"      - pass\n"
+	"  upper:\n"
+	"    filters:\n"
+	"      - name: \"@B@/doc/examples/uppercase\"\n"
+	"        direction: dst2src\n";
 
 static struct daemon d;
 
@@ -117,6 +121,29 @@ START_TEST(test_echo_0_1_3)
 	/* the connector's stderr is logged, never sent to the caller */
 	ck_assert(file_wait_for(d.log, "connector: fake-connector: calling test.Echo in target-vm", 5000));
 	assert_no_children_of(&d);
+}
+END_TEST
+
+START_TEST(test_example_filter_changes_the_answer)
+{
+	/* the kit's example filter, one way only: the question reaches the service as it is, the answer in capitals */
+	static const char question[] = "Hello, qrexec-proxy 0-9 \xc3\xa9t\xc3\xa9 ~z\n";
+	int fd = call_vm(&d, "upper", "target-vm", "test.Echo");
+	ck_assert_int_eq(write(fd, question, sizeof(question) - 1), (ssize_t)(sizeof(question) - 1));
+	ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
+	char got[256];
+	size_t have = 0;
+	ssize_t n;
+	while ((n = read(fd, got + have, sizeof(got) - 1 - have)) > 0)
+		have += (size_t)n;
+	close(fd);
+	got[have] = '\0';
+	ck_assert_str_eq(got, "HELLO, QREXEC-PROXY 0-9 \xc3\xa9T\xc3\xa9 ~Z\n");
+	char want[128];
+	snprintf(want, sizeof(want), " %zu %016" PRIx64, sizeof(question) - 1,
+		 hash_update(HASH_INIT, question, sizeof(question) - 1));
+	ck_assert(file_wait_for(d.connlog, want, 5000));
+	ck_assert(file_wait_for(d.log, "chain=upper result=ok", 5000));
 }
 END_TEST
 
@@ -335,7 +362,7 @@ START_TEST(test_admission)
 	time_t t0 = time(NULL);
 	assert_refused(call_vm(&d, "admit-slow", "target-vm", "test.Echo"));
 	ck_assert_int_lt(time(NULL) - t0, 10);
-	ck_assert(file_wait_for(d.log, "admit /bin/sleep did not decide within 1000 ms", 5000));
+	ck_assert(file_wait_for(d.log, "did not decide within 1000 ms", 5000));
 	ck_assert_int_eq(file_count(d.connlog, "start"), 1);
 	assert_no_children_of(&d);
 }
@@ -413,6 +440,13 @@ START_TEST(test_reload)
 	kill(d.pid, SIGHUP);
 	ck_assert(file_wait_for(d.log, "configuration not reloaded", 10000));
 	ck_assert(file_wait_for(d.log, "no-such-filter", 1000));
+	echo_through("added", 1000);
+	/* so is a file whose filter rejects its own arguments */
+	write_config(d.config, "filter_path: [\"@B@/filters\"]\n"
+			       "chains:\n  big:\n    filters:\n      - name: byte-limit\n        args: [\"ten megs\"]\n");
+	kill(d.pid, SIGHUP);
+	ck_assert_int_eq(file_wait_count(d.log, "configuration not reloaded", 2, 10000), 2);
+	ck_assert(file_wait_for(d.log, "chains.yaml:6:15: filter 'byte-limit' of chain 'big' rejects its arguments", 1000));
 	echo_through("added", 1000);
 	echo_through("pass3", 1000);
 }
@@ -580,6 +614,7 @@ static Suite *serve_suite(void)
 	tcase_add_test(tc, test_50_at_once);
 	tcase_add_test(tc, test_first_step_stops_reading);
 	tcase_add_test(tc, test_reload);
+	tcase_add_test(tc, test_example_filter_changes_the_answer);
 	tcase_add_test(tc, test_sigterm_lets_connections_finish);
 	tcase_add_test(tc, test_filter_setsid_first);
 	tcase_add_test(tc, test_chain_allowlists);

@@ -2,7 +2,7 @@
 # The built-in filters as standalone programs, the kit's lock-down, and
 # the example third-party filter.
 check_PROGRAMS += t/check_filters t/filter-misbehave t/filter-misbehave-builtin \
-	doc/examples/line-allowlist
+	doc/examples/line-allowlist doc/examples/uppercase
 TESTS += t/check_filters
 
 t_check_filters_SOURCES = t/check_filters.c
@@ -29,3 +29,15 @@ doc_examples_line_allowlist_SOURCES = doc/examples/line-allowlist.c
 doc_examples_line_allowlist_CPPFLAGS =
 doc_examples_line_allowlist_CFLAGS = $(WARN_CFLAGS)
 doc_examples_line_allowlist_LDFLAGS = $(HARDEN_LDFLAGS)
+
+# the kit's example that changes the data, built as a third party would
+# against the kit (here the in-tree one, as <qrexec-proxy/qpf.h>)
+doc_examples_uppercase_SOURCES = doc/examples/uppercase.c
+doc_examples_uppercase_CPPFLAGS = -I$(builddir)/t/include
+doc_examples_uppercase_CFLAGS = $(WARN_CFLAGS) $(SECCOMP_CFLAGS)
+doc_examples_uppercase_LDADD = filters/libqrexec-proxy-filter.a $(SECCOMP_LIBS)
+BUILT_SOURCES += t/include/qrexec-proxy/qpf.h
+CLEANFILES += t/include/qrexec-proxy/qpf.h
+t/include/qrexec-proxy/qpf.h: $(top_srcdir)/filters/qpf.h
+	$(MKDIR_P) t/include/qrexec-proxy
+	cp $(top_srcdir)/filters/qpf.h $@
