@@ -7,6 +7,9 @@
  * and it reports to the supervisor only through its event pipe.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
@@ -16,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -81,6 +85,7 @@ enum {
 	STEP_LANDLOCK,
 	STEP_LIMITS,
 	STEP_SECCOMP,
+	STEP_REQUEST,
 	STEP_COUNT,
 };
 
@@ -96,6 +101,7 @@ static const char *const step_names[STEP_COUNT] = {
 	[STEP_LANDLOCK] = "create the Landlock domain",
 	[STEP_LIMITS] = "set resource limits",
 	[STEP_SECCOMP] = "load the baseline seccomp policy",
+	[STEP_REQUEST] = "receive the programs to start",
 };
 
 const char *isolate_setup_step_name(int step)
@@ -146,9 +152,12 @@ struct init_ctx {
 	enum isolate_role role;
 	const struct isolate_proc *procs;
 	size_t n;
+	const char *const *programs; /* every program it may start: their directories stay visible */
+	size_t nprograms;
 	const struct sock_fprog *seccomp;
 	int events;
 	int sync;
+	int ctl;                     /* prepared: where the programs arrive (isolate_run); else -1 */
 };
 
 static void init_report(const struct init_ctx *x, int32_t index, int32_t kind, int32_t value, int32_t pid)
@@ -340,8 +349,8 @@ static void init_namespaces(const struct init_ctx *x)
 		 * program lives in it), and sockets need socket(2), denied.
 		 */
 		bool holds_program = false;
-		for (size_t k = 0; k < x->n; k++)
-			holds_program |= path_within(x->procs[k].path, h);
+		for (size_t k = 0; k < x->nprograms; k++)
+			holds_program |= path_within(x->programs[k], h);
 		if (holds_program)
 			continue;
 		if (mount("none", h, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY,
@@ -404,8 +413,8 @@ static void init_landlock(const struct init_ctx *x)
 		if (ll_allow(rs, pol->readable[i], rx) < 0)
 			init_fail(x, STEP_LANDLOCK);
 	/* each program's own directory, wherever it was installed */
-	for (size_t i = 0; i < x->n; i++) {
-		snprintf(dir, sizeof(dir), "%s", x->procs[i].path);
+	for (size_t i = 0; i < x->nprograms; i++) {
+		snprintf(dir, sizeof(dir), "%s", x->programs[i]);
 		char *slash = strrchr(dir, '/');
 		if (!slash || slash == dir)
 			continue;
@@ -424,11 +433,169 @@ static void init_landlock(const struct init_ctx *x)
 	close(rs);
 }
 
-static _Noreturn void init_main(const struct init_ctx *x, pid_t parent)
+/*
+ * A request for a prepared sandbox: a header, the programs' argument and
+ * environment counts, then their strings (path, argv, envp of each, every
+ * one NUL-terminated); the programs' fds, three each, ride along with the
+ * header as SCM_RIGHTS.
+ */
+struct request_hdr {
+	uint32_t n;
+	uint32_t len; /* of what follows the header */
+};
+#define REQUEST_MAX (16U << 20)
+
+static int read_full(int fd, void *buf, size_t len)
 {
+	char *p = buf;
+	while (len) {
+		ssize_t r = read(fd, p, len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0)
+				errno = EPIPE;
+			return -1;
+		}
+		p += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+/* Takes the programs of a prepared sandbox from CTL into X. 0 at EOF (nothing to run), 1, or -1. */
+static int init_receive(struct init_ctx *x, int ctl)
+{
+	struct request_hdr h;
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 3 * 64)];
+		struct cmsghdr align;
+	} cbuf;
+	struct iovec iov = { &h, sizeof(h) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
+			      .msg_controllen = sizeof(cbuf.buf) };
+	ssize_t r;
+	while ((r = recvmsg(ctl, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+		;
+	if (r == 0)
+		return 0;
+	if (r < 0)
+		return -1;
+	int *fds = NULL;
+	size_t nfds = 0;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm))
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+			fds = (int *)CMSG_DATA(cm);
+			nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		}
+	errno = EPROTO;
+	if ((size_t)r < sizeof(h) && read_full(ctl, (char *)&h + r, sizeof(h) - (size_t)r) < 0)
+		return -1;
+	if (msg.msg_flags & MSG_CTRUNC || h.n > 64 || nfds != 3 * (size_t)h.n || h.len > REQUEST_MAX)
+		return -1;
+	/*
+	 * The init closed 0, 1 and 2: fds received land there first, where the
+	 * programs' own dup2 into 0, 1 and 2 would overwrite one with another.
+	 */
+	for (size_t i = 0; i < nfds; i++)
+		if (fds[i] < 3) {
+			int moved = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+			if (moved < 0)
+				return -1;
+			int low = fds[i];
+			for (size_t j = i; j < nfds; j++)
+				if (fds[j] == low)
+					fds[j] = moved;
+			close(low);
+		}
+	uint32_t *counts = malloc(h.len + 1);
+	struct isolate_proc *procs = calloc(h.n ? h.n : 1, sizeof(*procs));
+	const char **programs = calloc(h.n ? h.n : 1, sizeof(*programs));
+	if (!counts || !procs || !programs || read_full(ctl, counts, h.len) < 0)
+		return -1;
+	char *str = (char *)counts + 2 * sizeof(uint32_t) * h.n, *end = (char *)counts + h.len;
+	*end = '\0';
+	if ((size_t)h.len < 2 * sizeof(uint32_t) * h.n)
+		return -1;
+	for (uint32_t i = 0; i < h.n; i++) {
+		uint32_t nargv = counts[2 * i], nenv = counts[2 * i + 1];
+		char **argv = calloc((size_t)nargv + 1, sizeof(char *));
+		char **envp = calloc((size_t)nenv + 1, sizeof(char *));
+		if (!argv || !envp || str >= end)
+			return -1;
+		procs[i].path = programs[i] = str;
+		str += strlen(str) + 1;
+		for (uint32_t k = 0; k < nargv + nenv; k++) {
+			if (str >= end)
+				return -1;
+			if (k < nargv)
+				argv[k] = str;
+			else
+				envp[k - nargv] = str;
+			str += strlen(str) + 1;
+		}
+		procs[i].argv = argv;
+		procs[i].envp = envp;
+		for (int j = 0; j < 3; j++)
+			procs[i].fd[j] = fds[3 * i + (uint32_t)j];
+	}
+	x->procs = procs;
+	x->n = h.n;
+	return 1;
+}
+
+/* one of the init's two spawning threads: programs FIRST, FIRST + STRIDE, ... */
+struct spawner {
+	const struct init_ctx *x;
+	size_t first;
+	pid_t pgid;
+	pid_t *pids;
+	int err;
+	long failed;  /* the index that could not start, or -1 */
+	size_t stride;
+	sem_t *done;  /* the second thread: posted when its programs started */
+};
+
+static void *spawner_run(void *arg)
+{
+	struct spawner *sp = arg;
+	const struct init_ctx *x = sp->x;
+	size_t stride = sp->stride ? sp->stride : 2;
+	for (size_t i = sp->first; i < x->n && i < 64; i += stride) {
+		struct spawn_req req = {
+			.path = x->procs[i].path,
+			.argv = x->procs[i].argv,
+			.envp = x->procs[i].envp,
+			.fd = { x->procs[i].fd[0], x->procs[i].fd[1], x->procs[i].fd[2] },
+			.seccomp = NULL, /* inherited from the init */
+			.pgid = sp->pgid,
+		};
+		sp->pids[i] = spawn_child(&req);
+		if (sp->pids[i] < 0) {
+			sp->err = errno;
+			sp->failed = (long)i;
+			return NULL;
+		}
+		init_report(x, (int32_t)i, ISOLATE_EV_STARTED, 0, sp->pids[i]);
+	}
+	if (!sp->done)
+		return NULL;
+	/*
+	 * A child's parent-death signal follows the thread that forked it:
+	 * this thread lives as long as the init does, so its programs do too.
+	 */
+	sem_post(sp->done);
+	for (;;)
+		pause();
+}
+
+static _Noreturn void init_main(const struct init_ctx *cx, pid_t parent)
+{
+	struct init_ctx local = *cx;
+	struct init_ctx *x = &local;
 	const struct isolate_policy *pol = x->pol;
-	size_t nkeep = 2 + 3 * x->n;
-	int keep[2 + 3 * 64];
+	size_t nkeep = 3 + 3 * x->n;
+	int keep[3 + 3 * 64];
 	size_t k = 0;
 
 	/* if the supervisor dies, so does the sandbox (and, for namespaces, all inside) */
@@ -439,6 +606,8 @@ static _Noreturn void init_main(const struct init_ctx *x, pid_t parent)
 		keep[k++] = x->events;
 		if (x->sync >= 0)
 			keep[k++] = x->sync;
+		if (x->ctl >= 0)
+			keep[k++] = x->ctl;
 		for (size_t i = 0; i < x->n; i++)
 			for (int j = 0; j < 3; j++)
 				keep[k++] = x->procs[i].fd[j];
@@ -447,6 +616,7 @@ static _Noreturn void init_main(const struct init_ctx *x, pid_t parent)
 	}
 	/* its own process group, which the programs join: one killpg ends them */
 	setpgid(0, 0);
+	prctl(PR_SET_NAME, "qp-sandbox", 0, 0, 0);
 
 	if (pol->mech == ISOLATE_NAMESPACES) {
 		init_namespaces(x);
@@ -471,11 +641,46 @@ static _Noreturn void init_main(const struct init_ctx *x, pid_t parent)
 		init_fail(x, STEP_SECCOMP);
 	if (x->sync >= 0)
 		close(x->sync);
+	if (x->ctl >= 0) {
+		/* set up before its connection is known; now wait for the programs to start */
+		int r = init_receive(x, x->ctl);
+		if (r == 0)
+			_exit(0); /* not needed after all */
+		if (r < 0)
+			init_fail(x, STEP_REQUEST);
+		close(x->ctl);
+	}
 
 	pid_t pgid = getpid();
 	pid_t pids[64];
 	size_t started = 0, exited = 0;
-	for (size_t i = 0; i < x->n && i < 64; i++) {
+	if (x->role == ISOLATE_FILTERS && x->n >= 2) {
+		/*
+		 * Filters start all at once: half of them from a second thread,
+		 * so that two exec(2)s run side by side on two cores. vfork
+		 * stops only the thread that calls it.
+		 */
+		sem_t done;
+		struct spawner sp[2] = { { x, 0, pgid, pids, 0, -1, 2, NULL }, { x, 1, pgid, pids, 0, -1, 2, &done } };
+		pthread_t t;
+		bool threaded = sem_init(&done, 0, 0) == 0 && pthread_create(&t, NULL, spawner_run, &sp[1]) == 0;
+		if (!threaded)
+			sp[0].stride = 1;
+		spawner_run(&sp[0]);
+		while (threaded && sem_wait(&done) < 0 && errno == EINTR)
+			;
+		for (int h = 0; h < 2; h++)
+			if (sp[h].failed >= 0) {
+				init_report(x, (int32_t)sp[h].failed, ISOLATE_EV_START_FAILED, sp[h].err, 0);
+				_exit(1);
+			}
+		started = x->n;
+		/* the programs have their copies; holding them would keep pipes open */
+		for (size_t i = 0; i < x->n; i++)
+			for (int j = 0; j < 3; j++)
+				close(x->procs[i].fd[j]);
+	}
+	for (size_t i = started; i < x->n && i < 64; i++) {
 		struct spawn_req req = {
 			.path = x->procs[i].path,
 			.argv = x->procs[i].argv,
@@ -558,8 +763,9 @@ static int write_maps(pid_t pid, const struct isolate_policy *pol)
 	return write_text(path, map);
 }
 
-int isolate_start(const struct isolate_policy *pol, enum isolate_role role, const struct isolate_proc *procs,
-		  size_t n, const struct sock_fprog *seccomp, struct isolate_sandbox *sb)
+static int sandbox_fork(const struct isolate_policy *pol, enum isolate_role role, const struct isolate_proc *procs,
+			size_t n, const char *const *programs, size_t nprograms, int ctl,
+			const struct sock_fprog *seccomp, struct isolate_sandbox *sb)
 {
 	int ev[2], sync[2] = { -1, -1 };
 	pid_t parent = getpid();
@@ -580,8 +786,9 @@ int isolate_start(const struct isolate_policy *pol, enum isolate_role role, cons
 		errno = err;
 		return -1;
 	}
-	struct init_ctx x = { .pol = pol, .role = role, .procs = procs, .n = n, .seccomp = seccomp,
-			      .events = ev[1], .sync = sync[0] };
+	struct init_ctx x = { .pol = pol, .role = role, .procs = procs, .n = n, .programs = programs,
+			      .nprograms = nprograms, .seccomp = seccomp, .events = ev[1], .sync = sync[0],
+			      .ctl = ctl };
 	pid_t pid;
 	if (pol->mech == ISOLATE_NAMESPACES)
 		/* clone as fork does, straight into the new namespaces: the child is PID 1 there */
@@ -627,6 +834,149 @@ int isolate_start(const struct isolate_policy *pol, enum isolate_role role, cons
 	if (fl >= 0)
 		fcntl(sb->events, F_SETFL, fl | O_NONBLOCK);
 	return 0;
+}
+
+int isolate_start(const struct isolate_policy *pol, enum isolate_role role, const struct isolate_proc *procs,
+		  size_t n, const struct sock_fprog *seccomp, struct isolate_sandbox *sb)
+{
+	const char *programs[64];
+	for (size_t i = 0; i < n && i < 64; i++)
+		programs[i] = procs[i].path;
+	return sandbox_fork(pol, role, procs, n, programs, n, -1, seccomp, sb);
+}
+
+int isolate_prepare(const struct isolate_policy *pol, enum isolate_role role, const char *const *programs,
+		    size_t nprograms, const struct sock_fprog *seccomp, struct isolate_prepared *p)
+{
+	int sv[2];
+	p->sb.pid = -1;
+	p->sb.events = -1;
+	p->ctl = -1;
+	p->pol = pol;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	int rc = sandbox_fork(pol, role, NULL, 0, programs, nprograms, sv[1], seccomp, &p->sb);
+	int err = errno;
+	close(sv[1]);
+	if (rc < 0) {
+		close(sv[0]);
+		isolate_discard(p);
+		errno = err;
+		return -1;
+	}
+	p->ctl = sv[0];
+	return 0;
+}
+
+int isolate_run(struct isolate_prepared *p, const struct isolate_proc *procs, size_t n, struct isolate_sandbox *sb)
+{
+	if (p->ctl < 0 || n > 64) {
+		errno = n > 64 ? E2BIG : EBADF;
+		return -1;
+	}
+	size_t len = 2 * sizeof(uint32_t) * n;
+	for (size_t i = 0; i < n; i++) {
+		len += strlen(procs[i].path) + 1;
+		for (char *const *a = procs[i].argv; *a; a++)
+			len += strlen(*a) + 1;
+		for (char *const *e = procs[i].envp; *e; e++)
+			len += strlen(*e) + 1;
+	}
+	if (len > REQUEST_MAX) {
+		errno = E2BIG;
+		return -1;
+	}
+	struct request_hdr h = { (uint32_t)n, (uint32_t)len };
+	char *body = malloc(len ? len : 1);
+	if (!body)
+		return -1;
+	uint32_t *counts = (uint32_t *)(void *)body;
+	char *str = body + 2 * sizeof(uint32_t) * n;
+	int fds[3 * 64];
+	for (size_t i = 0; i < n; i++) {
+		uint32_t na = 0, ne = 0;
+		size_t l = strlen(procs[i].path) + 1;
+		memcpy(str, procs[i].path, l);
+		str += l;
+		for (char *const *a = procs[i].argv; *a; a++, na++) {
+			l = strlen(*a) + 1;
+			memcpy(str, *a, l);
+			str += l;
+		}
+		for (char *const *e = procs[i].envp; *e; e++, ne++) {
+			l = strlen(*e) + 1;
+			memcpy(str, *e, l);
+			str += l;
+		}
+		memcpy(&counts[2 * i], &na, sizeof(na));
+		memcpy(&counts[2 * i + 1], &ne, sizeof(ne));
+		for (int j = 0; j < 3; j++)
+			fds[3 * i + (size_t)j] = procs[i].fd[j];
+	}
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 3 * 64)];
+		struct cmsghdr align;
+	} cbuf;
+	memset(&cbuf, 0, sizeof(cbuf));
+	struct iovec iov[2] = { { &h, sizeof(h) }, { body, len } };
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+	if (n > 0) {
+		msg.msg_control = cbuf.buf;
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * 3 * n);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * 3 * n);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * 3 * n);
+	}
+	size_t total = sizeof(h) + len, sent = 0;
+	int rc = 0;
+	while (sent < total) {
+		ssize_t w;
+		if (sent == 0) {
+			w = sendmsg(p->ctl, &msg, MSG_NOSIGNAL);
+		} else {
+			size_t off = sent - sizeof(h); /* the header always goes whole with the first part */
+			w = sent < sizeof(h) ? -1 : send(p->ctl, body + off, len - off, MSG_NOSIGNAL);
+			if (sent < sizeof(h))
+				errno = EPROTO;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			rc = -1;
+			break;
+		}
+		sent += (size_t)w;
+	}
+	int err = errno;
+	free(body);
+	close(p->ctl);
+	p->ctl = -1;
+	if (rc < 0) {
+		errno = err;
+		return -1;
+	}
+	*sb = p->sb;
+	p->sb.pid = -1;
+	p->sb.events = -1;
+	return 0;
+}
+
+void isolate_discard(struct isolate_prepared *p)
+{
+	if (p->ctl >= 0)
+		close(p->ctl);
+	p->ctl = -1;
+	if (p->sb.pid > 0) {
+		kill(p->sb.pid, SIGKILL);
+		while (waitpid(p->sb.pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	p->sb.pid = -1;
+	if (p->sb.events >= 0)
+		close(p->sb.events);
+	p->sb.events = -1;
 }
 
 int isolate_read_event(struct isolate_sandbox *sb, struct isolate_event *ev)

@@ -117,6 +117,34 @@ struct isolate_sandbox {
 int isolate_start(const struct isolate_policy *pol, enum isolate_role role, const struct isolate_proc *procs,
 		  size_t n, const struct sock_fprog *seccomp, struct isolate_sandbox *sb);
 
+/*
+ * A sandbox built before its programs are known: the slow part (new
+ * namespaces, mounts, Landlock, seccomp) is done while the connection's
+ * descriptor is read and its connector starts, and only the programs are
+ * started once the chain is known.
+ */
+struct isolate_prepared {
+	struct isolate_sandbox sb;
+	int ctl;                          /* where the programs go; -1 once sent or discarded */
+	const struct isolate_policy *pol; /* what it was built under */
+};
+/*
+ * Forks the init of a sandbox under POL, as isolate_start does, that sets
+ * itself up and then waits for isolate_run. PROGRAMS are every path it
+ * may be asked to start (their directories stay visible in it). 0, or -1
+ * with errno (P is then empty).
+ */
+int isolate_prepare(const struct isolate_policy *pol, enum isolate_role role, const char *const *programs,
+		    size_t nprograms, const struct sock_fprog *seccomp, struct isolate_prepared *p);
+/*
+ * Has the prepared init start PROCS (their fds are passed to it; the
+ * caller closes its own copies after the call); SB becomes the sandbox,
+ * as from isolate_start. -1 with errno when the request could not be
+ * sent (the init is gone): P is then to be discarded.
+ */
+int isolate_run(struct isolate_prepared *p, const struct isolate_proc *procs, size_t n, struct isolate_sandbox *sb);
+/* Ends a prepared sandbox that was not run (or whose run failed) and reaps it; harmless when empty. */
+void isolate_discard(struct isolate_prepared *p);
 /* Reads one event; 1 when one was read, 0 at EOF, -1 with EAGAIN when none is there yet. */
 int isolate_read_event(struct isolate_sandbox *sb, struct isolate_event *ev);
 

@@ -22,6 +22,7 @@
 #include "descriptor.h"
 #include "listener.h"
 #include "log.h"
+#include "spare.h"
 #include "spawn.h"
 #include "supervise.h"
 #include "util.h"
@@ -96,10 +97,58 @@ static int refuse(int fd, const char *id, const char *what, const char *why)
 	return 1;
 }
 
-int serve_connection(int fd, const char *id, const struct qp_config *cfg, const struct sock_fprog *seccomp,
-		     const struct listener_opts *o)
+/*
+ * Builds the filters' sandbox of a connection before its chain is known,
+ * under the daemon's isolation, with every filter of the configuration
+ * allowed to start in it: it is set up while the descriptor is read and
+ * the connector starts. Where it cannot be, the connection builds its own.
+ */
+void serve_prepare(const struct qp_config *cfg, const struct sock_fprog *seccomp, const struct listener_opts *o,
+		   struct isolate_prepared *prep)
 {
-	int64_t start = mono_ns();
+	const struct isolate_policy *pol = o->isolation;
+	prep->ctl = -1;
+	prep->sb.pid = -1;
+	prep->sb.events = -1;
+	if (!pol || pol->mech == ISOLATE_NONE)
+		return;
+	size_t n = 0;
+	for (size_t c = 0; c < cfg->nchains; c++)
+		n += cfg->chains[c].nfilters;
+	if (n == 0)
+		return;
+	const char **programs = calloc(n, sizeof(*programs));
+	if (!programs)
+		return;
+	size_t k = 0;
+	for (size_t c = 0; c < cfg->nchains; c++)
+		for (size_t i = 0; i < cfg->chains[c].nfilters; i++) {
+			const char *path = cfg->chains[c].filters[i].path;
+			bool seen = false;
+			for (size_t j = 0; j < k && !seen; j++)
+				seen = !strcmp(programs[j], path);
+			if (!seen)
+				programs[k++] = path;
+		}
+	if (isolate_prepare(pol, ISOLATE_FILTERS, programs, k, seccomp, prep) < 0)
+		log_sys(LOG_DEBUG, "unable to prepare a sandbox ahead of the connection");
+	free(programs);
+}
+
+int serve_connection(int fd, const char *id, const struct qp_config *cfg, const struct sock_fprog *seccomp,
+		     const struct listener_opts *o, int64_t start_ns)
+{
+	struct isolate_prepared prep;
+	serve_prepare(cfg, seccomp, o, &prep);
+	int rc = serve_prepared(fd, id, cfg, seccomp, o, &prep, start_ns);
+	isolate_discard(&prep);
+	return rc;
+}
+
+int serve_prepared(int fd, const char *id, const struct qp_config *cfg, const struct sock_fprog *seccomp,
+		   const struct listener_opts *o, struct isolate_prepared *prep, int64_t start_ns)
+{
+	int64_t start = start_ns ? start_ns : mono_ns();
 	size_t len;
 	const char *why;
 	struct qp_descriptor d;
@@ -174,6 +223,7 @@ int serve_connection(int fd, const char *id, const struct qp_config *cfg, const 
 		.idle_timeout_ms = o->idle_timeout_ms,
 		.pipe_size = o->pipe_size,
 		.start_ns = start,
+		.prepared = prep,
 	};
 	struct supervise_result res;
 	enum qp_result r = supervise_connection(&a, &res);
@@ -230,7 +280,7 @@ static bool sup_has(const struct supervisors *s, pid_t pid)
  * (a process a filter detached, outside a PID namespace) comes here, and
  * is ended here. Supervisors are the only children it keeps.
  */
-static void end_strays(const struct supervisors *s)
+static void end_strays(const struct supervisors *s, pid_t spare)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
@@ -239,7 +289,7 @@ static void end_strays(const struct supervisors *s)
 		return;
 	int pid;
 	while (fscanf(f, "%d", &pid) == 1)
-		if (pid > 0 && !sup_has(s, pid))
+		if (pid > 0 && pid != spare && !sup_has(s, pid))
 			kill(pid, SIGKILL);
 	fclose(f);
 }
@@ -251,7 +301,7 @@ static void sup_signal(struct supervisors *s, int sig)
 			kill(s->pids[i], sig);
 }
 
-static void reap_supervisors(struct supervisors *s)
+static void reap_supervisors(struct supervisors *s, struct spare *spare)
 {
 	bool strays = false;
 	for (;;) {
@@ -262,6 +312,8 @@ static void reap_supervisors(struct supervisors *s)
 				continue;
 			break;
 		}
+		if (spare_reaped(spare, pid))
+			continue; /* it took no connection: the next accept forks another */
 		int slot = sup_remove(s, pid);
 		if (slot < 0)
 			continue; /* a stray that was ended */
@@ -284,7 +336,7 @@ static void reap_supervisors(struct supervisors *s)
 		}
 	}
 	if (strays)
-		end_strays(s);
+		end_strays(s, spare->pid);
 }
 
 /* The uids allowed by default: root, and the members of group qubes. */
@@ -402,6 +454,12 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 	if (fd_set_nonblock(listen_fd, true) < 0)
 		die_sys(111, "unable to make the listening socket non-blocking");
 
+	struct spare spare = { .pid = -1, .ctl = -1 };
+	int64_t spare_due = 0; /* when to fork the next spare (0: not due) */
+	int close_fds[] = { listen_fd, sigfd, -1 };
+	if (o->spare && spare_start(&spare, *cfg, seccomp, o, close_fds) < 0)
+		log_sys(LOG_WARNING, "unable to fork a spare supervisor");
+
 	sd_notifyf(0, "READY=1\nSTATUS=serving %zu chains from %s", (*cfg)->nchains, o->config_file);
 	log_msg(LOG_NOTICE, "serving %zu chains from %s", (*cfg)->nchains, o->config_file);
 
@@ -418,12 +476,25 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 		if (stopping) {
 			int64_t left = stop_deadline - mono_ms();
 			timeout = left > 0 ? (int)left : 0;
+		} else if (spare_due) {
+			int64_t left = spare_due - mono_ms();
+			timeout = left > 0 ? (int)left : 0;
 		}
 		int r = poll(pf, n, timeout);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			die_sys(111, "unable to poll");
+		}
+		/*
+		 * The next spare is forked once no connection has arrived for a
+		 * moment: forked at once, it would take the CPU from the
+		 * connection just handed over, whose set-up it is meant to spare.
+		 */
+		if (r == 0 && !stopping && spare_due && mono_ms() >= spare_due) {
+			spare_due = 0;
+			if (spare.pid < 0 && spare_start(&spare, *cfg, seccomp, o, close_fds) < 0)
+				log_sys(LOG_WARNING, "unable to fork a spare supervisor");
 		}
 		if (r == 0 && stopping) {
 			/* grace over: SIGTERM makes supervisors abort; if even that hangs, SIGKILL */
@@ -444,8 +515,15 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 				case SIGCHLD:
 					break;
 				case SIGHUP:
-					if (!stopping)
+					if (!stopping) {
+						const struct qp_config *before = *cfg;
 						reload_config(cfg, o->config_file, seccomp, o);
+						/* the spare holds the configuration it was forked with */
+						if (*cfg != before && spare.pid > 0) {
+							spare_drop(&spare);
+							spare_due = mono_ms();
+						}
+					}
 					break;
 				default:
 					if (!stopping) {
@@ -455,6 +533,7 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 						log_msg(LOG_NOTICE, "stopping: no new connections; waiting for %d running ones", sup.n);
 						close(listen_fd);
 						listen_fd = -1;
+						spare_drop(&spare);
 					} else {
 						log_msg(LOG_NOTICE, "second signal: ending %d running connections", sup.n);
 						sup_signal(&sup, SIGTERM);
@@ -464,7 +543,7 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 					break;
 				}
 			}
-			reap_supervisors(&sup);
+			reap_supervisors(&sup, &spare);
 		}
 		if (n == 2 && (pf[1].revents & POLLIN)) {
 			int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
@@ -487,7 +566,15 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 				continue;
 			}
 			int64_t start = mono_ns();
-			pid_t pid = fork();
+			/* the spare, forked and set up ahead, takes it; else a supervisor is forked now */
+			pid_t pid = spare_take(&spare, fd, id, start);
+			if (pid > 0) {
+				close(fd);
+				sup_add(&sup, pid, id, start);
+				spare_due = mono_ms() + SPARE_IDLE_MS;
+				continue;
+			}
+			pid = fork();
 			if (pid < 0) {
 				log_sys(LOG_ERR, "unable to fork a supervisor");
 				close(fd);
@@ -500,14 +587,19 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 				free(sup.pids);
 				free(sup.ids);
 				free(sup.start_ns);
-				int code = serve_connection(fd, id, *cfg, seccomp, o);
+				if (spare.ctl >= 0)
+					close(spare.ctl);
+				int code = serve_connection(fd, id, *cfg, seccomp, o, start);
 				config_free(*cfg);
 				exit(code);
 			}
 			close(fd);
 			sup_add(&sup, pid, id, start);
+			if (o->spare)
+				spare_due = mono_ms() + SPARE_IDLE_MS;
 		}
 	}
+	spare_drop(&spare);
 	close(sigfd);
 	if (listen_fd >= 0)
 		close(listen_fd);

@@ -2,9 +2,10 @@
 #ifndef QP_LISTENER_H
 #define QP_LISTENER_H
 
-#include <linux/filter.h>
-
+#include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
+#include <linux/filter.h>
 
 #include "config.h"
 #include "isolate.h"
@@ -20,6 +21,7 @@ struct listener_opts {
 	int idle_timeout_ms;      /* for chains without idle_timeout; 0: none */
 	int pipe_size;
 	const struct isolate_policy *isolation;
+	bool spare;               /* keep a supervisor forked and its sandbox built ahead of the next connection (spare.h) */
 	/*
 	 * Who may connect (SO_PEERCRED): these uids; none given: root and the
 	 * members of group qubes (qrexec-agent and its fork server). Never a
@@ -47,6 +49,19 @@ int listener_bind(const char *path);
  * the descriptor, finds the chain and runs it. Returns the process exit code.
  */
 int serve_connection(int fd, const char *id, const struct qp_config *cfg, const struct sock_fprog *seccomp,
-		     const struct listener_opts *o);
+		     const struct listener_opts *o, int64_t start_ns);
+
+struct isolate_prepared;
+/*
+ * Builds, under the daemon's isolation, the sandbox a connection's filters
+ * will run in before its chain is known (every filter of CFG may start in
+ * it); PREP is left empty where it cannot be, and the connection then
+ * builds its own. The supervisor's first step (spare.h).
+ */
+void serve_prepare(const struct qp_config *cfg, const struct sock_fprog *seccomp, const struct listener_opts *o,
+		   struct isolate_prepared *prep);
+/* serve_connection with the sandbox PREP prepared; START_NS: when it was accepted (0: now). */
+int serve_prepared(int fd, const char *id, const struct qp_config *cfg, const struct sock_fprog *seccomp,
+		   const struct listener_opts *o, struct isolate_prepared *prep, int64_t start_ns);
 
 #endif

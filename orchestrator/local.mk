@@ -10,6 +10,7 @@ orchestrator_libqp_a_SOURCES = \
 	orchestrator/isolate.c orchestrator/isolate.h \
 	orchestrator/log.c orchestrator/log.h \
 	orchestrator/sandbox.c orchestrator/sandbox.h \
+	orchestrator/spare.c orchestrator/spare.h \
 	orchestrator/spawn.c orchestrator/spawn.h \
 	orchestrator/summary.c orchestrator/summary.h \
 	orchestrator/supervise.c orchestrator/supervise.h \

@@ -49,7 +49,7 @@ static const char usage_text[] =
 	"                    [--allow-root] [--max-connections N] [--grace SECONDS]\n"
 	"                    [--descriptor-timeout SECONDS] [--admit-timeout SECONDS] [--pipe-size BYTES]\n"
 	"                    [--isolation auto|namespaces|landlock|seccomp-only] [--allow-peer-uid UID]...\n"
-	"                    [--idle-timeout SECONDS]\n"
+	"                    [--idle-timeout SECONDS] [--no-spare]\n"
 	"       " PROG " exec [--config FILE] [--log journal|stderr|auto] [--isolation MECH] [ARG]\n"
 	"       " PROG " check [--config FILE] [--isolation MECH]\n"
 	"       " PROG " run [--config FILE] [--source NAME] [--target NAME] [--service NAME]\n"
@@ -76,7 +76,8 @@ static const struct mode_help {
 	  "      --idle-timeout S         end connections idle that long, for chains without idle_timeout (0: never)\n"
 	  "      --pipe-size BYTES        the size of every pipe of a connection (1048576; 0: the kernel's)\n"
 	  "      --isolation MECH         auto, namespaces, landlock or seccomp-only (default: the configuration's)\n"
-	  "      --allow-peer-uid UID     accept only these uids (repeatable; default: root and group qubes)\n" },
+	  "      --allow-peer-uid UID     accept only these uids (repeatable; default: root and group qubes)\n"
+	  "      --no-spare               fork each supervisor when its connection arrives, not ahead of it\n" },
 	{ "exec",
 	  "usage: " PROG " exec [OPTION...] [ARG]\n"
 	  "Executable-service mode: one connection on stdin/stdout; the source from QREXEC_REMOTE_DOMAIN,\n"
@@ -158,7 +159,7 @@ static void raise_nofile(void)
 
 enum { OPT_CONFIG = 'c', OPT_SOCKET = 's', OPT_LOG = 'l', OPT_ALLOW_ROOT = 256, OPT_MAX,
        OPT_GRACE, OPT_DESC_TIMEOUT, OPT_ADMIT_TIMEOUT, OPT_PIPE_SIZE, OPT_SOURCE, OPT_TARGET, OPT_SERVICE,
-       OPT_ISOLATION, OPT_ALLOW_PEER_UID, OPT_IDLE_TIMEOUT, OPT_HELP = 'h' };
+       OPT_ISOLATION, OPT_ALLOW_PEER_UID, OPT_IDLE_TIMEOUT, OPT_NO_SPARE, OPT_HELP = 'h' };
 
 static const struct option long_opts[] = {
 	{ "config", required_argument, NULL, OPT_CONFIG },
@@ -176,6 +177,7 @@ static const struct option long_opts[] = {
 	{ "isolation", required_argument, NULL, OPT_ISOLATION },
 	{ "allow-peer-uid", required_argument, NULL, OPT_ALLOW_PEER_UID },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
+	{ "no-spare", no_argument, NULL, OPT_NO_SPARE },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -186,6 +188,7 @@ struct options {
 	enum log_target log;
 	bool log_given;
 	bool allow_root;
+	bool no_spare;
 	struct listener_opts lo;
 	const char *source, *target, *service;
 	bool isolation_given;
@@ -266,6 +269,9 @@ static int parse_options(int argc, char **argv, struct options *o, const char *a
 			break;
 		case OPT_IDLE_TIMEOUT:
 			o->lo.idle_timeout_ms = parse_seconds_ms(optarg, "--idle-timeout");
+			break;
+		case OPT_NO_SPARE:
+			o->no_spare = true;
 			break;
 		case OPT_ALLOW_PEER_UID:
 			if (o->npeer_uids == LISTENER_MAX_PEER_UIDS)
@@ -384,7 +390,7 @@ static void warn_unisolated(const struct qp_config *cfg, const struct isolate_po
 
 static int cmd_serve(int argc, char **argv, struct options *o)
 {
-	int i = parse_options(argc, argv, o, "config socket log allow-root max-connections grace descriptor-timeout admit-timeout pipe-size isolation allow-peer-uid idle-timeout");
+	int i = parse_options(argc, argv, o, "config socket log allow-root max-connections grace descriptor-timeout admit-timeout pipe-size isolation allow-peer-uid idle-timeout no-spare");
 	if (i != argc)
 		usage("serve takes no arguments");
 	log_init(PROG, o->log);
@@ -431,6 +437,7 @@ static int cmd_serve(int argc, char **argv, struct options *o)
 		"isolation: %s", pol.detail);
 	warn_unisolated(cfg, &pol);
 	o->lo.isolation = &pol;
+	o->lo.spare = !o->no_spare;
 	o->lo.peer_uids = o->peer_uids;
 	o->lo.npeer_uids = o->npeer_uids;
 	int rc = listener_run(fd, &cfg, &prog, &o->lo);

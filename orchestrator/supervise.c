@@ -320,7 +320,17 @@ static int start_sandbox(struct conn *c, enum isolate_role role, struct isolate_
 		if (ip[i].fd[1] < 0)
 			ip[i].fd[1] = ew[i];
 	}
-	if (isolate_start(c->pol, role, ip, n, c->a->seccomp, &c->sb) < 0) {
+	/* the sandbox built while the descriptor was read, if it is the one this chain needs */
+	struct isolate_prepared *prep = c->a->prepared;
+	bool ran = false;
+	if (role == ISOLATE_FILTERS && prep && prep->ctl >= 0 && prep->pol->mech == c->pol->mech) {
+		ran = isolate_run(prep, ip, n, &c->sb) == 0;
+		if (!ran) {
+			log_sys(LOG_DEBUG, "the prepared sandbox did not take the filters; building another");
+			isolate_discard(prep);
+		}
+	}
+	if (!ran && isolate_start(c->pol, role, ip, n, c->a->seccomp, &c->sb) < 0) {
 		log_sys(LOG_ERR, "unable to start the connection's sandbox (%s)",
 			isolate_mech_name(c->pol->mech));
 		set_reason(c, "unable to isolate the connection: %s", strerror(errno));

@@ -32,6 +32,7 @@ struct supervise_args {
 	int idle_timeout_ms;       /* the default for chains without idle_timeout; 0: none */
 	int pipe_size;             /* F_SETPIPE_SZ for every pipe of the pipeline; 0: kernel default */
 	int64_t start_ns;          /* when the connection was accepted (0: now) */
+	struct isolate_prepared *prepared; /* a filter sandbox built ahead under isolation, or NULL */
 };
 
 struct supervise_result {

@@ -268,7 +268,7 @@ static int daemon_tree(const struct daemon *dm, pid_t *out, int max)
 		return 0;
 	out[n++] = dm->pid;
 	for (int i = 0; i < n && n < max; i++)
-		n += children_of(out[i], out + n, max - n);
+		n += children_of_any(out[i], out + n, max - n);
 	return n;
 }
 

@@ -147,6 +147,36 @@ START_TEST(test_example_filter_changes_the_answer)
 }
 END_TEST
 
+START_TEST(test_spare_supervisor)
+{
+	/* one spare waits, forked ahead; it takes the next call and another takes its place */
+	pid_t spare = 0;
+	for (int64_t end = now_ms() + wait_ms(0); !(spare = daemon_spare(&d)) && now_ms() < end;)
+		poll(NULL, 0, 20);
+	ck_assert_int_gt(spare, 0);
+	echo_through("pass3", 100000);
+	ck_assert(file_wait_for(d.log, "chain=pass3 result=ok", 5000));
+	pid_t next = 0;
+	for (int64_t end = now_ms() + wait_ms(0); ((next = daemon_spare(&d)) == 0 || next == spare) && now_ms() < end;)
+		poll(NULL, 0, 20);
+	ck_assert_int_gt(next, 0);
+	ck_assert_int_ne(next, spare);
+	/* a spare that dies (killed, out of memory) costs nothing: the next call is served all the same */
+	ck_assert_int_eq(kill(next, SIGKILL), 0);
+	assert_gone(next);
+	echo_through("pass1", 100000);
+	echo_through("pass3", 100000);
+	ck_assert_int_eq(file_wait_count(d.log, "result=ok", 3, 5000), 3);
+	ck_assert_int_eq(file_count(d.log, "result=failed"), 0);
+	/* and once calls stop, a spare waits again */
+	pid_t again = 0;
+	for (int64_t end = now_ms() + wait_ms(0); !(again = daemon_spare(&d)) && now_ms() < end;)
+		poll(NULL, 0, 20);
+	ck_assert_int_gt(again, 0);
+	assert_no_children_of(&d);
+}
+END_TEST
+
 START_TEST(test_64mib_each_way)
 {
 	const uint64_t n = 64ULL << 20;
@@ -614,6 +644,7 @@ static Suite *serve_suite(void)
 	tcase_add_test(tc, test_50_at_once);
 	tcase_add_test(tc, test_first_step_stops_reading);
 	tcase_add_test(tc, test_reload);
+	tcase_add_test(tc, test_spare_supervisor);
 	tcase_add_test(tc, test_example_filter_changes_the_answer);
 	tcase_add_test(tc, test_sigterm_lets_connections_finish);
 	tcase_add_test(tc, test_filter_setsid_first);

@@ -86,6 +86,9 @@ int64_t now_ms(void);
 void daemon_teardown(struct daemon *d);
 /* waits up to wait_ms(0) until D has no child left: no supervisor, hence no process of a connection */
 void assert_no_children_of(const struct daemon *d);
+/* the daemon's spare supervisor (comm "qp-spare"), or 0; _wait: once there is one (0 past the deadline) */
+pid_t daemon_spare(const struct daemon *d);
+pid_t daemon_wait_spare(const struct daemon *d);
 /* waits up to wait_ms(0) for NEEDLE in D's log; fails showing the log */
 void assert_daemon_log(const struct daemon *d, const char *needle);
 /* a refused call: EOF within wait_ms(0) and nothing before it; closes FD */
@@ -111,8 +114,13 @@ void proxy_run_free(struct proxy_run *r);
 /* its exit code, or -1 if it was killed */
 int proxy_run_exit(const struct proxy_run *r);
 
-/* the pids of live processes whose parent is PPID */
+/*
+ * The pids of live processes whose parent is PPID, but for the daemon's
+ * spare supervisor (comm "qp-spare", waiting for the next connection);
+ * _any: that one too.
+ */
 int children_of(pid_t ppid, pid_t *out, int max);
+int children_of_any(pid_t ppid, pid_t *out, int max);
 bool pid_alive(pid_t pid);
 /*
  * The live processes whose comm is NAME, in whatever PID namespace they

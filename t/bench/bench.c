@@ -135,8 +135,8 @@ static pid_t spawn(const char *const *argv, int in, int out)
 	return pid;
 }
 
-/* a daemon on SOCK logging to LOG, with the sandboxes of ISOLATION (NULL: the default) */
-static pid_t start_daemon_at(const char *sock, const char *log, const char *isolation)
+/* a daemon on SOCK logging to LOG, with the sandboxes of ISOLATION (NULL: the default), and EXTRA (or NULL) */
+static pid_t start_daemon_at(const char *sock, const char *log, const char *isolation, const char *extra)
 {
 	char prog[512];
 	snprintf(prog, sizeof(prog), "%s/qrexec-proxy", B);
@@ -155,6 +155,8 @@ static pid_t start_daemon_at(const char *sock, const char *log, const char *isol
 			argv[n++] = "--isolation";
 			argv[n++] = isolation;
 		}
+		if (extra)
+			argv[n++] = extra;
 		argv[n] = NULL;
 		execv(prog, (char *const *)argv);
 		_exit(127);
@@ -177,7 +179,7 @@ static pid_t start_daemon_at(const char *sock, const char *log, const char *isol
 
 static void start_daemon(void)
 {
-	daemon_pid = start_daemon_at(sockpath, logpath, NULL);
+	daemon_pid = start_daemon_at(sockpath, logpath, NULL, NULL);
 }
 
 static int call_at(const char *sock, const char *chain, const char *service);
@@ -690,10 +692,15 @@ int main(int argc, char **argv)
 		char sock2[320], log2[320];
 		snprintf(sock2, sizeof(sock2), "%s/s2", dir);
 		snprintf(log2, sizeof(log2), "%s/daemon2.log", dir);
-		pid_t d2 = start_daemon_at(sock2, log2, "seccomp-only");
+		pid_t d2 = start_daemon_at(sock2, log2, "seccomp-only", NULL);
+		char sock3[320], log3[320];
+		snprintf(sock3, sizeof(sock3), "%s/s3", dir);
+		snprintf(log3, sizeof(log3), "%s/daemon3.log", dir);
+		pid_t d3 = start_daemon_at(sock3, log3, NULL, "--no-spare");
 		int per = nconn / 3 > 20 ? nconn / 3 : 20;
 		double *v = calloc((size_t)per, sizeof(double));
-		double dir_ms[32], iso_ms[32], sec_ms[32], ovh[32], iso_cost[32];
+		double dir_ms[32], iso_ms[32], sec_ms[32], ovh[32], iso_cost[32], nospare_ms[32], p0_ms[32];
+		double gdir_ms[32], giso_ms[32], gnospare_ms[32], govh[32];
 		if (!v)
 			fail("calloc");
 		for (int r = 0; r < runs && r < 32; r++) {
@@ -706,12 +713,37 @@ int main(int argc, char **argv)
 			for (int k = 0; k < per; k++)
 				v[k] = whole_call(sock2, "pass3");
 			sec_ms[r] = median(v, per) * 1000;
+			for (int k = 0; k < per; k++)
+				v[k] = whole_call(sock3, "pass3");
+			nospare_ms[r] = median(v, per) * 1000;
+			for (int k = 0; k < per; k++)
+				v[k] = whole_call(sockpath, "pass0");
+			p0_ms[r] = median(v, per) * 1000;
 			ovh[r] = iso_ms[r] - dir_ms[r];
 			iso_cost[r] = iso_ms[r] - sec_ms[r];
+			/* calls 10 ms apart, as calls from qubes come: the spare is ready for each */
+			for (int k = 0; k < per; k++) {
+				v[k] = whole_call(NULL, NULL);
+				usleep(10000);
+			}
+			gdir_ms[r] = median(v, per) * 1000;
+			for (int k = 0; k < per; k++) {
+				v[k] = whole_call(sockpath, "pass3");
+				usleep(10000);
+			}
+			giso_ms[r] = median(v, per) * 1000;
+			for (int k = 0; k < per; k++) {
+				v[k] = whole_call(sock3, "pass3");
+				usleep(10000);
+			}
+			gnospare_ms[r] = median(v, per) * 1000;
+			govh[r] = giso_ms[r] - gdir_ms[r];
 		}
 		free(v);
 		kill(d2, SIGTERM);
 		waitpid(d2, NULL, 0);
+		kill(d3, SIGTERM);
+		waitpid(d3, NULL, 0);
 		char isol[200] = "";
 		FILE *lf = fopen(logpath, "r");
 		char line[512];
@@ -728,6 +760,11 @@ int main(int argc, char **argv)
 		printf("  pass3 through the proxy, isolation seccomp-only         %6.2f\n", median(sec_ms, runs));
 		printf("  the isolation alone (per call)                          %6.2f   (%s)\n", median(iso_cost, runs),
 		       isol);
+		printf("  pass3, isolated, without the spare supervisor           %6.2f\n", median(nospare_ms, runs));
+		printf("  pass0 (no filter) through the proxy                     %6.2f\n", median(p0_ms, runs));
+		printf("  calls 10 ms apart: directly %.2f, pass3 %.2f (overhead %.2f ms, range %.2f-%.2f), pass3 without the spare %.2f\n",
+		       median(gdir_ms, runs), median(giso_ms, runs), median(govh, runs), minimum(govh, runs),
+		       maximum(govh, runs), median(gnospare_ms, runs));
 	}
 
 	/* what one process start costs, against which the set-up figures read */

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The spare supervisor: forked and set up while no caller waits, so that
+ * a call pays neither the fork of its supervisor nor the set-up of its
+ * filters' sandbox (see spare.h).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "isolate.h"
+#include "log.h"
+#include "spare.h"
+
+/* what travels with the fd */
+struct handoff {
+	char id[17];
+	int64_t start_ns;
+};
+
+/* In the spare: waits for its connection and serves it; never returns. */
+static _Noreturn void spare_main(int ctl, const struct qp_config *cfg, const struct sock_fprog *seccomp,
+				 const struct listener_opts *o)
+{
+	/* "qp-spare" in ps while it waits; a supervisor like any other once it has its connection */
+	char comm[16] = "";
+	prctl(PR_GET_NAME, comm, 0, 0, 0);
+	prctl(PR_SET_NAME, "qp-spare", 0, 0, 0);
+	struct isolate_prepared prep;
+	serve_prepare(cfg, seccomp, o, &prep);
+
+	struct handoff h;
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cbuf;
+	struct iovec iov = { &h, sizeof(h) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
+			      .msg_controllen = sizeof(cbuf.buf) };
+	ssize_t r;
+	while ((r = recvmsg(ctl, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+		;
+	int fd = -1;
+	struct cmsghdr *cm = r > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+	    cm->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	close(ctl);
+	if (r != (ssize_t)sizeof(h) || fd < 0) {
+		/* dropped (reload, stop) or the listener is gone: nothing was ours yet */
+		if (fd >= 0)
+			close(fd);
+		isolate_discard(&prep);
+		_exit(0);
+	}
+	h.id[sizeof(h.id) - 1] = '\0';
+	prctl(PR_SET_NAME, comm, 0, 0, 0);
+	int code = serve_prepared(fd, h.id, cfg, seccomp, o, &prep, h.start_ns);
+	isolate_discard(&prep);
+	exit(code);
+}
+
+int spare_start(struct spare *s, const struct qp_config *cfg, const struct sock_fprog *seccomp,
+		const struct listener_opts *o, const int *close_fds)
+{
+	int sv[2];
+	s->pid = -1;
+	s->ctl = -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0) {
+		int err = errno;
+		close(sv[0]);
+		close(sv[1]);
+		errno = err;
+		return -1;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		for (const int *f = close_fds; f && *f >= 0; f++)
+			close(*f);
+		spare_main(sv[1], cfg, seccomp, o);
+	}
+	close(sv[1]);
+	s->pid = pid;
+	s->ctl = sv[0];
+	return 0;
+}
+
+pid_t spare_take(struct spare *s, int fd, const char *id, int64_t start_ns)
+{
+	if (s->pid <= 0 || s->ctl < 0)
+		return -1;
+	struct handoff h = { .start_ns = start_ns };
+	snprintf(h.id, sizeof(h.id), "%s", id);
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cbuf;
+	memset(&cbuf, 0, sizeof(cbuf));
+	struct iovec iov = { &h, sizeof(h) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
+			      .msg_controllen = sizeof(cbuf.buf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	ssize_t w;
+	while ((w = sendmsg(s->ctl, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 && errno == EINTR)
+		;
+	if (w != (ssize_t)sizeof(h)) {
+		/* a spare that cannot take it is of no use any more */
+		log_sys(LOG_DEBUG, "the spare supervisor did not take the connection");
+		spare_drop(s);
+		return -1;
+	}
+	pid_t pid = s->pid;
+	close(s->ctl);
+	s->ctl = -1;
+	s->pid = -1;
+	return pid;
+}
+
+void spare_drop(struct spare *s)
+{
+	if (s->ctl >= 0)
+		close(s->ctl);
+	s->ctl = -1;
+	if (s->pid > 0) {
+		kill(s->pid, SIGKILL);
+		while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	s->pid = -1;
+}
+
+bool spare_reaped(struct spare *s, pid_t pid)
+{
+	if (s->pid <= 0 || pid != s->pid)
+		return false;
+	if (s->ctl >= 0)
+		close(s->ctl);
+	s->ctl = -1;
+	s->pid = -1;
+	return true;
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef QP_SPARE_H
+#define QP_SPARE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <linux/filter.h>
+
+#include "config.h"
+#include "listener.h"
+
+/*
+ * A supervisor forked before its connection arrives: the fork, and the
+ * sandbox its filters will run in, cost the caller nothing when it comes.
+ * The listener keeps one spare; on accept it hands the connection's fd to
+ * it (SCM_RIGHTS over a socketpair), and forks the next one once no
+ * connection has come for SPARE_IDLE_MS (under a burst of calls, each
+ * gets a supervisor forked on accept, as without a spare). A spare holds
+ * the configuration of the moment it was forked: on reload it is replaced.
+ */
+/* how long the listener must have had no new connection before it forks the next spare */
+#define SPARE_IDLE_MS 5
+
+struct spare {
+	pid_t pid;   /* -1: none */
+	int ctl;     /* the listener's end of the socketpair */
+};
+
+/*
+ * Forks a spare serving connections under CFG; in the child, CLOSE_FDS
+ * (NULL-terminated by -1) are closed first. 0, or -1 with errno (then
+ * the listener forks per connection as before).
+ */
+int spare_start(struct spare *s, const struct qp_config *cfg, const struct sock_fprog *seccomp,
+		const struct listener_opts *o, const int *close_fds);
+
+/*
+ * Hands connection FD (its ID and accept time START_NS) to the spare.
+ * Returns the spare's pid, now a supervisor of that connection, or -1
+ * when there is no spare or it did not take it (the caller still owns FD).
+ */
+pid_t spare_take(struct spare *s, int fd, const char *id, int64_t start_ns);
+
+/* Ends the spare and reaps it (reload, stop). */
+void spare_drop(struct spare *s);
+
+/* Whether PID is the spare; if so, it has ended (reaped by the caller) and is forgotten. */
+bool spare_reaped(struct spare *s, pid_t pid);
+
+#endif
