@@ -8,6 +8,7 @@ orchestrator_libqp_a_SOURCES = \
 	orchestrator/descriptor.c orchestrator/descriptor.h \
 	orchestrator/isolate.c orchestrator/isolate.h \
 	orchestrator/log.c orchestrator/log.h \
+	orchestrator/policy.c orchestrator/policy.h \
 	orchestrator/sandbox.c orchestrator/sandbox.h \
 	orchestrator/spawn.c orchestrator/spawn.h \
 	orchestrator/summary.c orchestrator/summary.h \

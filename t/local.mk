@@ -70,3 +70,4 @@ include t/bench.mk
 include t/fuzz.mk
 include t/chains.mk
 include t/stress.mk
+include t/policy.mk

@@ -1,0 +1,14 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# qrexec-proxy policy: golden files of the examples (t/check_policy.c) and
+# a reader of the dom0 policy format that must accept every line written
+# (t/check-policy.py).
+check_PROGRAMS += t/check_policy
+TESTS += t/check_policy t/check-policy.py
+t_check_policy_SOURCES = t/check_policy.c
+t_check_policy_CFLAGS = $(TEST_CFLAGS)
+t_check_policy_LDADD = t/libtestutil.a $(TEST_LIBS)
+EXTRA_DIST += t/check-policy.py t/policy/allowlists.yaml \
+	t/policy/chains.policy t/policy/chains.warnings \
+	t/policy/one-way.policy t/policy/one-way.warnings \
+	t/policy/custom.policy t/policy/custom.warnings \
+	t/policy/allowlists.policy t/policy/allowlists.warnings
