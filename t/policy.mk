@@ -2,8 +2,8 @@
 # qrexec-proxy policy: golden files of the examples (t/check_policy.c) and
 # a reader of the dom0 policy format that must accept every line written
 # (t/check-policy.py).
-check_PROGRAMS += t/check_policy
-TESTS += t/check_policy t/check-policy.py
+QP_CHECK_PROGS += t/check_policy
+QP_TESTS += t/check_policy t/check-policy.py
 t_check_policy_SOURCES = t/check_policy.c
 t_check_policy_CFLAGS = $(TEST_CFLAGS)
 t_check_policy_LDADD = t/libtestutil.a $(TEST_LIBS)
@@ -12,3 +12,7 @@ EXTRA_DIST += t/check-policy.py t/policy/allowlists.yaml \
 	t/policy/one-way.policy t/policy/one-way.warnings \
 	t/policy/custom.policy t/policy/custom.warnings \
 	t/policy/allowlists.policy t/policy/allowlists.warnings
+
+# The units (the Qubes service condition) and the bind-dirs snippet.
+QP_TESTS += t/check-units.sh
+EXTRA_DIST += t/check-units.sh
