@@ -11,7 +11,7 @@
 # (debian/ file by file: a dpkg-buildpackage run in the source tree leaves its products there)
 EXTRA_DIST += debian/changelog debian/control debian/copyright debian/rules debian/source/format \
 	debian/qrexec-proxy.install debian/qrexec-proxy.dirs debian/qrexec-proxy.postrm \
-	debian/qrexec-proxy-dev.install \
+	debian/qrexec-proxy-dev.install debian/qrexec-proxy.lintian-overrides \
 	rpm/qrexec-proxy.spec.in rpm/qrexec-proxy.spec packages.mk
 
 DPKG_BUILDPACKAGE_FLAGS =

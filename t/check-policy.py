@@ -34,6 +34,7 @@ does (the first rule that matches decides), allow exactly the calls the
 chains allow.
 
 Exit status: 0 pass, 1 fail, as the automake test harness expects.
+"check-policy.py --read FILE" reads one policy file with the reader alone.
 """
 import glob
 import os
@@ -209,7 +210,20 @@ BAD_LINES = {
 }
 
 
+def read_file(path):
+    """--read FILE: reads one policy file; exit 0 when it has no error."""
+    with open(path, encoding="utf-8") as f:
+        rules, templates, errors = read_policy(f.read())
+    for e in errors:
+        print(f"{path}:{e}")
+    if not errors:
+        print(f"{len(rules)} rules, {len(templates)} left to complete, no error")
+    return 1 if errors else 0
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--read":
+        return read_file(sys.argv[2])
     srcdir = os.environ.get("QP_SRCDIR") or os.environ.get("srcdir") or \
         os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     builddir = os.environ.get("QP_BUILDDIR")

@@ -16,3 +16,11 @@ EXTRA_DIST += t/check-policy.py t/policy/allowlists.yaml \
 # The units (the Qubes service condition) and the bind-dirs snippet.
 QP_TESTS += t/check-units.sh
 EXTRA_DIST += t/check-units.sh
+
+# The packages end to end (make deb, make rpm, their files compared, the
+# .deb installed and purged): minutes and root, so not in make check;
+# t/quickstart.sh test runs it as a phase of its own.
+check-packages:
+	$(SHELL) $(srcdir)/t/check-packages.sh '$(abs_top_builddir)'
+EXTRA_DIST += t/check-packages.sh
+.PHONY: check-packages
