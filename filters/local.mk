@@ -84,11 +84,10 @@ dist_man_MANS += doc/qrexec-proxy-filter.7 \
 	doc/qrexec-proxy-filter-timeout.1 doc/qrexec-proxy-filter-count.1 \
 	doc/qrexec-proxy-filter-sniff.1 doc/qrexec-proxy-filter-streamline.1
 
-# The examples for filter authors, installed with the documentation.
+# A third-party filter builds against the installed kit alone; the
+# examples are installed for filter authors.
 examplesdir = $(docdir)/examples
 dist_examples_DATA = doc/examples/kit-pass.c doc/examples/line-allowlist.c doc/examples/uppercase.c
-
-# A third-party filter builds against the installed kit alone.
 installcheck-local: installcheck-kit
 installcheck-kit:
 	$(CC) -std=c11 -o kit-pass $(srcdir)/doc/examples/kit-pass.c -I$(DESTDIR)$(includedir) \

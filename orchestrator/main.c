@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * qrexec-proxy: a qrexec proxy and firewall. One program, four jobs:
+ * qrexec-proxy: a qrexec proxy and firewall. One program, five jobs:
  * serve (the socket-activated listener), exec (executable-service mode),
- * check (validate a configuration) and run (one connection through a
- * chain between stdin/stdout and a command, for filter authors).
+ * check (validate a configuration), run (one connection through a
+ * chain between stdin/stdout and a command, for filter authors) and
+ * policy (the dom0 policy that matches the chains).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -17,6 +18,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
@@ -27,6 +29,7 @@
 #include "isolate.h"
 #include "listener.h"
 #include "log.h"
+#include "policy.h"
 #include "sandbox.h"
 #include "supervise.h"
 #include "util.h"
@@ -54,6 +57,7 @@ static const char usage_text[] =
 	"       " PROG " check [--config FILE] [--isolation MECH]\n"
 	"       " PROG " run [--config FILE] [--source NAME] [--target NAME] [--service NAME]\n"
 	"                  [--log journal|stderr|auto] [--isolation MECH] CHAIN -- COMMAND [ARG...]\n"
+	"       " PROG " policy [--config FILE] --proxy-qube NAME\n"
 	"       " PROG " --help | --version\n";
 
 /* what each mode takes, for "qrexec-proxy MODE --help" */
@@ -98,6 +102,15 @@ static const struct mode_help {
 	  "      --source NAME, --target NAME, --service NAME   what the filters see (default: local)\n"
 	  "  -l, --log journal|stderr|auto  where diagnostics go (default: stderr)\n"
 	  "      --admit-timeout S, --pipe-size BYTES, --isolation MECH   as for serve\n" },
+	{ "policy",
+	  "usage: " PROG " policy [--config FILE] --proxy-qube NAME\n"
+	  "Prints the dom0 qrexec policy (format v5) that matches the chains, for\n"
+	  "/etc/qubes/policy.d/30-qrexec-proxy.policy: who may call each chain towards which target and\n"
+	  "service, and that the proxy qube NAME may call each destination. What dom0 policy cannot say\n"
+	  "exactly, or a chain without targets or services, is written commented out, with a warning.\n"
+	  "The header has the date: SOURCE_DATE_EPOCH (seconds) sets it. Exit 0: written; 100: errors.\n"
+	  "  -c, --config FILE            the chains (default " QP_SYSCONFDIR "/qrexec-proxy/chains.yaml and chains.d/)\n"
+	  "  -q, --proxy-qube NAME        the qube the proxy runs in (as dom0 names it)\n" },
 };
 
 static _Noreturn void usage(const char *msg)
@@ -159,7 +172,7 @@ static void raise_nofile(void)
 
 enum { OPT_CONFIG = 'c', OPT_SOCKET = 's', OPT_LOG = 'l', OPT_ALLOW_ROOT = 256, OPT_MAX,
        OPT_GRACE, OPT_DESC_TIMEOUT, OPT_ADMIT_TIMEOUT, OPT_PIPE_SIZE, OPT_SOURCE, OPT_TARGET, OPT_SERVICE,
-       OPT_ISOLATION, OPT_ALLOW_PEER_UID, OPT_IDLE_TIMEOUT, OPT_NO_SPARE, OPT_HELP = 'h' };
+       OPT_ISOLATION, OPT_ALLOW_PEER_UID, OPT_IDLE_TIMEOUT, OPT_NO_SPARE, OPT_PROXY_QUBE = 'q', OPT_HELP = 'h' };
 
 static const struct option long_opts[] = {
 	{ "config", required_argument, NULL, OPT_CONFIG },
@@ -178,6 +191,7 @@ static const struct option long_opts[] = {
 	{ "allow-peer-uid", required_argument, NULL, OPT_ALLOW_PEER_UID },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "no-spare", no_argument, NULL, OPT_NO_SPARE },
+	{ "proxy-qube", required_argument, NULL, OPT_PROXY_QUBE },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -191,6 +205,7 @@ struct options {
 	bool no_spare;
 	struct listener_opts lo;
 	const char *source, *target, *service;
+	const char *proxy_qube;
 	bool isolation_given;
 	enum isolate_mech isolation;
 	uid_t peer_uids[LISTENER_MAX_PEER_UIDS];
@@ -202,7 +217,7 @@ static int parse_options(int argc, char **argv, struct options *o, const char *a
 {
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+c:s:l:h", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+c:s:l:q:h", long_opts, NULL)) != -1) {
 		const char *name = NULL;
 		for (const struct option *lo = long_opts; lo->name; lo++)
 			if (lo->val == c)
@@ -266,6 +281,9 @@ static int parse_options(int argc, char **argv, struct options *o, const char *a
 			if (isolate_parse_mech(optarg, &o->isolation) < 0)
 				usage("--isolation takes auto, namespaces, landlock or seccomp-only");
 			o->isolation_given = true;
+			break;
+		case OPT_PROXY_QUBE:
+			o->proxy_qube = optarg;
 			break;
 		case OPT_IDLE_TIMEOUT:
 			o->lo.idle_timeout_ms = parse_seconds_ms(optarg, "--idle-timeout");
@@ -685,6 +703,54 @@ static int cmd_run(int argc, char **argv, struct options *o)
 	return rc;
 }
 
+/*
+ * The date in the header: SOURCE_DATE_EPOCH where it is set (reproducible
+ * output, as for builds), else now.
+ */
+static time_t policy_date(void)
+{
+	const char *sde = getenv("SOURCE_DATE_EPOCH");
+	if (!sde || !*sde)
+		return time(NULL);
+	char *end;
+	errno = 0;
+	long long v = strtoll(sde, &end, 10);
+	if (errno || *end || v < 0 || (long long)(time_t)v != v)
+		die_x(EXIT_USAGE, "SOURCE_DATE_EPOCH must be a number of seconds since 1970, not '%s'", sde);
+	return (time_t)v;
+}
+
+static int cmd_policy(int argc, char **argv, struct options *o)
+{
+	int i = parse_options(argc, argv, o, "config proxy-qube");
+	if (i != argc)
+		usage("policy takes no arguments");
+	if (!o->proxy_qube)
+		usage("policy needs --proxy-qube NAME, the qube the proxy runs in");
+	if (!policy_valid_proxy_qube(o->proxy_qube))
+		die_x(EXIT_USAGE, "--proxy-qube '%s' is not a qube name (a letter, then up to 30 of A-Z a-z 0-9 _ . -; not dom0)",
+		      o->proxy_qube);
+	struct policy_options po = { .proxy_qube = o->proxy_qube, .date = policy_date() };
+	struct qp_config *cfg = load_or_die(o->config);
+	/* whole or not at all: a policy cut short would still parse in dom0 */
+	char *text = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&text, &len);
+	if (!m)
+		die_sys(EXIT_SYS, "unable to write the policy");
+	int n = policy_write(cfg, &po, m, stderr);
+	if (fclose(m) == EOF || n < 0)
+		die_sys(EXIT_SYS, "unable to write the policy");
+	if (fwrite(text, 1, len, stdout) != len || fflush(stdout) == EOF)
+		die_sys(EXIT_SYS, "unable to write the policy to standard output");
+	free(text);
+	if (n > 0)
+		fprintf(stderr, PROG ": %d warning%s: read the rules commented out in the policy before you install it\n", n,
+			n == 1 ? "" : "s");
+	config_free(cfg);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = {
@@ -730,6 +796,8 @@ int main(int argc, char **argv)
 		rc = cmd_check(argc, argv, &o);
 	else if (!strcmp(cmd, "run"))
 		rc = cmd_run(argc, argv, &o);
+	else if (!strcmp(cmd, "policy"))
+		rc = cmd_policy(argc, argv, &o);
 	else
 		usage("unknown command");
 	return rc;

@@ -2,12 +2,17 @@
 systemdsystemunit_DATA = systemd/qrexec-proxy.socket systemd/qrexec-proxy.service
 sysusersdir = $(prefix)/lib/sysusers.d
 sysusers_DATA = systemd/qrexec-proxy.conf
+# enabled where presets decide (Fedora: %systemd_post); the units' own
+# condition then keeps them to the qubes where the service is enabled
+presetdir = $(prefix)/lib/systemd/system-preset
+dist_preset_DATA = systemd/75-qrexec-proxy.preset
 EXTRA_DIST += systemd/qrexec-proxy.socket.in systemd/qrexec-proxy.service.in systemd/qrexec-proxy.sysusers
 CLEANFILES += $(systemdsystemunit_DATA) systemd/qrexec-proxy.conf
 
 do_subst = $(SED) -e 's|@bindir[@]|$(bindir)|g' \
 	-e 's|@sysconfdir[@]|$(sysconfdir)|g' \
-	-e 's|@QP_USER[@]|$(QP_USER)|g'
+	-e 's|@QP_USER[@]|$(QP_USER)|g' \
+	-e 's|@QP_UNIT_CONDITION[@]|$(QP_UNIT_CONDITION)|g'
 
 systemd/qrexec-proxy.socket: $(srcdir)/systemd/qrexec-proxy.socket.in Makefile
 	$(AM_V_GEN)$(MKDIR_P) systemd && $(do_subst) < $(srcdir)/systemd/qrexec-proxy.socket.in > $@

@@ -237,6 +237,7 @@ START_TEST(test_each_mode_has_its_own_help)
 		{ "exec", "QREXEC_SERVICE_ARGUMENT", "--allow-peer-uid" },
 		{ "check", "chains.d", "--socket" },
 		{ "run", "COMMAND", "--grace" },
+		{ "policy", "--proxy-qube", "--socket" },
 	};
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
 		struct proxy_run r;

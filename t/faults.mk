@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Fault injection against the real daemon (t/check_faults.c), and a filter
 # that misbehaves with its file descriptors (t/fault-filter.c).
-check_PROGRAMS += t/fault-filter t/check_faults
-TESTS += t/check_faults
+QP_CHECK_PROGS += t/fault-filter t/check_faults
+QP_TESTS += t/check_faults
 
 t_fault_filter_SOURCES = t/fault-filter.c
 # runs under the baseline seccomp policy, which denies the ptrace LeakSanitizer needs

@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # The built-in filters as standalone programs, the kit's lock-down, and
 # the example third-party filter.
-check_PROGRAMS += t/check_filters t/filter-misbehave t/filter-misbehave-builtin \
+QP_CHECK_PROGS += t/check_filters t/filter-misbehave t/filter-misbehave-builtin \
 	doc/examples/line-allowlist doc/examples/uppercase
-TESTS += t/check_filters
+QP_TESTS += t/check_filters
 
 t_check_filters_SOURCES = t/check_filters.c
 t_check_filters_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)

@@ -3,8 +3,8 @@
 # by its caller's data (t/hostile-filter.c) attacks everything outside its
 # own connection while a neighbouring connection moves data. Needs root (the
 # daemon runs as nobody); skipped otherwise.
-check_PROGRAMS += t/hostile-filter t/check_isolation
-TESTS += t/check_isolation
+QP_CHECK_PROGS += t/hostile-filter t/check_isolation
+QP_TESTS += t/check_isolation
 
 t_hostile_filter_SOURCES = t/hostile-filter.c
 # runs under the baseline seccomp policy, which denies the ptrace LeakSanitizer needs

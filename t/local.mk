@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 AM_TESTS_ENVIRONMENT = \
 	QP_BUILDDIR='$(abs_top_builddir)'; QP_SRCDIR='$(abs_top_srcdir)'; \
-	PYTHON3='$(PYTHON3)'; \
-	export QP_BUILDDIR QP_SRCDIR PYTHON3;
+	PYTHON3='$(PYTHON3)'; QP_QUBES_SERVICE_CONDITION='$(QP_QUBES_SERVICE_CONDITION)'; \
+	export QP_BUILDDIR QP_SRCDIR PYTHON3 QP_QUBES_SERVICE_CONDITION;
 
 TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -I$(top_srcdir)/orchestrator -I$(top_srcdir)/t
 TEST_LIBS = $(QP_LIBS) $(CHECK_LIBS)
@@ -70,3 +70,4 @@ include t/bench.mk
 include t/fuzz.mk
 include t/chains.mk
 include t/stress.mk
+include t/policy.mk

@@ -1,18 +1,18 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # helpers the integration tests start: a stand-in for qrexec-client-vm and a misbehaving filter
-check_PROGRAMS += t/fake-connector t/test-filter
+QP_CHECK_PROGS += t/fake-connector t/test-filter
 t_fake_connector_SOURCES = t/fake-connector.c t/hash.h
 t_test_filter_SOURCES = t/test-filter.c
 # runs under the baseline seccomp policy, which denies the ptrace LeakSanitizer needs
 t_test_filter_CFLAGS = $(WARN_CFLAGS)
 t_test_filter_LDFLAGS = $(HARDEN_LDFLAGS)
 
-noinst_LIBRARIES += t/libtestutil.a
+QP_CHECK_LIBS += t/libtestutil.a
 t_libtestutil_a_SOURCES = t/testutil.c t/testutil.h t/hash.h
 t_libtestutil_a_CFLAGS = $(TEST_CFLAGS)
 
-check_PROGRAMS += t/check_descriptor t/check_serve t/check_modes
-TESTS += t/check_descriptor t/check_serve t/check_modes
+QP_CHECK_PROGS += t/check_descriptor t/check_serve t/check_modes
+QP_TESTS += t/check_descriptor t/check_serve t/check_modes
 
 t_check_descriptor_SOURCES = t/check_descriptor.c
 t_check_descriptor_CFLAGS = $(TEST_CFLAGS)
@@ -27,12 +27,12 @@ t_check_modes_CFLAGS = $(TEST_CFLAGS)
 t_check_modes_LDADD = t/libtestutil.a $(TEST_LIBS)
 
 # the caller's side of a socket service, for the demo and the benchmarks
-check_PROGRAMS += t/qrexec-call
+QP_CHECK_PROGS += t/qrexec-call
 t_qrexec_call_SOURCES = t/qrexec-call.c
 
 # the summary line a caller cannot bend, and callers that go away (t/check_summary.c)
-check_PROGRAMS += t/check_summary
-TESTS += t/check_summary
+QP_CHECK_PROGS += t/check_summary
+QP_TESTS += t/check_summary
 t_check_summary_SOURCES = t/check_summary.c
 t_check_summary_CFLAGS = $(TEST_CFLAGS)
 t_check_summary_LDADD = t/libtestutil.a $(TEST_LIBS)

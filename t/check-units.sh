@@ -1,0 +1,51 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The units and the Qubes integration as built: the socket and the service
+# start only where the Qubes service is enabled, unless configured with
+# --disable-qubes-service-condition (QP_QUBES_SERVICE_CONDITION=no); systemd
+# accepts both units (systemd-analyze verify, when there is one); the
+# bind-dirs snippet is what bind-dirs.sh can read (bash -n, then sourced).
+# Automake's test protocol: exit 0 passes, 1 fails.
+set -u
+B=${QP_BUILDDIR:?}
+fail() { echo "FAIL: $*"; exit 1; }
+cond='ConditionPathExists=/run/qubes-service/qrexec-proxy'
+for u in socket service; do
+	f=$B/systemd/qrexec-proxy.$u
+	[ -f "$f" ] || fail "no $f"
+	if [ "${QP_QUBES_SERVICE_CONDITION:-yes}" = no ]; then
+		grep -q '^ConditionPathExists=' "$f" && fail "$f has a condition, though configured without"
+		echo "ok: qrexec-proxy.$u starts wherever it is enabled (--disable-qubes-service-condition)"
+	else
+		[ "$(grep -c "^$cond\$" "$f")" = 1 ] || fail "$f lacks $cond"
+		sed -n '/^\[Unit\]/,/^\[/p' "$f" | grep -q "^$cond\$" || fail "$cond is not in the [Unit] section of $f"
+		echo "ok: qrexec-proxy.$u has $cond"
+	fi
+done
+
+tmp=$(mktemp -d /tmp/qp-units.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+if command -v systemd-analyze >/dev/null 2>&1; then
+	# the programs as built, not as they will be installed
+	for u in socket service; do
+		sed -e "s|^\(Exec[A-Za-z]*=\)[^ ]*/qrexec-proxy |\1$B/qrexec-proxy |" "$B/systemd/qrexec-proxy.$u" > "$tmp/qrexec-proxy.$u"
+	done
+	(cd "$tmp" && systemd-analyze verify --man=no ./qrexec-proxy.socket ./qrexec-proxy.service) > "$tmp/verify" 2>&1 ||
+		fail "systemd-analyze verify: $(cat "$tmp/verify")"
+	# warnings are not failures for systemd-analyze; here they are
+	[ -s "$tmp/verify" ] && fail "systemd-analyze verify says: $(cat "$tmp/verify")"
+	echo "ok: systemd-analyze verify accepts both units"
+else
+	echo "(no systemd-analyze: the units are not verified)"
+fi
+
+snippet=$B/qubes/50_qrexec-proxy.conf
+[ -f "$snippet" ] || fail "no $snippet"
+command -v bash >/dev/null 2>&1 || { echo "ok (no bash: bind-dirs snippet not read)"; exit 0; }
+bash -n "$snippet" || fail "bash -n $snippet"
+got=$(bash -c 'binds=(); source "$1"; printf "%s\n" "${binds[@]}"' sh "$snippet") || fail "sourcing $snippet"
+want=$(sed -n "s/^binds+=( '\(.*\)' )\$/\1/p" "$snippet")
+[ "$got" = "$want" ] && [ "$(echo "$got" | wc -l)" = 2 ] || fail "bind-dirs reads '$got' from $snippet"
+echo "$got" | grep -q '/qrexec-proxy$' || fail "$snippet binds '$got'"
+echo "ok: bind-dirs binds $(echo "$got" | tr '\n' ' ')"
+exit 0
