@@ -41,3 +41,7 @@ CLEANFILES += t/include/qrexec-proxy/qpf.h
 t/include/qrexec-proxy/qpf.h: $(top_srcdir)/filters/qpf.h
 	$(MKDIR_P) t/include/qrexec-proxy
 	cp $(top_srcdir)/filters/qpf.h $@
+
+# the chain examples of the man pages, checked by qrexec-proxy check (the steps' own argument checks)
+QP_TESTS += t/check-man-examples.py
+EXTRA_DIST += t/check-man-examples.py
