@@ -510,8 +510,7 @@ static int init_receive(struct init_ctx *x, int ctl)
 		}
 	uint32_t *counts = malloc(h.len + 1);
 	struct isolate_proc *procs = calloc(h.n ? h.n : 1, sizeof(*procs));
-	const char **programs = calloc(h.n ? h.n : 1, sizeof(*programs));
-	if (!counts || !procs || !programs || read_full(ctl, counts, h.len) < 0)
+	if (!counts || !procs || read_full(ctl, counts, h.len) < 0)
 		return -1;
 	char *str = (char *)counts + 2 * sizeof(uint32_t) * h.n, *end = (char *)counts + h.len;
 	*end = '\0';
@@ -523,7 +522,7 @@ static int init_receive(struct init_ctx *x, int ctl)
 		char **envp = calloc((size_t)nenv + 1, sizeof(char *));
 		if (!argv || !envp || str >= end)
 			return -1;
-		procs[i].path = programs[i] = str;
+		procs[i].path = str;
 		str += strlen(str) + 1;
 		for (uint32_t k = 0; k < nargv + nenv; k++) {
 			if (str >= end)

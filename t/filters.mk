@@ -35,6 +35,8 @@ doc_examples_line_allowlist_LDFLAGS = $(HARDEN_LDFLAGS)
 doc_examples_uppercase_SOURCES = doc/examples/uppercase.c
 doc_examples_uppercase_CPPFLAGS = -I$(builddir)/t/include
 doc_examples_uppercase_CFLAGS = $(WARN_CFLAGS) $(SECCOMP_CFLAGS)
+# locks itself down: no sanitizer runtime, which needs more system calls
+doc_examples_uppercase_LDFLAGS = $(HARDEN_LDFLAGS)
 doc_examples_uppercase_LDADD = filters/libqrexec-proxy-filter.a $(SECCOMP_LIBS)
 BUILT_SOURCES += t/include/qrexec-proxy/qpf.h
 CLEANFILES += t/include/qrexec-proxy/qpf.h
