@@ -23,6 +23,7 @@
 #include "log.h"
 #include "spawn.h"
 #include "supervise.h"
+#include "transparent.h"
 #include "util.h"
 
 int listener_bind(const char *path)
@@ -103,6 +104,7 @@ int serve_connection(int fd, const char *id, const struct qp_config *cfg, const 
 	const char *why;
 	struct qp_descriptor d;
 	struct qp_call call;
+	char *owned = NULL; /* the destination service of a transparent call */
 	char *buf = malloc(QP_DESCRIPTOR_MAX + 1);
 
 	struct log_connection lc = { .id = id };
@@ -120,8 +122,18 @@ int serve_connection(int fd, const char *id, const struct qp_config *cfg, const 
 		free(buf);
 		return rc;
 	}
-	if (descriptor_parse(buf, len, &d, &why) < 0 || argument_parse(d.argument, &call, &why) < 0) {
+	bool proxy_form = false;
+	if (descriptor_parse(buf, len, &d, &why) < 0 ||
+	    ((proxy_form = !strcmp(d.service_name, QP_PROXY_SERVICE)) && argument_parse(d.argument, &call, &why) < 0)) {
 		int rc = refuse(fd, id, "malformed service descriptor", why);
+		free(buf);
+		return rc;
+	}
+	/* any other service name was redirected here by dom0: the configuration says where it goes */
+	if (!proxy_form && !transparent_route(cfg, d.service_name, d.argument, d.source, &call, &owned, &why)) {
+		char what[QP_SERVICE_MAX + QP_VMNAME_MAX + 32];
+		snprintf(what, sizeof(what), "call for %s from %s", d.service_name, d.source);
+		int rc = refuse(fd, id, what, why);
 		free(buf);
 		return rc;
 	}
@@ -136,6 +148,7 @@ int serve_connection(int fd, const char *id, const struct qp_config *cfg, const 
 		char what[300];
 		snprintf(what, sizeof(what), "chain '%s'", call.chain);
 		int rc = refuse(fd, id, what, "no such chain in the configuration");
+		free(owned);
 		free(buf);
 		return rc;
 	}
@@ -144,6 +157,7 @@ int serve_connection(int fd, const char *id, const struct qp_config *cfg, const 
 		char what[300];
 		snprintf(what, sizeof(what), "chain '%s'", call.chain);
 		int rc = refuse(fd, id, what, why);
+		free(owned);
 		free(buf);
 		return rc;
 	}
@@ -154,6 +168,7 @@ int serve_connection(int fd, const char *id, const struct qp_config *cfg, const 
 	if (!connector) {
 		log_sys(LOG_ERR, "connection %s: unable to prepare the connector", id);
 		close(fd);
+		free(owned);
 		free(buf);
 		return 111;
 	}
@@ -178,6 +193,7 @@ int serve_connection(int fd, const char *id, const struct qp_config *cfg, const 
 	enum qp_result r = supervise_connection(&a, &res);
 	close(fd);
 	config_free_argv(connector);
+	free(owned);
 	free(buf);
 	return r == QP_OK ? 0 : r == QP_FAILED ? 111 : 1;
 }
