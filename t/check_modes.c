@@ -178,8 +178,9 @@ START_TEST(test_each_mode_has_its_own_help)
 	static const char *const modes[][3] = {
 		{ "serve", "--allow-peer-uid", "QREXEC_SERVICE_ARGUMENT" },
 		{ "exec", "QREXEC_SERVICE_ARGUMENT", "--allow-peer-uid" },
-		{ "check", "chains.d", "--socket" },
+		{ "check", "chains.d", "--grace" },
 		{ "run", "COMMAND", "--grace" },
+		{ "links", "--dir", "--grace" },
 	};
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
 		struct proxy_run r;

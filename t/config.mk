@@ -7,7 +7,8 @@ t_check_config_CFLAGS = $(TEST_CFLAGS)
 t_check_config_LDADD = $(TEST_LIBS)
 
 dist_schema_DATA += schema/qrexec-proxy.schema.json
-EXTRA_DIST += t/check-schema.py conf/examples/one-way.yaml conf/examples/custom.yaml conf/chains.yaml
+EXTRA_DIST += t/check-schema.py conf/examples/one-way.yaml conf/examples/custom.yaml conf/examples/transparent.yaml \
+	conf/chains.yaml
 
 # The configuration is the administrator's: installed only where there is
 # none (else as chains.yaml.new, and make says so); chains.d for drop-ins
