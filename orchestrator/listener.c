@@ -363,7 +363,8 @@ static void reload_config(struct qp_config **cfg, const char *file)
 	} else {
 		config_free(*cfg);
 		*cfg = n;
-		log_msg(LOG_NOTICE, "configuration reloaded from %s: %zu chains", file, n->nchains);
+		log_msg(LOG_NOTICE, "configuration reloaded from %s: %zu chains, %zu transparent entries", file,
+			n->nchains, n->ntransparent);
 	}
 	free(text);
 }
@@ -411,8 +412,10 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 	if (fd_set_nonblock(listen_fd, true) < 0)
 		die_sys(111, "unable to make the listening socket non-blocking");
 
-	sd_notifyf(0, "READY=1\nSTATUS=serving %zu chains from %s", (*cfg)->nchains, o->config_file);
-	log_msg(LOG_NOTICE, "serving %zu chains from %s", (*cfg)->nchains, o->config_file);
+	sd_notifyf(0, "READY=1\nSTATUS=serving %zu chains and %zu transparent entries from %s", (*cfg)->nchains,
+		   (*cfg)->ntransparent, o->config_file);
+	log_msg(LOG_NOTICE, "serving %zu chains and %zu transparent entries from %s", (*cfg)->nchains,
+		(*cfg)->ntransparent, o->config_file);
 
 	for (;;) {
 		if (stopping && sup.n == 0)

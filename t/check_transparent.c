@@ -198,8 +198,10 @@ START_TEST(test_reload_changes_the_list)
 	strcat(body, extra);
 	write_config(d.config, body);
 	free(body);
+	assert_daemon_log(&d, "serving 2 chains and 3 transparent entries");
 	ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
-	assert_daemon_log(&d, "reloaded");
+	assert_daemon_log(&d, "reloaded from");
+	assert_daemon_log(&d, ": 2 chains, 4 transparent entries");
 	struct xfer x;
 	int fd = call_open(&d, "test.Generate+5000 work");
 	call_transfer(fd, 0, 37, 60000, &x);
