@@ -13,6 +13,7 @@
  * and the administrator wants to read the messages in file order.
  */
 #include "config.h"
+#include "descriptor.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -1043,6 +1044,98 @@ static void get_isolation(struct loader *ld, yaml_node_t *n)
 	report(ld, n, "'isolation' must be auto, namespaces, landlock or seccomp-only, found %s", describe(n));
 }
 
+/* ---- transparent ---- */
+
+/* One item of 'transparent'; its chain is looked up once every file is read. */
+static void get_transparent_entry(struct loader *ld, yaml_node_t *n, struct qp_transparent *e, size_t index)
+{
+	e->line = (int)n->start_mark.line + 1;
+	e->column = (int)n->start_mark.column + 1;
+	if (n->type != YAML_MAPPING_NODE) {
+		report(ld, n, "item %zu of 'transparent' must be a mapping with 'service', 'target', 'chain' and optional 'sources', found %s",
+		       index + 1, describe(n));
+		return;
+	}
+	struct key_spec spec[] = { { "service", false, 0, 0 }, { "sources", false, 0, 0 }, { "target", false, 0, 0 },
+				   { "chain", false, 0, 0 } };
+	char where[64];
+	snprintf(where, sizeof(where), "in item %zu of 'transparent'", index + 1);
+	get_keys(ld, n, spec, 4, where);
+	static const char *const required[] = { "service: SERVICE (the qrexec service name dom0 redirects here)", NULL,
+						"target: QUBE (where the calls go)", "chain: CHAIN (what they go through)" };
+	for (size_t i = 0; i < 4; i++)
+		if (required[i] && !spec[i].value)
+			report(ld, n, "item %zu of 'transparent' has no '%s'; add '%s'", index + 1, spec[i].name, required[i]);
+
+	if (spec[0].value && (e->service = scalar_dup(ld, spec[0].value, "'service' of a transparent entry"))) {
+		if (strchr(e->service, '+'))
+			report(ld, spec[0].value, "'service' '%s' has an argument; give the service name alone (a call's argument is passed on unchanged)",
+			       SHOW(e->service));
+		else if (!config_valid_name(e->service, QP_SERVICE_MAX))
+			report(ld, spec[0].value, "invalid service name '%s': use 1 to %d characters from [A-Za-z0-9_.-], not starting with '-' or '.'",
+			       SHOW(e->service), QP_SERVICE_MAX);
+		else if (!strcmp(e->service, QP_PROXY_SERVICE))
+			report(ld, spec[0].value, "'" QP_PROXY_SERVICE "' cannot be transparent: its calls name their chain and target themselves (" QP_PROXY_SERVICE "+CHAIN+TARGET+SERVICE)");
+	}
+	if (spec[1].value && get_string_list(ld, spec[1].value, false, "'sources' of a transparent entry", "an item of 'sources'",
+					     &e->sources, &e->nsources)) {
+		if (e->nsources == 0)
+			report(ld, spec[1].value, "'sources' is empty, so the entry would match no call; remove 'sources' to match any source");
+		for (size_t i = 0; i < e->nsources; i++)
+			if (!valid_qube(e->sources[i]))
+				report(ld, list_item(ld, spec[1].value, i), "'%s' in 'sources' of a transparent entry is not a qube name",
+				       SHOW(e->sources[i]));
+	}
+	if (spec[2].value && (e->target = scalar_dup(ld, spec[2].value, "'target' of a transparent entry")) &&
+	    !valid_qube(e->target))
+		report(ld, spec[2].value, "'target' '%s' is not a qube name (a letter, then up to 30 of [A-Za-z0-9_.-])",
+		       SHOW(e->target));
+	if (spec[3].value) {
+		e->chain_line = (int)spec[3].value->start_mark.line + 1;
+		e->chain_column = (int)spec[3].value->start_mark.column + 1;
+		if ((e->chain = scalar_dup(ld, spec[3].value, "'chain' of a transparent entry")) &&
+		    !config_valid_name(e->chain, CONFIG_NAME_MAX))
+			report(ld, spec[3].value, "invalid chain name '%s' in a transparent entry", SHOW(e->chain));
+	}
+}
+
+static void get_transparent(struct loader *ld, yaml_node_t *n)
+{
+	struct qp_config *cfg = ld->cfg;
+	if (n->type != YAML_SEQUENCE_NODE) {
+		report(ld, n, "'transparent' must be a list of entries (service, sources, target, chain), found %s",
+		       describe(n));
+		return;
+	}
+	size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	cfg->transparent = calloc(count ? count : 1, sizeof(*cfg->transparent));
+	if (!cfg->transparent) {
+		ld->oom = true;
+		return;
+	}
+	cfg->ntransparent = count;
+	for (size_t i = 0; i < count; i++) {
+		yaml_node_t *item = get_node(ld, n->data.sequence.items.start[i]);
+		if (item)
+			get_transparent_entry(ld, item, &cfg->transparent[i], i);
+	}
+}
+
+/* Every transparent entry names a chain, which may come from chains.d: checked once all files are read. */
+static int check_transparent_chains(const struct qp_config *cfg, FILE *errf)
+{
+	int errors = 0;
+	for (size_t i = 0; i < cfg->ntransparent; i++) {
+		const struct qp_transparent *e = &cfg->transparent[i];
+		if (!config_chain(cfg, e->chain)) {
+			fprintf(errf, "%s:%d:%d: no chain '%s' for the transparent entry of '%s'; define it under 'chains' (here or in chains.d)\n",
+				cfg->file, e->chain_line, e->chain_column, e->chain, e->service);
+			errors++;
+		}
+	}
+	return errors;
+}
+
 static void get_root(struct loader *ld, yaml_node_t *root)
 {
 	struct qp_config *cfg = ld->cfg;
@@ -1053,10 +1146,11 @@ static void get_root(struct loader *ld, yaml_node_t *root)
 	}
 	/* a drop-in adds chains, and only chains: the rest is the main file's to say */
 	struct key_spec spec[] = { { "connector", ld->dropin, 0, 0 }, { "filter_path", ld->dropin, 0, 0 },
-				   { "chains", false, 0, 0 }, { "isolation", ld->dropin, 0, 0 } };
-	get_keys(ld, root, spec, 4, ld->dropin ? "in a drop-in file (chains.d: only 'chains')" : "at the top level");
+				   { "chains", false, 0, 0 }, { "isolation", ld->dropin, 0, 0 },
+				   { "transparent", ld->dropin, 0, 0 } };
+	get_keys(ld, root, spec, 5, ld->dropin ? "in a drop-in file (chains.d: only 'chains')" : "at the top level");
 	if (ld->dropin) {
-		for (size_t i = 0; i < 4; i++)
+		for (size_t i = 0; i < 5; i++)
 			if (spec[i].forbidden && spec[i].key)
 				report(ld, spec[i].key, "'%s' may not be given in a drop-in file; it belongs in the main file",
 				       spec[i].name);
@@ -1079,6 +1173,8 @@ static void get_root(struct loader *ld, yaml_node_t *root)
 		get_chains(ld, spec[2].value);
 	else
 		report(ld, root, "missing key 'chains'; define at least one chain under 'chains:'");
+	if (spec[4].value)
+		get_transparent(ld, spec[4].value);
 }
 
 static char **dup_argv(char *const *v)
@@ -1200,6 +1296,7 @@ struct qp_config *config_load(const char *file, const char *builtin_dir, FILE *e
 	}
 	free(list);
 	free(dpath);
+	errors += check_transparent_chains(cfg, errf);
 	if (errors) {
 		config_free(cfg);
 		return NULL;
@@ -1286,6 +1383,14 @@ void config_free(struct qp_config *cfg)
 		config_free_argv(c->services);
 	}
 	free(cfg->chains);
+	for (size_t i = 0; i < cfg->ntransparent; i++) {
+		struct qp_transparent *e = &cfg->transparent[i];
+		free(e->service);
+		config_free_argv(e->sources);
+		free(e->target);
+		free(e->chain);
+	}
+	free(cfg->transparent);
 	free(cfg->isolation);
 	for (size_t i = 0; i < cfg->nfiles; i++)
 		free(cfg->files[i]);

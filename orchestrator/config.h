@@ -43,6 +43,21 @@ struct qp_chain {
 	int line, column;
 };
 
+/*
+ * One entry of 'transparent': a call for SERVICE (with any argument) from
+ * one of SOURCES goes to TARGET, as SERVICE+ARG, through CHAIN. The first
+ * entry that matches wins (transparent.h).
+ */
+struct qp_transparent {
+	char *service;       /* a service name, without argument */
+	char **sources;      /* NULL-terminated; NULL: any source */
+	size_t nsources;
+	char *target;
+	char *chain;         /* a chain of the configuration (checked once drop-ins are read) */
+	int line, column;    /* the entry */
+	int chain_line, chain_column;
+};
+
 struct qp_config {
 	char *file;          /* path it was loaded from */
 	char **connector;    /* NULL-terminated; never NULL after a successful load */
@@ -54,6 +69,8 @@ struct qp_config {
 	char *isolation;     /* auto, namespaces, landlock, seccomp-only; NULL: not given (auto) */
 	char **files;        /* the main file, then every drop-in of chains.d that was read */
 	size_t nfiles;
+	struct qp_transparent *transparent; /* main file only, in file order */
+	size_t ntransparent;
 };
 
 /*

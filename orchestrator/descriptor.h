@@ -14,6 +14,13 @@
 #define QP_SERVICE_MAX 255
 #define QP_VMNAME_MAX 31
 
+/*
+ * The service name the proxy's own calls come in under: its argument is
+ * CHAIN+TARGET+SERVICE[+ARG]. Any other name is a transparent call
+ * (transparent.h), routed by the configuration.
+ */
+#define QP_PROXY_SERVICE "qrexec-proxy"
+
 enum descriptor_status {
 	DESC_OK = 0,
 	DESC_EOF = -1,       /* the caller closed before the NUL */

@@ -25,6 +25,7 @@
 #include "spare.h"
 #include "spawn.h"
 #include "supervise.h"
+#include "transparent.h"
 #include "util.h"
 
 int listener_bind(const char *path)
@@ -153,6 +154,7 @@ int serve_prepared(int fd, const char *id, const struct qp_config *cfg, const st
 	const char *why;
 	struct qp_descriptor d;
 	struct qp_call call;
+	char *owned = NULL; /* the destination service of a transparent call */
 	char *buf = malloc(QP_DESCRIPTOR_MAX + 1);
 
 	struct log_connection lc = { .id = id };
@@ -170,8 +172,18 @@ int serve_prepared(int fd, const char *id, const struct qp_config *cfg, const st
 		free(buf);
 		return rc;
 	}
-	if (descriptor_parse(buf, len, &d, &why) < 0 || argument_parse(d.argument, &call, &why) < 0) {
+	bool proxy_form = false;
+	if (descriptor_parse(buf, len, &d, &why) < 0 ||
+	    ((proxy_form = !strcmp(d.service_name, QP_PROXY_SERVICE)) && argument_parse(d.argument, &call, &why) < 0)) {
 		int rc = refuse(fd, id, "malformed service descriptor", why);
+		free(buf);
+		return rc;
+	}
+	/* any other service name was redirected here by dom0: the configuration says where it goes */
+	if (!proxy_form && !transparent_route(cfg, d.service_name, d.argument, d.source, &call, &owned, &why)) {
+		char what[QP_SERVICE_MAX + QP_VMNAME_MAX + 32];
+		snprintf(what, sizeof(what), "call for %s from %s", d.service_name, d.source);
+		int rc = refuse(fd, id, what, why);
 		free(buf);
 		return rc;
 	}
@@ -186,6 +198,7 @@ int serve_prepared(int fd, const char *id, const struct qp_config *cfg, const st
 		char what[300];
 		snprintf(what, sizeof(what), "chain '%s'", call.chain);
 		int rc = refuse(fd, id, what, "no such chain in the configuration");
+		free(owned);
 		free(buf);
 		return rc;
 	}
@@ -194,6 +207,7 @@ int serve_prepared(int fd, const char *id, const struct qp_config *cfg, const st
 		char what[300];
 		snprintf(what, sizeof(what), "chain '%s'", call.chain);
 		int rc = refuse(fd, id, what, why);
+		free(owned);
 		free(buf);
 		return rc;
 	}
@@ -204,6 +218,7 @@ int serve_prepared(int fd, const char *id, const struct qp_config *cfg, const st
 	if (!connector) {
 		log_sys(LOG_ERR, "connection %s: unable to prepare the connector", id);
 		close(fd);
+		free(owned);
 		free(buf);
 		return 111;
 	}
@@ -229,6 +244,7 @@ int serve_prepared(int fd, const char *id, const struct qp_config *cfg, const st
 	enum qp_result r = supervise_connection(&a, &res);
 	close(fd);
 	config_free_argv(connector);
+	free(owned);
 	free(buf);
 	return r == QP_OK ? 0 : r == QP_FAILED ? 111 : 1;
 }
@@ -406,7 +422,8 @@ static void reload_config(struct qp_config **cfg, const char *file, const struct
 	} else {
 		config_free(*cfg);
 		*cfg = n;
-		log_msg(LOG_NOTICE, "configuration reloaded from %s: %zu chains", file, n->nchains);
+		log_msg(LOG_NOTICE, "configuration reloaded from %s: %zu chains, %zu transparent entries", file,
+			n->nchains, n->ntransparent);
 	}
 	free(text);
 }
@@ -460,8 +477,10 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 	if (o->spare && spare_start(&spare, *cfg, seccomp, o, close_fds) < 0)
 		log_sys(LOG_WARNING, "unable to fork a spare supervisor");
 
-	sd_notifyf(0, "READY=1\nSTATUS=serving %zu chains from %s", (*cfg)->nchains, o->config_file);
-	log_msg(LOG_NOTICE, "serving %zu chains from %s", (*cfg)->nchains, o->config_file);
+	sd_notifyf(0, "READY=1\nSTATUS=serving %zu chains and %zu transparent entries from %s", (*cfg)->nchains,
+		   (*cfg)->ntransparent, o->config_file);
+	log_msg(LOG_NOTICE, "serving %zu chains and %zu transparent entries from %s", (*cfg)->nchains,
+		(*cfg)->ntransparent, o->config_file);
 
 	for (;;) {
 		if (stopping && sup.n == 0)

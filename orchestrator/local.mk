@@ -16,6 +16,8 @@ orchestrator_libqp_a_SOURCES = \
 	orchestrator/summary.c orchestrator/summary.h \
 	orchestrator/supervise.c orchestrator/supervise.h \
 	orchestrator/listener.c orchestrator/listener.h \
+	orchestrator/transparent.c orchestrator/transparent.h \
+	orchestrator/links.c orchestrator/links.h \
 	orchestrator/util.c orchestrator/util.h
 orchestrator_libqp_a_CFLAGS = $(AM_CFLAGS) $(SYSTEMD_CFLAGS) $(YAML_CFLAGS) $(SECCOMP_CFLAGS)
 

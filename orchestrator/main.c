@@ -4,7 +4,8 @@
  * serve (the socket-activated listener), exec (executable-service mode),
  * check (validate a configuration), run (one connection through a
  * chain between stdin/stdout and a command, for filter authors) and
- * policy (the dom0 policy that matches the chains).
+ * policy (the dom0 policy that matches the chains) and links (the qrexec
+ * service names of the transparent entries).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -27,11 +28,13 @@
 #include "config.h"
 #include "descriptor.h"
 #include "isolate.h"
+#include "links.h"
 #include "listener.h"
 #include "log.h"
 #include "policy.h"
 #include "sandbox.h"
 #include "supervise.h"
+#include "transparent.h"
 #include "util.h"
 
 #define PROG "qrexec-proxy"
@@ -54,10 +57,11 @@ static const char usage_text[] =
 	"                    [--isolation auto|namespaces|landlock|seccomp-only] [--allow-peer-uid UID]...\n"
 	"                    [--idle-timeout SECONDS] [--no-spare]\n"
 	"       " PROG " exec [--config FILE] [--log journal|stderr|auto] [--isolation MECH] [ARG]\n"
-	"       " PROG " check [--config FILE] [--isolation MECH]\n"
+	"       " PROG " check [--config FILE] [--isolation MECH] [--socket PATH]\n"
 	"       " PROG " run [--config FILE] [--source NAME] [--target NAME] [--service NAME]\n"
 	"                  [--log journal|stderr|auto] [--isolation MECH] CHAIN -- COMMAND [ARG...]\n"
 	"       " PROG " policy [--config FILE] --proxy-qube NAME\n"
+	"       " PROG " links [--config FILE] [--dir DIR] [--socket PATH] [--check]\n"
 	"       " PROG " --help | --version\n";
 
 /* what each mode takes, for "qrexec-proxy MODE --help" */
@@ -85,16 +89,31 @@ static const struct mode_help {
 	{ "exec",
 	  "usage: " PROG " exec [OPTION...] [ARG]\n"
 	  "Executable-service mode: one connection on stdin/stdout; the source from QREXEC_REMOTE_DOMAIN,\n"
-	  "CHAIN+TARGET+SERVICE from QREXEC_SERVICE_ARGUMENT (or ARG). Logs to the journal only.\n"
+	  "CHAIN+TARGET+SERVICE from QREXEC_SERVICE_ARGUMENT (or ARG). Installed under another service\n"
+	  "name (QREXEC_SERVICE_FULL_NAME), it serves the transparent entries for that name.\n"
+	  "Logs to the journal only.\n"
 	  "  -c, --config FILE            the chains\n"
 	  "  -l, --log journal|stderr|auto  where diagnostics go (default: journal)\n"
 	  "      --admit-timeout S        how long an admission check may take (10)\n"
 	  "      --pipe-size BYTES        the size of every pipe (1048576)\n"
 	  "      --isolation MECH         auto, namespaces, landlock or seccomp-only\n" },
 	{ "check",
-	  "usage: " PROG " check [--config FILE] [--isolation MECH]\n"
+	  "usage: " PROG " check [--config FILE] [--isolation MECH] [--socket PATH]\n"
 	  "Validates FILE and its chains.d (errors as FILE:LINE:COLUMN: message), tries the isolation,\n"
-	  "and says what every chain will get. Exit 0: good; 100: errors.\n" },
+	  "and says what every chain will get. Warns about transparent entries that never match, and\n"
+	  "about transparent services without a link to the socket (--socket, default " QP_SOCKET_PATH ")\n"
+	  "in " QP_RPC_DIR_LOCAL " or " QP_RPC_DIR_SYSTEM ". Exit 0: good; 100: errors.\n" },
+	{ "links",
+	  "usage: " PROG " links [--config FILE] [--dir DIR] [--socket PATH] [--check]\n"
+	  "Makes DIR/SERVICE a symbolic link to the socket for every service of 'transparent', removes\n"
+	  "the links to the socket whose service the configuration no longer names, touches nothing\n"
+	  "else, and says what it did.\n"
+	  "  -c, --config FILE            the configuration\n"
+	  "      --dir DIR                where the links go (default " QP_RPC_DIR_LOCAL ")\n"
+	  "  -s, --socket PATH            what they point at (default " QP_SOCKET_PATH ")\n"
+	  "      --check                  say what would change, change nothing\n"
+	  "Exit 0: every service linked (--check: nothing to change); 1: a file that is not a link of\n"
+	  "ours is in the way (--check: or something would change); 100: usage or configuration; 111.\n" },
 	{ "run",
 	  "usage: " PROG " run [OPTION...] CHAIN -- COMMAND [ARG...]\n"
 	  "One connection through CHAIN between stdin/stdout and COMMAND (no shell), without Qubes.\n"
@@ -172,7 +191,8 @@ static void raise_nofile(void)
 
 enum { OPT_CONFIG = 'c', OPT_SOCKET = 's', OPT_LOG = 'l', OPT_ALLOW_ROOT = 256, OPT_MAX,
        OPT_GRACE, OPT_DESC_TIMEOUT, OPT_ADMIT_TIMEOUT, OPT_PIPE_SIZE, OPT_SOURCE, OPT_TARGET, OPT_SERVICE,
-       OPT_ISOLATION, OPT_ALLOW_PEER_UID, OPT_IDLE_TIMEOUT, OPT_NO_SPARE, OPT_PROXY_QUBE = 'q', OPT_HELP = 'h' };
+       OPT_ISOLATION, OPT_ALLOW_PEER_UID, OPT_IDLE_TIMEOUT, OPT_NO_SPARE, OPT_DIR, OPT_CHECK,
+       OPT_PROXY_QUBE = 'q', OPT_HELP = 'h' };
 
 static const struct option long_opts[] = {
 	{ "config", required_argument, NULL, OPT_CONFIG },
@@ -192,6 +212,8 @@ static const struct option long_opts[] = {
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "no-spare", no_argument, NULL, OPT_NO_SPARE },
 	{ "proxy-qube", required_argument, NULL, OPT_PROXY_QUBE },
+	{ "dir", required_argument, NULL, OPT_DIR },
+	{ "check", no_argument, NULL, OPT_CHECK },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -210,6 +232,8 @@ struct options {
 	enum isolate_mech isolation;
 	uid_t peer_uids[LISTENER_MAX_PEER_UIDS];
 	size_t npeer_uids;
+	const char *dir;     /* links */
+	bool check_only;     /* links --check */
 };
 
 /* Options are shared by the subcommands; each checks it got only its own. */
@@ -290,6 +314,12 @@ static int parse_options(int argc, char **argv, struct options *o, const char *a
 			break;
 		case OPT_NO_SPARE:
 			o->no_spare = true;
+			break;
+		case OPT_DIR:
+			o->dir = optarg;
+			break;
+		case OPT_CHECK:
+			o->check_only = true;
 			break;
 		case OPT_ALLOW_PEER_UID:
 			if (o->npeer_uids == LISTENER_MAX_PEER_UIDS)
@@ -568,11 +598,26 @@ static int cmd_exec(int argc, char **argv, struct options *o)
 	if (!source || !valid_vm_name(source))
 		die_x(EXIT_REFUSED, "refused: QREXEC_REMOTE_DOMAIN is missing or not a qube name");
 	const char *why;
+	/*
+	 * Installed under a service name of its own (a transparent entry's),
+	 * the program learns that name only from QREXEC_SERVICE_FULL_NAME
+	 * (SERVICE+ARG): under any name but the proxy's, the configuration
+	 * says where the call goes. Without the variable, the proxy's form.
+	 */
+	const char *full_env = getenv("QREXEC_SERVICE_FULL_NAME");
+	char *full = full_env ? strdup(full_env) : NULL, *tservice = NULL, *targument = NULL, *owned = NULL;
+	if (full_env && !full)
+		die_sys(EXIT_SYS, "out of memory");
+	if (full && transparent_split_full_name(full, &tservice, &targument, &why) < 0)
+		die_x(EXIT_REFUSED, "refused: malformed QREXEC_SERVICE_FULL_NAME from %s: %s", source, why);
+	bool transparent = tservice && strcmp(tservice, QP_PROXY_SERVICE) != 0;
 	struct qp_call call;
-	if (argument_parse(arg, &call, &why) < 0)
+	if (!transparent && argument_parse(arg, &call, &why) < 0)
 		die_x(EXIT_REFUSED, "refused: malformed argument from %s: %s", source, why);
 
 	struct qp_config *cfg = load_or_die(o->config);
+	if (transparent && !transparent_route(cfg, tservice, targument, source, &call, &owned, &why))
+		die_x(EXIT_REFUSED, "refused: call for %s from %s: %s", tservice, source, why);
 	const struct qp_chain *chain = config_chain(cfg, call.chain);
 	if (!chain)
 		die_x(EXIT_REFUSED, "refused: %s asked for chain '%s', which is not in %s", source, call.chain, o->config);
@@ -586,13 +631,34 @@ static int cmd_exec(int argc, char **argv, struct options *o)
 	int rc = run_one(o, cfg, chain, connector, source, call.target, call.service);
 	config_free_argv(connector);
 	config_free(cfg);
+	free(owned);
+	free(full);
 	free(arg);
 	return rc;
 }
 
+/* the qrexec service directories, or what QREXEC_PROXY_RPC_DIRS says instead (tests) */
+static void check_links(const struct qp_config *cfg, const char *socket)
+{
+	const char *env = getenv(QP_RPC_DIRS_ENV);
+	char *copy = env ? strdup(env) : NULL;
+	const char *dirs[16] = { QP_RPC_DIR_LOCAL, QP_RPC_DIR_SYSTEM, NULL };
+	if (env && !copy)
+		die_sys(EXIT_SYS, "out of memory");
+	if (copy) {
+		size_t n = 0;
+		char *save = NULL;
+		for (char *d = strtok_r(copy, ":", &save); d && n < 15; d = strtok_r(NULL, ":", &save))
+			dirs[n++] = d;
+		dirs[n] = NULL;
+	}
+	links_warnings(cfg, dirs, socket, stderr);
+	free(copy);
+}
+
 static int cmd_check(int argc, char **argv, struct options *o)
 {
-	int i = parse_options(argc, argv, o, "config isolation");
+	int i = parse_options(argc, argv, o, "config isolation socket");
 	if (i != argc)
 		usage("check takes no arguments");
 	struct qp_config *cfg = config_load(o->config, NULL, stderr);
@@ -631,6 +697,13 @@ static int cmd_check(int argc, char **argv, struct options *o)
 		if (!ch->services)
 			fprintf(stderr, "%s:%d:%d: warning: chain '%s' has no 'services': it forwards any service dom0 policy lets its callers name\n",
 				cfg->file, ch->line, ch->column, ch->name);
+	}
+	if (cfg->ntransparent) {
+		printf("%zu transparent entries:\n", cfg->ntransparent);
+		transparent_describe(cfg, stdout);
+		fflush(stdout);
+		transparent_warnings(cfg, stderr);
+		check_links(cfg, o->socket ? o->socket : QP_SOCKET_PATH);
 	}
 	config_free(cfg);
 	return 0;
@@ -751,6 +824,26 @@ static int cmd_policy(int argc, char **argv, struct options *o)
 	return 0;
 }
 
+static int cmd_links(int argc, char **argv, struct options *o)
+{
+	int i = parse_options(argc, argv, o, "config dir socket check");
+	if (i != argc)
+		usage("links takes no arguments");
+	struct links_opts lo = {
+		.dir = o->dir ? o->dir : QP_RPC_DIR_LOCAL,
+		.socket = o->socket ? o->socket : QP_SOCKET_PATH,
+		.check_only = o->check_only,
+	};
+	if (lo.socket[0] != '/')
+		die_x(EXIT_USAGE, "--socket takes an absolute path: qrexec-agent follows the link from %s", lo.dir);
+	struct qp_config *cfg = config_load(o->config, NULL, stderr);
+	if (!cfg)
+		return EXIT_USAGE;
+	int rc = links_sync(cfg, &lo, stdout, stderr);
+	config_free(cfg);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = {
@@ -798,6 +891,8 @@ int main(int argc, char **argv)
 		rc = cmd_run(argc, argv, &o);
 	else if (!strcmp(cmd, "policy"))
 		rc = cmd_policy(argc, argv, &o);
+	else if (!strcmp(cmd, "links"))
+		rc = cmd_links(argc, argv, &o);
 	else
 		usage("unknown command");
 	return rc;

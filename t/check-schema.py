@@ -60,6 +60,13 @@ chains:
       - {name: count, args: [--limit, 10, --per-source]}
     connector: [/bin/true]
 """,
+    "transparent": """
+chains: {one-way: {filters: []}}
+transparent:
+  - {service: qubes.Filecopy, sources: [work, personal], target: vault, chain: one-way}
+  - {service: my.Service, target: sys-net, chain: one-way}
+""",
+    "transparent empty": "chains: {a: {filters: []}}\ntransparent: []",
 }
 
 BAD = {
@@ -94,6 +101,15 @@ BAD = {
     "filter_path a mapping": "filter_path: {a: b}\nchains: {a: {filters: []}}",
     "duplicate chain": "chains:\n  a: {filters: []}\n  a: {filters: [pass]}",
     "duplicate key": "chains: {a: {filters: [], filters: [pass]}}",
+    "transparent a mapping": "chains: {a: {filters: []}}\ntransparent: {service: s, target: t, chain: a}",
+    "transparent without target": "chains: {a: {filters: []}}\ntransparent: [{service: s, chain: a}]",
+    "transparent without chain": "chains: {a: {filters: []}}\ntransparent: [{service: s, target: t}]",
+    "transparent service with argument": "chains: {a: {filters: []}}\ntransparent: [{service: s+x, target: t, chain: a}]",
+    "transparent qrexec-proxy": "chains: {a: {filters: []}}\ntransparent: [{service: qrexec-proxy, target: t, chain: a}]",
+    "transparent bad target": "chains: {a: {filters: []}}\ntransparent: [{service: s, target: '@dispvm', chain: a}]",
+    "transparent empty sources": "chains: {a: {filters: []}}\ntransparent: [{service: s, sources: [], target: t, chain: a}]",
+    "transparent sources a string": "chains: {a: {filters: []}}\ntransparent: [{service: s, sources: work, target: t, chain: a}]",
+    "transparent unknown key": "chains: {a: {filters: []}}\ntransparent: [{service: s, target: t, chain: a, targets: [t]}]",
 }
 
 

@@ -369,7 +369,8 @@ START_TEST(test_example_files)
 		srcdir = getenv("srcdir");
 	if (!srcdir)
 		srcdir = ".";
-	const char *files[] = { "conf/chains.yaml", "conf/examples/one-way.yaml", "conf/examples/custom.yaml" };
+	const char *files[] = { "conf/chains.yaml", "conf/examples/one-way.yaml", "conf/examples/custom.yaml",
+				"conf/examples/transparent.yaml" };
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		char path[PATH_MAX];
 		snprintf(path, sizeof(path), "%s/%s", srcdir, files[i]);

@@ -235,9 +235,10 @@ START_TEST(test_each_mode_has_its_own_help)
 	static const char *const modes[][3] = {
 		{ "serve", "--allow-peer-uid", "QREXEC_SERVICE_ARGUMENT" },
 		{ "exec", "QREXEC_SERVICE_ARGUMENT", "--allow-peer-uid" },
-		{ "check", "chains.d", "--socket" },
+		{ "check", "chains.d", "--grace" },
 		{ "run", "COMMAND", "--grace" },
 		{ "policy", "--proxy-qube", "--socket" },
+		{ "links", "--dir", "--grace" },
 	};
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
 		struct proxy_run r;

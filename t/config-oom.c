@@ -109,6 +109,14 @@ static const char bad_text[] =
 	"    filters: [nope, {name: pass, args: [x, {y: z}, w]}, {name: pass, direction: x}, [x]]\n"
 	"    admit: [{name: count, direction: both}]\n"
 	"  a: {filters: []}\n";
+static const char transparent_text[] =
+	"chains:\n"
+	"  a: {filters: []}\n"
+	"transparent:\n"
+	"  - {service: s, target: t, chain: a, sources: [w, v]}\n"
+	"  - {service: s+x, target: -t, chain: nope, sources: [w, -x], bogus: 1}\n"
+	"  - {service: qrexec-proxy, chain: a, sources: []}\n"
+	"  - x\n";
 static const char syntax_text[] = "chains:\n  a: {filters: [pass]\n";
 static const char alias_text[] = "x: &a [pass]\nchains: {a: {filters: *a}}\n";
 
@@ -172,7 +180,8 @@ int main(void)
 	setvbuf(devnull, NULL, _IONBF, 0);
 
 	int problems = 0;
-	const char *texts[][2] = { { "bad.yaml", bad_text }, { "syntax.yaml", syntax_text }, { "alias.yaml", alias_text } };
+	const char *texts[][2] = { { "bad.yaml", bad_text }, { "syntax.yaml", syntax_text }, { "alias.yaml", alias_text },
+				   { "transparent.yaml", transparent_text } };
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, texts[i][0]);
 		if (write_text(path, texts[i][1], 0644) < 0)
@@ -182,6 +191,8 @@ int main(void)
 	}
 	const char *srcdir = getenv("QP_SRCDIR");
 	snprintf(path, sizeof(path), "%s/conf/chains.yaml", srcdir ? srcdir : ".");
+	problems += run(path, builtin, devnull);
+	snprintf(path, sizeof(path), "%s/conf/examples/transparent.yaml", srcdir ? srcdir : ".");
 	problems += run(path, builtin, devnull);
 
 	for (size_t i = 0; i < sizeof(filters) / sizeof(filters[0]); i++) {

@@ -17,8 +17,10 @@ pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"; }
 trap cleanup EXIT INT TERM
 
+echo "== qrexec-proxy links: the transparent services, as links to the socket (here in a demo directory)"
+"$B/qrexec-proxy" links --config "$dir/chains.yaml" --dir "$dir/qubes-rpc" --socket "$sock"
 echo "== qrexec-proxy check"
-"$B/qrexec-proxy" check --config "$dir/chains.yaml"
+QREXEC_PROXY_RPC_DIRS="$dir/qubes-rpc" "$B/qrexec-proxy" check --config "$dir/chains.yaml" --socket "$sock"
 allow=
 [ "$(id -u)" = 0 ] && allow=--allow-root
 "$B/qrexec-proxy" serve --config "$dir/chains.yaml" --socket "$sock" --log stderr $allow 2>"$dir/daemon.log" &
@@ -42,6 +44,10 @@ show "count --limit 2: the third call within a minute is refused before work is 
 for i in 1 2 3; do echo "   call $i answer: [$(call rate-limited test.Echo "call $i")]"; done
 show "an unknown chain is refused (immediate EOF)"
 echo "   answer: [$(call no-such-chain test.Echo 'x')]"
+show "transparent: a plain test.Echo call from personal (no chain, no target named) goes to work through 'limited'"
+echo "   answer: [$(printf '%s' 'redirected by dom0, cut at sixteen bytes' | "$B/t/qrexec-call" "$sock" "test.Echo+ personal")]"
+show "transparent: the same service from a source no entry takes is refused"
+echo "   answer: [$(printf '%s' 'x' | "$B/t/qrexec-call" "$sock" "test.Echo+ stranger")]"
 show "half-close: test.Hash answers only after the caller's EOF"
 echo "   answer: [$(head -c 1048576 /dev/zero | "$B/t/qrexec-call" "$sock" "qrexec-proxy+pass+work+test.Hash personal")]"
 

@@ -9,7 +9,8 @@ FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=al
 EXTRA_DIST += t/fuzz/fuzz_descriptor.c t/fuzz/fuzz_descriptor_read.c t/fuzz/fuzz_config.c t/fuzz/corpus
 CLEANFILES += $(FUZZ_TARGETS)
 
-t/fuzz/fuzz-descriptor: $(srcdir)/t/fuzz/fuzz_descriptor.c $(srcdir)/orchestrator/descriptor.c $(srcdir)/orchestrator/config.c
+t/fuzz/fuzz-descriptor: $(srcdir)/t/fuzz/fuzz_descriptor.c $(srcdir)/orchestrator/descriptor.c $(srcdir)/orchestrator/config.c \
+		$(srcdir)/orchestrator/transparent.c
 	$(AM_V_GEN)$(MKDIR_P) t/fuzz && $(CLANG) $(FUZZ_FLAGS) -o $@ $^ $(YAML_LIBS)
 # descriptor_read over a socketpair: consumes up to the NUL and not one byte more
 t/fuzz/fuzz-descriptor-read: $(srcdir)/t/fuzz/fuzz_descriptor_read.c $(srcdir)/orchestrator/descriptor.c $(srcdir)/orchestrator/config.c

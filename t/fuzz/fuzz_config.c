@@ -33,6 +33,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			char **argv = config_expand_connector(config_connector(cfg, ch), &ph);
 			config_free_argv(argv);
 		}
+		/* every transparent entry leads to a chain that exists */
+		for (size_t i = 0; i < cfg->ntransparent; i++)
+			if (!config_chain(cfg, cfg->transparent[i].chain) || !cfg->transparent[i].target)
+				abort();
 		config_free(cfg);
 	}
 	close(fd);

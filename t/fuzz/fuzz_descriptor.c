@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* libFuzzer: the service descriptor and the proxy's argument, as a caller sends them. */
+/* libFuzzer: the service descriptor, the proxy's argument and a full service name, as a caller sends them. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "descriptor.h"
+#include "transparent.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -40,6 +41,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	why = NULL;
 	if (argument_parse(arg, &c, &why) < 0 && (!why || !*why))
 		abort();
+	/* and, under another name, QREXEC_SERVICE_FULL_NAME */
+	memcpy(arg, data, size);
+	arg[size] = '\0';
+	char *service, *argument;
+	why = NULL;
+	if (transparent_split_full_name(arg, &service, &argument, &why) == 0) {
+		if (!*service || strlen(service) > QP_SERVICE_MAX || strchr(service, '+') || strchr(service, ' '))
+			abort();
+	} else if (!why || !*why) {
+		abort();
+	}
 	free(buf);
 	free(arg);
 	return 0;
