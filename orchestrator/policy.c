@@ -365,6 +365,27 @@ static void destination_rules(struct writer *w, const struct lists *l)
 }
 
 /*
+ * A transparent entry: the caller's own call (SERVICE towards TARGET) is
+ * redirected to the proxy qube, and the proxy qube may make it on.
+ */
+static void transparent_block(struct writer *w, const struct qp_transparent *t)
+{
+	char redirect[64];
+	snprintf(redirect, sizeof(redirect), "allow target=%s", w->o->proxy_qube);
+	comment(w, "transparent %s (%s:%d): calls of %s in %s go to %s instead, and on through chain %s",
+		t->service, w->cfg->file, t->line, t->service, t->target, w->o->proxy_qube, t->chain);
+	if (!t->sources)
+		comment(w, "from any qube (@anyvm): the entry has no 'sources'");
+	else
+		comment(w, "from its sources: the callers change nothing");
+	for (size_t c = 0; c < (t->sources ? t->nsources : 1) && !w->oom; c++)
+		rule(w, false, t->service, NULL, t->sources ? t->sources[c] : "@anyvm", t->target, redirect);
+	comment(w, "and %s makes the call on: the destination sees %s as its caller", w->o->proxy_qube,
+		w->o->proxy_qube);
+	rule(w, false, t->service, NULL, w->o->proxy_qube, t->target, "allow");
+}
+
+/*
  * Nothing else reaches the proxy in this qube: the calls no chain allows
  * are refused here, before a later file could allow them.
  */
@@ -444,6 +465,11 @@ int policy_write(const struct qp_config *cfg, const struct policy_options *o, FI
 		flush_block(&w);
 	for (size_t c = 0; c < cfg->nchains && !w.oom; c++) {
 		chain_block(&w, &cfg->chains[c]);
+		if (!w.oom)
+			flush_block(&w);
+	}
+	for (size_t i = 0; i < cfg->ntransparent && !w.oom; i++) {
+		transparent_block(&w, &cfg->transparent[i]);
 		if (!w.oom)
 			flush_block(&w);
 	}

@@ -163,6 +163,7 @@ static const char *const examples[][2] = {
 	{ "conf/chains.yaml", "chains" },
 	{ "conf/examples/one-way.yaml", "one-way" },
 	{ "conf/examples/custom.yaml", "custom" },
+	{ "conf/examples/transparent.yaml", "transparent" },
 	{ "t/policy/allowlists.yaml", "allowlists" },
 };
 

@@ -11,7 +11,8 @@ EXTRA_DIST += t/check-policy.py t/policy/allowlists.yaml \
 	t/policy/chains.policy t/policy/chains.warnings \
 	t/policy/one-way.policy t/policy/one-way.warnings \
 	t/policy/custom.policy t/policy/custom.warnings \
-	t/policy/allowlists.policy t/policy/allowlists.warnings
+	t/policy/allowlists.policy t/policy/allowlists.warnings \
+	t/policy/transparent.policy t/policy/transparent.warnings
 
 # The units (the Qubes service condition) and the bind-dirs snippet.
 QP_TESTS += t/check-units.sh
