@@ -68,7 +68,9 @@ static long rss_kb(pid_t pid)
 START_TEST(test_concurrent_random_chains)
 {
 	struct daemon d;
-	static const char *const extra[] = { "--max-connections", "512", NULL };
+	/* the data path under load, from one source: no per-source limit in the way (t/check_limits tests those) */
+	static const char *const extra[] = { "--max-connections", "512", "--max-per-source", "512",
+					     "--max-queued-per-source", "512", NULL };
 	int n = (int)env_long("QP_STRESS_CONNECTIONS", 50);
 	uint64_t bytes = (uint64_t)env_long("QP_STRESS_BYTES", 1 << 20);
 
