@@ -273,17 +273,13 @@ static struct limits_group *group_get(struct limits_group ***arr, size_t *n, siz
 }
 
 /* Drops G from *ARR when nothing refers to it any more. */
-static void group_drop_if_unused(struct limits_group **arr, size_t *n, size_t *turn, struct limits_group *g)
+static void group_drop_if_unused(struct limits_group **arr, size_t *n, struct limits_group *g)
 {
-	if (!g || g->running || g->queued || g->first)
+	if (!g || g->refs)
 		return;
 	for (size_t i = 0; i < *n; i++) {
 		if (arr[i] == g) {
-			/* keep the order: the round robin goes through the sources as they came */
-			memmove(&arr[i], &arr[i + 1], (*n - i - 1) * sizeof(*arr));
-			(*n)--;
-			if (turn && *turn > i)
-				(*turn)--;
+			arr[i] = arr[--*n];
 			free(g);
 			return;
 		}
@@ -361,16 +357,20 @@ static void admit(struct limits *L, struct limits_conn *c, int64_t now_ms)
 		log_sys(LOG_WARNING, "connection %s: unable to grant its slot", c->id);
 }
 
-/* Hands free slots to waiting connections, the sources taking turns. */
+/*
+ * Hands free slots to waiting connections. Each source offers its oldest
+ * connection that a limit lets through; of those, the one whose source
+ * runs the fewest connections goes first (then the oldest): a source that
+ * holds many slots and has many more waiting cannot keep another's one
+ * call waiting behind them.
+ */
 static void schedule(struct limits *L, int64_t now_ms)
 {
 	bool any = false;
-	for (bool progress = true; progress && L->queued > 0;) {
-		progress = false;
-		size_t n = L->nsources;
-		for (size_t k = 0; k < n && L->queued > 0; k++) {
-			size_t idx = (L->turn + k) % n;
-			struct limits_group *s = L->sources[idx];
+	while (L->queued > 0) {
+		struct limits_conn *best = NULL;
+		for (size_t k = 0; k < L->nsources; k++) {
+			struct limits_group *s = L->sources[k];
 			if (!s->queued)
 				continue;
 			for (struct limits_conn *c = s->first; c; c = c->src_next) {
@@ -379,10 +379,9 @@ static void schedule(struct limits *L, int64_t now_ms)
 				enum limits_block b = blocked(L, c);
 				c->block = b;
 				if (b == LIMITS_FREE) {
-					admit(L, c, now_ms);
-					any = progress = true;
-					/* one per source per round: the next source's turn */
-					L->turn = (idx + 1) % n;
+					if (!best || s->running < best->src->running ||
+					    (s->running == best->src->running && c->seq < best->seq))
+						best = c;
 					break;
 				}
 				if (b == LIMITS_BY_TOTAL)
@@ -392,6 +391,10 @@ static void schedule(struct limits *L, int64_t now_ms)
 				/* held by its chain: one of the same source through another chain may go */
 			}
 		}
+		if (!best)
+			break;
+		admit(L, best, now_ms);
+		any = true;
 	}
 out:
 	if (any)
@@ -432,11 +435,19 @@ static void on_ask(struct limits *L, struct limits_conn *c, const struct limits_
 	c->naux = m->naux < 1024 ? m->naux : 1024;
 	c->asked_ms = now_ms;
 	c->src = group_get(&L->sources, &L->nsources, &L->capsources, c->source, true);
+	if (c->src)
+		c->src->refs++;
 	c->chn = group_get(&L->chains, &L->nchains, &L->capchains, c->chain, true);
+	if (c->chn)
+		c->chn->refs++;
 	if (!c->src || !c->chn) {
 		log_msg(LOG_ERR, "connection %s: out of memory for the book of limits", c->id);
-		group_drop_if_unused(L->sources, &L->nsources, &L->turn, c->src);
-		group_drop_if_unused(L->chains, &L->nchains, NULL, c->chn);
+		if (c->src)
+			c->src->refs--;
+		if (c->chn)
+			c->chn->refs--;
+		group_drop_if_unused(L->sources, &L->nsources, c->src);
+		group_drop_if_unused(L->chains, &L->nchains, c->chn);
 		c->src = c->chn = NULL;
 		c->state = LIMITS_CLOSING;
 		/* the supervisor sees its channel end and gives up */
@@ -458,11 +469,22 @@ static void on_ask(struct limits *L, struct limits_conn *c, const struct limits_
 	schedule(L, now_ms);
 	if (c->state != LIMITS_QUEUED)
 		return;
-	/* it has to wait: if it may */
-	if (c->queue_timeout_ms == 0)
+	/* it has to wait (a call ahead of it may have ended the search before it was looked at) */
+	c->block = blocked(L, c);
+	if (c->block == LIMITS_FREE)
+		c->block = LIMITS_BY_SOURCE; /* free but behind older calls of its source */
+	if (c->queue_timeout_ms == 0) {
 		deny(L, c, LIMITS_DENY_TIMEOUT, c->block, now_ms);
-	else if (c->src->queued > L->o.max_queued_per_source || L->queued > L->o.max_queued)
+	} else if (c->src->queued > L->o.max_queued_per_source || L->queued > L->o.max_queued) {
 		deny(L, c, LIMITS_DENY_FULL, c->block, now_ms);
+	} else {
+		struct log_connection lc = { .id = c->id, .source = c->source, .target = c->target,
+					     .service = c->service, .chain = c->chain };
+		log_set_connection(&lc);
+		log_msg(LOG_INFO, "connection %s: waits for a slot: %s (%d) is reached; %d of source %s waiting",
+			c->id, limits_block_name(c->block), block_limit(L, c, c->block), c->src->queued, c->source);
+		log_set_connection(NULL);
+	}
 }
 
 void limits_on_readable(struct limits *L, struct limits_conn *c, int64_t now_ms)
@@ -550,8 +572,10 @@ void limits_remove(struct limits *L, pid_t pid, int64_t now_ms)
 			if (c->src->last == c)
 				c->src->last = prev;
 		}
-		group_drop_if_unused(L->sources, &L->nsources, &L->turn, c->src);
-		group_drop_if_unused(L->chains, &L->nchains, NULL, c->chn);
+		c->src->refs--;
+		c->chn->refs--;
+		group_drop_if_unused(L->sources, &L->nsources, c->src);
+		group_drop_if_unused(L->chains, &L->nchains, c->chn);
 	}
 	if (c->chan >= 0)
 		close(c->chan);

@@ -26,8 +26,9 @@
  * chain the chain's max_connections, and per source within the chain the
  * chain's max_per_source. A connection over a limit waits, in arrival
  * order among those of its source that a limit lets through, up to its
- * queue timeout. When a slot frees, the sources take turns (round robin),
- * so a source with many waiting cannot hold up another's call.
+ * queue timeout. When a slot frees, it goes to the source that runs the
+ * fewest connections (then to the oldest request), so a source with many
+ * waiting cannot hold up another's call.
  *
  * Pipes: every running connection's data pipes get the same size, the
  * largest power of two of pages (at most --pipe-size) for which all of
@@ -158,6 +159,7 @@ struct limits_group {
 	char name[LIMITS_NAME_MAX];
 	int running;               /* admitted (ADMITTING, RUNNING, CLOSING after a grant) */
 	int queued;
+	int refs;                  /* connections that name it; dropped at 0 */
 	struct limits_conn *first, *last; /* sources only: its connections, in the order they asked */
 };
 
@@ -170,7 +172,6 @@ struct limits {
 	size_t capsources, capchains;
 	int running, queued;
 	uint64_t next_seq;
-	size_t turn;               /* the source whose turn is next when a slot frees */
 	unsigned page;             /* bytes */
 	unsigned budget_pages;
 	unsigned max_data_pages;   /* from pipe_size */

@@ -29,6 +29,8 @@ extern char **environ;
 #define RELAY_CHUNK (1 << 20)
 /* fallback copy buffer when splice does not apply (ttys, files) */
 #define RELAY_BUF (1 << 16)
+/* a pipe too full to shrink for this long counts with what it holds (connlimits.h) */
+#define STUCK_MS 2000
 /* pumps per wake-up before the other fds get a turn */
 #define RELAY_ROUNDS 16
 
@@ -92,6 +94,7 @@ struct conn {
 	bool listener_gone;   /* the admission channel is at EOF */
 	bool resize_pending;  /* a data pipe was too full to shrink: again at resize_at_ms */
 	int64_t resize_at_ms;
+	int64_t resize_since_ms; /* when the shrink first found a pipe too full */
 	int resize_backoff_ms;
 	bool told_stuck;      /* the listener knows the pipes would not shrink */
 	uint64_t told_held;   /* the pages the listener was last told the data pipes hold */
@@ -692,6 +695,8 @@ static uint64_t resize_pipes(struct conn *c)
 	}
 	if (busy) {
 		/* data waits in it: try again, less often as long as it stays full */
+		if (!c->resize_pending)
+			c->resize_since_ms = mono_ms();
 		c->resize_pending = true;
 		c->resize_backoff_ms = c->resize_backoff_ms ? c->resize_backoff_ms * 2 : 10;
 		if (c->resize_backoff_ms > 1000)
@@ -725,12 +730,18 @@ static void tell_listener(struct conn *c, enum limits_state state, uint64_t held
 	}
 }
 
-/* Resizes (again) and tells the listener when what the pipes hold changed, or whether they shrank. */
+/*
+ * Resizes (again) and tells the listener what the pipes hold when that
+ * changed. Pipes full for a moment are the normal state of a fast
+ * transfer; only pipes that stayed too full to shrink for a while (a
+ * reader that does not read) count as stuck, so others get less.
+ */
 static void apply_pipe_size(struct conn *c)
 {
 	uint64_t held = resize_pipes(c);
-	if (c->resize_pending != c->told_stuck || held != c->told_held)
-		tell_listener(c, LIMITS_RUNNING, held, c->resize_pending);
+	bool stuck = c->resize_pending && mono_ms() - c->resize_since_ms >= STUCK_MS;
+	if (stuck != c->told_stuck || held != c->told_held)
+		tell_listener(c, LIMITS_RUNNING, held, stuck);
 }
 
 /* Messages from the listener while the connection runs: new pipe sizes. */
@@ -835,6 +846,9 @@ static int wait_for_slot(struct conn *c)
 			c->res->result = QP_FAILED;
 			return -1;
 		}
+		/* the time it waited in a queue, as the listener counts it */
+		if (m.type == LIMITS_GRANT || m.type == LIMITS_DENY)
+			c->res->queued_ms = m.waited_ms;
 		if (m.type == LIMITS_GRANT) {
 			c->data_pipe = m.data_pipe > 0 && m.data_pipe <= (1u << 30) ? (int)m.data_pipe : a->pipe_size;
 			c->aux_pipe = m.aux_pipe > 0 && m.aux_pipe <= (1u << 30) ? (int)m.aux_pipe : c->aux_pipe;
