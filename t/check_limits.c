@@ -567,7 +567,13 @@ START_TEST(test_64_transfers_keep_budgeted_pipes)
 	}
 	const char *budget = geteuid() == 0 ? "32M" : "8M";
 	uint64_t budget_bytes = (uint64_t)(geteuid() == 0 ? 32 : 8) << 20;
-	const char *extra[] = { "--pipe-memory", budget, NULL };
+	const char *extra[] = { "--pipe-memory", budget, NULL, NULL, NULL };
+	/* daemon_start does this for the other tests: the whole suite under another mechanism */
+	const char *iso = getenv("QP_TEST_ISOLATION");
+	if (iso && *iso) {
+		extra[2] = "--isolation";
+		extra[3] = iso;
+	}
 	daemon_start_as(&d, config_body, extra, uid, gid);
 
 	/* every one set up first (its first byte back), then all send at once */
