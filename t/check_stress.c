@@ -80,6 +80,10 @@ START_TEST(test_concurrent_random_chains)
 		struct xfer x;
 		call_transfer(call_vm(&d, "c1", "target-vm", "test.Echo"), 1000, 1, 30000, &x);
 	}
+	/* the warm-up's supervisors gone (the listener keeps a channel to each while it runs) */
+	pid_t left0[8];
+	for (int64_t end = now_ms() + wait_ms(0); children_of(d.pid, left0, 8) > 0 && now_ms() < end;)
+		usleep(20000);
 	int fds_before = count_fds(d.pid);
 	long rss_before = rss_kb(d.pid);
 
