@@ -635,7 +635,7 @@ static int set_pipe_size(struct conn *c, int fd, int size, bool *busy)
 	if (got < want && err != EBUSY && !c->pipe_warned) {
 		c->pipe_warned = true;
 		log_msg(LOG_WARNING,
-			"pipes of %d bytes were asked for, the kernel gave %d (%s): the daemon's user is over the kernel's limit on pipe memory (fs.pipe-user-pages-soft), which other processes of that user share; lower --pipe-memory or raise the limit",
+			"pipes of %d bytes were asked for, the kernel gave %d (%s): the daemon's user is over the kernel's limit on pipe memory (fs.pipe-user-pages-soft, shared with every process of that user), or the size is over fs.pipe-max-size; lower --pipe-memory or --pipe-size, or raise the limits",
 			want, got, err ? strerror(err) : "no error");
 	}
 	if (c->res->min_pipe == 0 || got < c->res->min_pipe)
