@@ -7,10 +7,12 @@
  * reading the caller's socket, and "direct pipe", the caller writing into a
  * pipe the destination splices from (no proxy can beat that one).
  *
- *   bench [--runs N] [--gib N] [--connections N] [--quick] [--pipe-size N] [--throughput-only|--setup-only]
+ *   bench [--runs N] [--gib N] [--connections N] [--quick] [--pipe-size N] [--pipe-memory N]
+ *         [--concurrent N] [--throughput-only|--setup-only|--concurrent-only]
  *
- * Sections: throughput of one connection; connection set-up; what one
- * process start costs here (set-up is mostly process starts); memory.
+ * Sections: throughput of one connection; of 64 at once against one;
+ * connection set-up; what one process start costs here (set-up is mostly
+ * process starts); memory.
  *
  * Needs QP_BUILDDIR (set by make bench).
  */
@@ -722,17 +724,20 @@ int main(int argc, char **argv)
 			nconn = 96;
 			break;
 		case 'h':
-			printf("usage: bench [--runs N] [--gib N] [--connections N] [--quick] [--pipe-size N] "
-			       "[--throughput-only|--setup-only]\n"
+			printf("usage: bench [--runs N] [--gib N] [--connections N] [--quick] [--pipe-size N] [--pipe-memory N]\n"
+			       "             [--concurrent N] [--throughput-only|--setup-only|--concurrent-only]\n"
 			       "Run it with make bench (BENCH_ARGS=...) or with QP_BUILDDIR set to the build directory.\n"
 			       "  --runs N          rounds; medians are taken over them (default 5)\n"
 			       "  --gib N           GiB per transfer (default 1)\n"
 			       "  --connections N   connections per set-up measurement (default 300)\n"
 			       "  --quick           3 rounds, 256 MiB, 96 connections\n"
-			       "  --pipe-size N     the daemon's --pipe-size\n");
+			       "  --pipe-size N     the daemon's --pipe-size\n"
+			       "  --pipe-memory N   the daemon's --pipe-memory\n"
+			       "  --concurrent N    connections at once for the aggregate throughput (default 64)\n"
+			       "  --concurrent-only that aggregate against one connection, nothing else\n");
 			return 0;
 		default:
-			fprintf(stderr, "usage: bench [--runs N] [--gib N] [--connections N] [--quick] [--pipe-size N] [--throughput-only|--setup-only]\n");
+			fprintf(stderr, "usage: bench [--runs N] [--gib N] [--connections N] [--quick] [--pipe-size N] [--pipe-memory N] [--concurrent N] [--throughput-only|--setup-only|--concurrent-only]\n");
 			return 100;
 		}
 	}
@@ -768,8 +773,9 @@ int main(int argc, char **argv)
 
 	char load[64];
 	loadavg(load, sizeof(load));
-	printf("qrexec-proxy bench: %d runs each, medians; %.2f GiB per transfer; daemon pipe size %s; load average %s\n\n",
-	       runs, (double)xfer_bytes / (1 << 30), pipe_size ? pipe_size : "default", load);
+	printf("qrexec-proxy bench: %d runs each, medians; %.2f GiB per transfer; daemon pipe size %s, pipe memory %s; load average %s\n\n",
+	       runs, (double)xfer_bytes / (1 << 30), pipe_size ? pipe_size : "default",
+	       pipe_memory ? pipe_memory : "default", load);
 
 	if (!setup_only) {
 		if (!concurrent_only)
