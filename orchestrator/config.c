@@ -269,7 +269,7 @@ static void get_keys(struct loader *ld, const yaml_node_t *n, struct key_spec *s
 			if (scalar_is(k, spec[i].name))
 				break;
 		if (i == nspec) {
-			char allowed[128] = "";
+			char allowed[256] = "";
 			for (size_t j = 0; j < nspec; j++) {
 				if (spec[j].forbidden)
 					continue;
@@ -857,6 +857,24 @@ static int get_seconds(struct loader *ld, const yaml_node_t *n, const char *what
 	return (int)(d * 1000);
 }
 
+/* a whole number from 1 to 65536 (a limit on connections); 0 after a report */
+static int get_limit(struct loader *ld, const yaml_node_t *n, const char *what)
+{
+	if (n->type != YAML_SCALAR_NODE || is_null(n)) {
+		report(ld, n, "%s must be a whole number from 1 to 65536, found %s", what, describe(n));
+		return 0;
+	}
+	const char *v = (const char *)n->data.scalar.value;
+	char *end;
+	errno = 0;
+	long l = strtol(v, &end, 10);
+	if (errno || end == v || *end || l < 1 || l > 65536 || !(*v >= '0' && *v <= '9')) {
+		report(ld, n, "%s must be a whole number from 1 to 65536, not '%s'", what, SHOW_NODE(n));
+		return 0;
+	}
+	return (int)l;
+}
+
 /* a qube name as qrexec lets it through: a letter first, then [A-Za-z0-9_.-], at most 31 bytes */
 static bool valid_qube(const char *s)
 {
@@ -903,10 +921,11 @@ static void get_chain(struct loader *ld, yaml_node_t *key, yaml_node_t *n, struc
 	}
 	struct key_spec spec[] = { { "filters", false, 0, 0 }, { "admit", false, 0, 0 }, { "connector", false, 0, 0 },
 				   { "idle_timeout", false, 0, 0 }, { "sources", false, 0, 0 }, { "targets", false, 0, 0 },
-				   { "services", false, 0, 0 } };
+				   { "services", false, 0, 0 }, { "max_connections", false, 0, 0 },
+				   { "max_per_source", false, 0, 0 }, { "queue_timeout", false, 0, 0 } };
 	char where[SHOW_BUF + 16];
 	snprintf(where, sizeof(where), "in chain '%s'", shown);
-	get_keys(ld, n, spec, 7, where);
+	get_keys(ld, n, spec, sizeof(spec) / sizeof(spec[0]), where);
 	if (spec[4].value)
 		get_allowlist(ld, spec[4].value, "sources", shown, valid_qube, "a qube name", &chain->sources,
 			      &chain->nsources);
@@ -922,6 +941,22 @@ static void get_chain(struct loader *ld, yaml_node_t *key, yaml_node_t *n, struc
 		char what[SHOW_BUF + 40];
 		snprintf(what, sizeof(what), "'idle_timeout' of chain '%s'", shown);
 		chain->idle_timeout_ms = get_seconds(ld, spec[3].value, what);
+	}
+	if (spec[7].value) {
+		char what[SHOW_BUF + 40];
+		snprintf(what, sizeof(what), "'max_connections' of chain '%s'", shown);
+		chain->max_connections = get_limit(ld, spec[7].value, what);
+	}
+	if (spec[8].value) {
+		char what[SHOW_BUF + 40];
+		snprintf(what, sizeof(what), "'max_per_source' of chain '%s'", shown);
+		chain->max_per_source = get_limit(ld, spec[8].value, what);
+	}
+	chain->queue_timeout_ms = -1;
+	if (spec[9].value) {
+		char what[SHOW_BUF + 40];
+		snprintf(what, sizeof(what), "'queue_timeout' of chain '%s'", shown);
+		chain->queue_timeout_ms = get_seconds(ld, spec[9].value, what);
 	}
 	if (spec[0].value)
 		get_steps(ld, spec[0].value, true, shown, &chain->filters, &chain->nfilters);

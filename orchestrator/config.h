@@ -34,6 +34,9 @@ struct qp_chain {
 	char **connector;   /* NULL-terminated, or NULL: use the top-level one */
 	size_t nconnector;
 	int idle_timeout_ms; /* no byte either way for this long ends it; 0: never; -1: serve's default */
+	int max_connections; /* running at once through the chain; 0: no limit of its own */
+	int max_per_source;  /* running at once through the chain per source; 0: no limit of its own */
+	int queue_timeout_ms; /* how long a call over a limit waits; 0: refused at once; -1: serve's default */
 	char **sources;      /* allowlists, NULL-terminated; NULL: any (dom0 policy alone decides) */
 	size_t nsources;
 	char **targets;

@@ -778,6 +778,8 @@ static int sandbox_fork(const struct isolate_policy *pol, enum isolate_role role
 	}
 	if (pipe2(ev, O_CLOEXEC) < 0)
 		return -1;
+	/* records of 16 bytes: one page is plenty, and pipe memory is budgeted (connlimits.h) */
+	fcntl(ev[0], F_SETPIPE_SZ, 4096);
 	if (maps_by_parent && pipe2(sync, O_CLOEXEC) < 0) {
 		int err = errno;
 		close(ev[0]);

@@ -20,6 +20,7 @@
 
 #include "argcheck.h"
 #include "descriptor.h"
+#include "connlimits.h"
 #include "listener.h"
 #include "log.h"
 #include "spare.h"
@@ -136,18 +137,19 @@ void serve_prepare(const struct qp_config *cfg, const struct sock_fprog *seccomp
 	free(programs);
 }
 
-int serve_connection(int fd, const char *id, const struct qp_config *cfg, const struct sock_fprog *seccomp,
-		     const struct listener_opts *o, int64_t start_ns)
+int serve_connection(int fd, int limits_fd, const char *id, const struct qp_config *cfg,
+		     const struct sock_fprog *seccomp, const struct listener_opts *o, int64_t start_ns)
 {
 	struct isolate_prepared prep;
 	serve_prepare(cfg, seccomp, o, &prep);
-	int rc = serve_prepared(fd, id, cfg, seccomp, o, &prep, start_ns);
+	int rc = serve_prepared(fd, limits_fd, id, cfg, seccomp, o, &prep, start_ns);
 	isolate_discard(&prep);
 	return rc;
 }
 
-int serve_prepared(int fd, const char *id, const struct qp_config *cfg, const struct sock_fprog *seccomp,
-		   const struct listener_opts *o, struct isolate_prepared *prep, int64_t start_ns)
+int serve_prepared(int fd, int limits_fd, const char *id, const struct qp_config *cfg,
+		   const struct sock_fprog *seccomp, const struct listener_opts *o, struct isolate_prepared *prep,
+		   int64_t start_ns)
 {
 	int64_t start = start_ns ? start_ns : mono_ns();
 	size_t len;
@@ -237,6 +239,7 @@ int serve_prepared(int fd, const char *id, const struct qp_config *cfg, const st
 		.admit_timeout_ms = o->admit_timeout_ms,
 		.idle_timeout_ms = o->idle_timeout_ms,
 		.pipe_size = o->pipe_size,
+		.limits_fd = limits_fd,
 		.start_ns = start,
 		.prepared = prep,
 	};
@@ -249,54 +252,32 @@ int serve_prepared(int fd, const char *id, const struct qp_config *cfg, const st
 	return r == QP_OK ? 0 : r == QP_FAILED ? 111 : 1;
 }
 
-struct supervisors {
-	pid_t *pids;
-	char (*ids)[17];      /* the connection each one runs */
-	int64_t *start_ns;
-	int n;
-	int cap;
-};
-
-static void sup_add(struct supervisors *s, pid_t pid, const char *id, int64_t start)
-{
-	for (int i = 0; i < s->cap; i++) {
-		if (s->pids[i] == 0) {
-			s->pids[i] = pid;
-			memcpy(s->ids[i], id, sizeof(s->ids[i]));
-			s->start_ns[i] = start;
-			s->n++;
-			return;
-		}
-	}
-}
-
-/* Returns the slot PID had, or -1 when it was no supervisor of ours. */
-static int sup_remove(struct supervisors *s, pid_t pid)
-{
-	for (int i = 0; i < s->cap; i++) {
-		if (s->pids[i] == pid) {
-			s->pids[i] = 0;
-			s->n--;
-			return i;
-		}
-	}
-	return -1;
-}
-
-static bool sup_has(const struct supervisors *s, pid_t pid)
-{
-	for (int i = 0; i < s->cap; i++)
-		if (s->pids[i] == pid)
-			return true;
-	return false;
-}
-
 /*
  * The listener is a subreaper too: what outlived a supervisor that died
  * (a process a filter detached, outside a PID namespace) comes here, and
  * is ended here. Supervisors are the only children it keeps.
  */
-static void end_strays(const struct supervisors *s, pid_t spare)
+/* What a child of the listener closes and frees of it first (a spare, or a supervisor). */
+struct in_child {
+	int *listen_fd;
+	int sigfd;
+	struct limits *book;
+	struct pollfd **pf;
+	struct limits_conn ***who;
+};
+
+static void forget_in_child(void *arg)
+{
+	struct in_child *f = arg;
+	if (*f->listen_fd >= 0)
+		close(*f->listen_fd);
+	close(f->sigfd);
+	limits_forget_in_child(f->book);
+	free(*f->pf);
+	free(*f->who);
+}
+
+static void end_strays(const struct limits *book, pid_t spare)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
@@ -305,19 +286,18 @@ static void end_strays(const struct supervisors *s, pid_t spare)
 		return;
 	int pid;
 	while (fscanf(f, "%d", &pid) == 1)
-		if (pid > 0 && pid != spare && !sup_has(s, pid))
+		if (pid > 0 && pid != spare && !limits_find(book, pid))
 			kill(pid, SIGKILL);
 	fclose(f);
 }
 
-static void sup_signal(struct supervisors *s, int sig)
+static void sup_signal(const struct limits *book, int sig)
 {
-	for (int i = 0; i < s->cap; i++)
-		if (s->pids[i] > 0)
-			kill(s->pids[i], sig);
+	for (size_t i = 0; i < book->nconns; i++)
+		kill(book->conns[i]->pid, sig);
 }
 
-static void reap_supervisors(struct supervisors *s, struct spare *spare)
+static void reap_supervisors(struct limits *book, struct spare *spare)
 {
 	bool strays = false;
 	for (;;) {
@@ -329,9 +309,9 @@ static void reap_supervisors(struct supervisors *s, struct spare *spare)
 			break;
 		}
 		if (spare_reaped(spare, pid))
-			continue; /* it took no connection: the next accept forks another */
-		int slot = sup_remove(s, pid);
-		if (slot < 0)
+			continue; /* it took no connection: another is forked when calls pause */
+		const struct limits_conn *c = limits_find(book, pid);
+		if (!c)
 			continue; /* a stray that was ended */
 		if (WIFSIGNALED(status)) {
 			/*
@@ -340,19 +320,21 @@ static void reap_supervisors(struct supervisors *s, struct spare *spare)
 			 * (PR_SET_PDEATHSIG); what else it left comes here.
 			 */
 			char buf[96];
-			int64_t us = (mono_ns() - s->start_ns[slot]) / 1000;
-			struct log_connection lc = { .id = s->ids[slot] };
+			int64_t us = (mono_ns() - c->accepted_ns) / 1000;
+			struct log_connection lc = { .id = c->id };
 			log_set_connection(&lc);
 			log_msg(LOG_ERR, "supervisor %d %s", (int)pid, spawn_strstatus(status, buf, sizeof(buf)));
 			log_msg(LOG_WARNING,
 				"connection %s: result=failed reason=\"the supervisor (pid %d) %s\" duration=%lld.%06llds",
-				s->ids[slot], (int)pid, buf, (long long)(us / 1000000), (long long)(us % 1000000));
+				c->id, (int)pid, buf, (long long)(us / 1000000), (long long)(us % 1000000));
 			log_set_connection(NULL);
 			strays = true;
 		}
+		/* its slot, or its place in a queue, goes to the next */
+		limits_remove(book, pid, mono_ms());
 	}
 	if (strays)
-		end_strays(s, spare->pid);
+		end_strays(book, spare->pid);
 }
 
 /* The uids allowed by default: root, and the members of group qubes. */
@@ -428,10 +410,40 @@ static void reload_config(struct qp_config **cfg, const char *file, const struct
 	free(text);
 }
 
+/* A new connection's admission channel: the listener's end non-blocking, both close-on-exec. */
+static int make_channel(int sv[2])
+{
+	/* SEQPACKET: one message per send, and EOF when the supervisor is gone */
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	if (fd_set_nonblock(sv[0], true) < 0) {
+		int err = errno;
+		close(sv[0]);
+		close(sv[1]);
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
 int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog *seccomp,
 		 const struct listener_opts *o)
 {
-	struct supervisors sup = { .cap = o->max_connections };
+	struct limits book;
+	struct limits_opts lo = {
+		.max_connections = o->max_connections,
+		.max_per_source = o->max_per_source,
+		.max_queued = o->max_queued,
+		.max_queued_per_source = o->max_queued_per_source,
+		.queue_timeout_ms = o->queue_timeout_ms,
+		.pipe_memory = o->pipe_memory,
+		.pipe_size = o->pipe_size,
+	};
+	/* supervisors at once: those running and those waiting (each waits in its supervisor) */
+	size_t max_supervisors = (size_t)o->max_connections + (size_t)o->max_queued;
+	struct pollfd *pf = NULL;
+	struct limits_conn **who = NULL;
+	size_t pfcap = 0;
 	sigset_t mask;
 	int sigfd;
 	bool stopping = false;
@@ -439,11 +451,8 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 	int64_t stop_deadline = 0;
 	int rc = 0;
 
-	sup.pids = calloc((size_t)sup.cap, sizeof(pid_t));
-	sup.ids = calloc((size_t)sup.cap, sizeof(*sup.ids));
-	sup.start_ns = calloc((size_t)sup.cap, sizeof(*sup.start_ns));
-	if (!sup.pids || !sup.ids || !sup.start_ns)
-		die_sys(111, "unable to allocate the connection table");
+	if (limits_init(&book, &lo) < 0)
+		die_sys(111, "unable to set up the limits");
 	/* a peer that goes away must be an error code, never the listener's death */
 	signal(SIGPIPE, SIG_IGN);
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
@@ -471,10 +480,11 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 	if (fd_set_nonblock(listen_fd, true) < 0)
 		die_sys(111, "unable to make the listening socket non-blocking");
 
-	struct spare spare = { .pid = -1, .ctl = -1 };
+	struct spare spare = { .pid = -1, .ctl = -1, .chan = -1 };
 	int64_t spare_due = 0; /* when to fork the next spare (0: not due) */
-	int close_fds[] = { listen_fd, sigfd, -1 };
-	if (o->spare && spare_start(&spare, *cfg, seccomp, o, close_fds) < 0)
+	/* what a spare must not keep of the listener: the sockets, the book, the other connections' channels */
+	struct in_child forget = { &listen_fd, sigfd, &book, &pf, &who };
+	if (o->spare && spare_start(&spare, *cfg, seccomp, o, forget_in_child, &forget) < 0)
 		log_sys(LOG_WARNING, "unable to fork a spare supervisor");
 
 	sd_notifyf(0, "READY=1\nSTATUS=serving %zu chains and %zu transparent entries from %s", (*cfg)->nchains,
@@ -483,21 +493,41 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 		(*cfg)->ntransparent, o->config_file);
 
 	for (;;) {
-		if (stopping && sup.n == 0)
+		if (stopping && book.nconns == 0)
 			break;
-		struct pollfd pf[2] = {
-			{ .fd = sigfd, .events = POLLIN },
-			{ .fd = listen_fd, .events = POLLIN },
-		};
-		/* at the limit, connections wait in the backlog instead of being refused */
-		nfds_t n = (!stopping && sup.n < sup.cap) ? 2 : 1;
-		int timeout = -1;
-		if (stopping) {
-			int64_t left = stop_deadline - mono_ms();
-			timeout = left > 0 ? (int)left : 0;
-		} else if (spare_due) {
-			int64_t left = spare_due - mono_ms();
-			timeout = left > 0 ? (int)left : 0;
+		if (pfcap < book.nconns + 2) {
+			size_t cap = (book.nconns + 2) * 2;
+			struct pollfd *npf = realloc(pf, cap * sizeof(*npf));
+			if (npf)
+				pf = npf;
+			struct limits_conn **nwho = realloc(who, cap * sizeof(*nwho));
+			if (nwho)
+				who = nwho;
+			if (!npf || !nwho)
+				die_sys(111, "unable to grow the connection table");
+			pfcap = cap;
+		}
+		nfds_t n = 0;
+		pf[n++] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
+		/*
+		 * At the limit of supervisors (running and waiting), connections
+		 * wait in the backlog instead of being refused (tcpserver -c).
+		 */
+		bool accepting = !stopping && book.nconns < max_supervisors;
+		pf[n++] = (struct pollfd){ .fd = accepting ? listen_fd : -1, .events = POLLIN };
+		for (size_t i = 0; i < book.nconns; i++) {
+			if (book.conns[i]->chan < 0)
+				continue;
+			who[n] = book.conns[i];
+			pf[n++] = (struct pollfd){ .fd = book.conns[i]->chan, .events = POLLIN };
+		}
+		int timeout = limits_expire(&book, mono_ms());
+		int64_t until = stopping ? stop_deadline : spare_due;
+		if (until) {
+			int64_t left = until - mono_ms();
+			int t = left > 0 ? (int)left : 0;
+			if (timeout < 0 || t < timeout)
+				timeout = t;
 		}
 		int r = poll(pf, n, timeout);
 		if (r < 0) {
@@ -505,28 +535,32 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 				continue;
 			die_sys(111, "unable to poll");
 		}
+		if (stopping && mono_ms() >= stop_deadline) {
+			/* grace over: SIGTERM makes supervisors abort; if even that hangs, SIGKILL */
+			if (kill_phase == 0) {
+				log_msg(LOG_WARNING, "grace period over: ending %zu running connections", book.nconns);
+				sup_signal(&book, SIGTERM);
+			} else {
+				log_msg(LOG_ERR, "%zu supervisors did not end: killing them", book.nconns);
+				sup_signal(&book, SIGKILL);
+			}
+			kill_phase++;
+			stop_deadline = mono_ms() + 5000;
+		}
 		/*
 		 * The next spare is forked once no connection has arrived for a
 		 * moment: forked at once, it would take the CPU from the
 		 * connection just handed over, whose set-up it is meant to spare.
 		 */
-		if (r == 0 && !stopping && spare_due && mono_ms() >= spare_due) {
+		if (!stopping && spare_due && mono_ms() >= spare_due && !(pf[1].revents & POLLIN)) {
 			spare_due = 0;
-			if (spare.pid < 0 && spare_start(&spare, *cfg, seccomp, o, close_fds) < 0)
+			if (spare.pid < 0 && spare_start(&spare, *cfg, seccomp, o, forget_in_child, &forget) < 0)
 				log_sys(LOG_WARNING, "unable to fork a spare supervisor");
 		}
-		if (r == 0 && stopping) {
-			/* grace over: SIGTERM makes supervisors abort; if even that hangs, SIGKILL */
-			if (kill_phase == 0) {
-				log_msg(LOG_WARNING, "grace period over: ending %d running connections", sup.n);
-				sup_signal(&sup, SIGTERM);
-			} else {
-				log_msg(LOG_ERR, "%d supervisors did not end: killing them", sup.n);
-				sup_signal(&sup, SIGKILL);
-			}
-			kill_phase++;
-			stop_deadline = mono_ms() + 5000;
-		}
+		/* what supervisors said, before any of them is reaped (and forgotten) below */
+		for (nfds_t i = 2; i < n; i++)
+			if (pf[i].revents)
+				limits_on_readable(&book, who[i], mono_ms());
 		if (pf[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
@@ -549,22 +583,23 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 						stopping = true;
 						stop_deadline = mono_ms() + o->grace_ms;
 						sd_notify(0, "STOPPING=1");
-						log_msg(LOG_NOTICE, "stopping: no new connections; waiting for %d running ones", sup.n);
+						log_msg(LOG_NOTICE, "stopping: no new connections; waiting for %zu running ones",
+							book.nconns);
 						close(listen_fd);
 						listen_fd = -1;
 						spare_drop(&spare);
 					} else {
-						log_msg(LOG_NOTICE, "second signal: ending %d running connections", sup.n);
-						sup_signal(&sup, SIGTERM);
+						log_msg(LOG_NOTICE, "second signal: ending %zu running connections", book.nconns);
+						sup_signal(&book, SIGTERM);
 						kill_phase = 1;
 						stop_deadline = mono_ms() + 5000;
 					}
 					break;
 				}
 			}
-			reap_supervisors(&sup, &spare);
+			reap_supervisors(&book, &spare);
 		}
-		if (n == 2 && (pf[1].revents & POLLIN)) {
+		if (accepting && listen_fd >= 0 && (pf[1].revents & POLLIN)) {
 			int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 			if (fd < 0) {
 				if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
@@ -586,34 +621,58 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 			}
 			int64_t start = mono_ns();
 			/* the spare, forked and set up ahead, takes it; else a supervisor is forked now */
-			pid_t pid = spare_take(&spare, fd, id, start);
+			int chan0 = -1;
+			pid_t pid = spare_take(&spare, fd, id, start, &chan0);
 			if (pid > 0) {
 				close(fd);
-				sup_add(&sup, pid, id, start);
+				if (!limits_add(&book, id, pid, chan0, start)) {
+					log_msg(LOG_ERR, "connection %s: out of memory for the connection table", id);
+					close(chan0);
+					kill(pid, SIGKILL);
+				}
 				spare_due = mono_ms() + SPARE_IDLE_MS;
+				continue;
+			}
+			int chan[2];
+			if (make_channel(chan) < 0) {
+				log_sys(LOG_ERR, "connection %s: unable to create its admission channel", id);
+				close(fd);
+				poll(NULL, 0, 100);
 				continue;
 			}
 			pid = fork();
 			if (pid < 0) {
 				log_sys(LOG_ERR, "unable to fork a supervisor");
 				close(fd);
+				close(chan[0]);
+				close(chan[1]);
 				poll(NULL, 0, 100);
 				continue;
 			}
 			if (pid == 0) {
+				/* nothing of the other connections: not their channels, not the book */
 				close(listen_fd);
 				close(sigfd);
-				free(sup.pids);
-				free(sup.ids);
-				free(sup.start_ns);
+				close(chan[0]);
 				if (spare.ctl >= 0)
 					close(spare.ctl);
-				int code = serve_connection(fd, id, *cfg, seccomp, o, start);
+				if (spare.chan >= 0)
+					close(spare.chan);
+				limits_forget_in_child(&book);
+				free(pf);
+				free(who);
+				int code = serve_connection(fd, chan[1], id, *cfg, seccomp, o, start);
 				config_free(*cfg);
 				exit(code);
 			}
 			close(fd);
-			sup_add(&sup, pid, id, start);
+			close(chan[1]);
+			if (!limits_add(&book, id, pid, chan[0], start)) {
+				/* without a place in the book it can never be admitted: end it now */
+				log_msg(LOG_ERR, "connection %s: out of memory for the connection table", id);
+				close(chan[0]);
+				kill(pid, SIGKILL);
+			}
 			if (o->spare)
 				spare_due = mono_ms() + SPARE_IDLE_MS;
 		}
@@ -622,9 +681,9 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 	close(sigfd);
 	if (listen_fd >= 0)
 		close(listen_fd);
-	free(sup.pids);
-	free(sup.ids);
-	free(sup.start_ns);
+	limits_free(&book);
+	free(pf);
+	free(who);
 	log_msg(LOG_NOTICE, "stopped");
 	return rc;
 }

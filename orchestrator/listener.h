@@ -14,12 +14,17 @@
 
 struct listener_opts {
 	const char *config_file;
-	int max_connections;      /* accept no more while this many run (tcpserver -c) */
+	int max_connections;      /* connections running at once; more wait (connlimits.h) */
+	int max_per_source;       /* running at once per source */
+	int max_queued;           /* waiting at once, in all; past max_connections + this, accept() waits */
+	int max_queued_per_source;
+	int queue_timeout_ms;     /* for chains without queue_timeout */
+	uint64_t pipe_memory;     /* the budget for all connections' pipes */
 	int grace_ms;             /* after SIGTERM, how long running connections may go on */
 	int descriptor_timeout_ms;
 	int admit_timeout_ms;
 	int idle_timeout_ms;      /* for chains without idle_timeout; 0: none */
-	int pipe_size;
+	int pipe_size;            /* the largest a data pipe may be */
 	const struct isolate_policy *isolation;
 	bool spare;               /* keep a supervisor forked and its sandbox built ahead of the next connection (spare.h) */
 	/*
@@ -46,10 +51,12 @@ int listener_bind(const char *path);
 
 /*
  * One connection on socket FD, in the supervisor process: reads and checks
- * the descriptor, finds the chain and runs it. Returns the process exit code.
+ * the descriptor, finds the chain, asks the listener for a slot over
+ * LIMITS_FD (its end of the admission channel; -1: none, run at once) and
+ * runs it. Returns the process exit code.
  */
-int serve_connection(int fd, const char *id, const struct qp_config *cfg, const struct sock_fprog *seccomp,
-		     const struct listener_opts *o, int64_t start_ns);
+int serve_connection(int fd, int limits_fd, const char *id, const struct qp_config *cfg,
+		     const struct sock_fprog *seccomp, const struct listener_opts *o, int64_t start_ns);
 
 struct isolate_prepared;
 /*
@@ -61,7 +68,8 @@ struct isolate_prepared;
 void serve_prepare(const struct qp_config *cfg, const struct sock_fprog *seccomp, const struct listener_opts *o,
 		   struct isolate_prepared *prep);
 /* serve_connection with the sandbox PREP prepared; START_NS: when it was accepted (0: now). */
-int serve_prepared(int fd, const char *id, const struct qp_config *cfg, const struct sock_fprog *seccomp,
-		   const struct listener_opts *o, struct isolate_prepared *prep, int64_t start_ns);
+int serve_prepared(int fd, int limits_fd, const char *id, const struct qp_config *cfg,
+		   const struct sock_fprog *seccomp, const struct listener_opts *o, struct isolate_prepared *prep,
+		   int64_t start_ns);
 
 #endif

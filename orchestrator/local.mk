@@ -8,6 +8,7 @@ orchestrator_libqp_a_SOURCES = \
 	orchestrator/config.c orchestrator/config.h \
 	orchestrator/descriptor.c orchestrator/descriptor.h \
 	orchestrator/isolate.c orchestrator/isolate.h \
+	orchestrator/connlimits.c orchestrator/connlimits.h \
 	orchestrator/log.c orchestrator/log.h \
 	orchestrator/policy.c orchestrator/policy.h \
 	orchestrator/sandbox.c orchestrator/sandbox.h \

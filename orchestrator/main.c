@@ -29,6 +29,7 @@
 #include "descriptor.h"
 #include "isolate.h"
 #include "links.h"
+#include "connlimits.h"
 #include "listener.h"
 #include "log.h"
 #include "policy.h"
@@ -55,7 +56,8 @@ static const char usage_text[] =
 	"                    [--allow-root] [--max-connections N] [--grace SECONDS]\n"
 	"                    [--descriptor-timeout SECONDS] [--admit-timeout SECONDS] [--pipe-size BYTES]\n"
 	"                    [--isolation auto|namespaces|landlock|seccomp-only] [--allow-peer-uid UID]...\n"
-	"                    [--idle-timeout SECONDS] [--no-spare]\n"
+	"                    [--idle-timeout SECONDS] [--max-per-source N] [--queue-timeout SECONDS]\n"
+	"                    [--max-queued N] [--max-queued-per-source N] [--pipe-memory BYTES] [--no-spare]\n"
 	"       " PROG " exec [--config FILE] [--log journal|stderr|auto] [--isolation MECH] [ARG]\n"
 	"       " PROG " check [--config FILE] [--isolation MECH] [--socket PATH]\n"
 	"       " PROG " run [--config FILE] [--source NAME] [--target NAME] [--service NAME]\n"
@@ -77,12 +79,18 @@ static const struct mode_help {
 	  "  -s, --socket PATH            listen on PATH when systemd passed no socket\n"
 	  "  -l, --log journal|stderr|auto  where diagnostics go (auto: the journal under systemd)\n"
 	  "      --allow-root             serve even as root (tests, development)\n"
-	  "      --max-connections N      connections at once (256); more wait in the backlog\n"
+	  "      --max-connections N      connections running at once (256); more wait for a slot\n"
+	  "      --max-per-source N       connections running at once per source qube (8); more wait\n"
+	  "      --queue-timeout S        how long a call over a limit waits, for chains without queue_timeout (30)\n"
+	  "      --max-queued N           calls waiting at once (1024); past that, accepting waits\n"
+	  "      --max-queued-per-source N  calls of one source waiting at once (32); more are refused\n"
 	  "      --grace SECONDS          after SIGTERM, how long running connections may go on (30)\n"
 	  "      --descriptor-timeout S   how long a caller has to send its descriptor (10)\n"
 	  "      --admit-timeout S        how long an admission check may take (10)\n"
 	  "      --idle-timeout S         end connections idle that long, for chains without idle_timeout (0: never)\n"
-	  "      --pipe-size BYTES        the size of every pipe of a connection (1048576; 0: the kernel's)\n"
+	  "      --pipe-size BYTES        the largest a connection's data pipe may be (1048576; 0: the kernel's)\n"
+	  "      --pipe-memory BYTES      all connections' pipes together (K, M, G; default: half of\n"
+	  "                               fs.pipe-user-pages-soft, 32M); shares shrink as more run\n"
 	  "      --isolation MECH         auto, namespaces, landlock or seccomp-only (default: the configuration's)\n"
 	  "      --allow-peer-uid UID     accept only these uids (repeatable; default: root and group qubes)\n"
 	  "      --no-spare               fork each supervisor when its connection arrives, not ahead of it\n" },
@@ -164,6 +172,29 @@ static int parse_count(const char *s, const char *opt, long lo, long hi)
 	return (int)v;
 }
 
+/* a size in bytes, with an optional K, M or G (powers of 1024), from 64 KiB to 1 TiB */
+static uint64_t parse_bytes(const char *s, const char *opt)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	int shift = 0;
+	if (*end == 'K' || *end == 'k')
+		shift = 10;
+	else if (*end == 'M' || *end == 'm')
+		shift = 20;
+	else if (*end == 'G' || *end == 'g')
+		shift = 30;
+	if (shift)
+		end++;
+	if (errno || end == s || *end || s[0] == '-' || v > (1ULL << 40) >> shift ||
+	    (v << shift) < (64ULL << 10)) {
+		fprintf(stderr, PROG ": %s takes a size from 64K to 1024G (K, M, G: powers of 1024), not '%s'\n", opt, s);
+		exit(EXIT_USAGE);
+	}
+	return (uint64_t)v << shift;
+}
+
 static struct qp_config *load_or_die(const char *file)
 {
 	struct qp_config *cfg = config_load(file, NULL, stderr);
@@ -192,6 +223,7 @@ static void raise_nofile(void)
 enum { OPT_CONFIG = 'c', OPT_SOCKET = 's', OPT_LOG = 'l', OPT_ALLOW_ROOT = 256, OPT_MAX,
        OPT_GRACE, OPT_DESC_TIMEOUT, OPT_ADMIT_TIMEOUT, OPT_PIPE_SIZE, OPT_SOURCE, OPT_TARGET, OPT_SERVICE,
        OPT_ISOLATION, OPT_ALLOW_PEER_UID, OPT_IDLE_TIMEOUT, OPT_NO_SPARE, OPT_DIR, OPT_CHECK,
+       OPT_MAX_PER_SOURCE, OPT_QUEUE_TIMEOUT, OPT_MAX_QUEUED, OPT_MAX_QUEUED_PER_SOURCE, OPT_PIPE_MEMORY,
        OPT_PROXY_QUBE = 'q', OPT_HELP = 'h' };
 
 static const struct option long_opts[] = {
@@ -214,6 +246,11 @@ static const struct option long_opts[] = {
 	{ "proxy-qube", required_argument, NULL, OPT_PROXY_QUBE },
 	{ "dir", required_argument, NULL, OPT_DIR },
 	{ "check", no_argument, NULL, OPT_CHECK },
+	{ "max-per-source", required_argument, NULL, OPT_MAX_PER_SOURCE },
+	{ "queue-timeout", required_argument, NULL, OPT_QUEUE_TIMEOUT },
+	{ "max-queued", required_argument, NULL, OPT_MAX_QUEUED },
+	{ "max-queued-per-source", required_argument, NULL, OPT_MAX_QUEUED_PER_SOURCE },
+	{ "pipe-memory", required_argument, NULL, OPT_PIPE_MEMORY },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -234,6 +271,7 @@ struct options {
 	size_t npeer_uids;
 	const char *dir;     /* links */
 	bool check_only;     /* links --check */
+	bool pipe_memory_given;
 };
 
 /* Options are shared by the subcommands; each checks it got only its own. */
@@ -320,6 +358,22 @@ static int parse_options(int argc, char **argv, struct options *o, const char *a
 			break;
 		case OPT_CHECK:
 			o->check_only = true;
+			break;
+		case OPT_MAX_PER_SOURCE:
+			o->lo.max_per_source = parse_count(optarg, "--max-per-source", 1, 65536);
+			break;
+		case OPT_QUEUE_TIMEOUT:
+			o->lo.queue_timeout_ms = parse_seconds_ms(optarg, "--queue-timeout");
+			break;
+		case OPT_MAX_QUEUED:
+			o->lo.max_queued = parse_count(optarg, "--max-queued", 0, 65536);
+			break;
+		case OPT_MAX_QUEUED_PER_SOURCE:
+			o->lo.max_queued_per_source = parse_count(optarg, "--max-queued-per-source", 0, 65536);
+			break;
+		case OPT_PIPE_MEMORY:
+			o->lo.pipe_memory = parse_bytes(optarg, "--pipe-memory");
+			o->pipe_memory_given = true;
 			break;
 		case OPT_ALLOW_PEER_UID:
 			if (o->npeer_uids == LISTENER_MAX_PEER_UIDS)
@@ -436,9 +490,29 @@ static void warn_unisolated(const struct qp_config *cfg, const struct isolate_po
 	}
 }
 
+/*
+ * The pipes' budget: pipe memory is charged to the user that creates the
+ * pipe (the daemon's), and once that user is over fs.pipe-user-pages-soft
+ * the kernel gives every new pipe two pages and refuses to grow one.
+ */
+static void check_pipe_memory(struct options *o)
+{
+	uint64_t soft;
+	uint64_t dflt = limits_default_pipe_memory(&soft);
+	if (!o->pipe_memory_given)
+		o->lo.pipe_memory = dflt;
+	if (soft && o->lo.pipe_memory > soft && geteuid() != 0)
+		log_msg(LOG_WARNING,
+			"--pipe-memory %llu KiB is more than the kernel lets this user have in pipes (fs.pipe-user-pages-soft: %llu KiB): under load, pipes will fall to two pages",
+			(unsigned long long)(o->lo.pipe_memory >> 10), (unsigned long long)(soft >> 10));
+	log_msg(LOG_INFO, "pipe memory: %llu KiB for all connections, data pipes of at most %d bytes%s",
+		(unsigned long long)(o->lo.pipe_memory >> 10), o->lo.pipe_size,
+		soft ? "" : " (the kernel's per-user limit could not be read)");
+}
+
 static int cmd_serve(int argc, char **argv, struct options *o)
 {
-	int i = parse_options(argc, argv, o, "config socket log allow-root max-connections grace descriptor-timeout admit-timeout pipe-size isolation allow-peer-uid idle-timeout no-spare");
+	int i = parse_options(argc, argv, o, "config socket log allow-root max-connections grace descriptor-timeout admit-timeout pipe-size isolation allow-peer-uid idle-timeout max-per-source queue-timeout max-queued max-queued-per-source pipe-memory no-spare");
 	if (i != argc)
 		usage("serve takes no arguments");
 	log_init(PROG, o->log);
@@ -483,6 +557,7 @@ static int cmd_serve(int argc, char **argv, struct options *o)
 
 	log_msg(pol.mech == ISOLATE_NAMESPACES || pol.mech == ISOLATE_LANDLOCK ? LOG_NOTICE : LOG_WARNING,
 		"isolation: %s", pol.detail);
+	check_pipe_memory(o);
 	warn_unisolated(cfg, &pol);
 	o->lo.isolation = &pol;
 	o->lo.spare = !o->no_spare;
@@ -529,6 +604,9 @@ static int exit_code_for(enum qp_result r, const struct supervise_result *res)
 		return EXIT_SYS;
 	case QP_CALLER_GONE:
 		return EXIT_REFUSED_BY_FILTER;
+	case QP_QUEUE_TIMEOUT:
+	case QP_QUEUE_FULL:
+		return EXIT_REFUSED; /* no queue outside serve */
 	}
 	return EXIT_SYS;
 }
@@ -562,6 +640,7 @@ static int run_one(const struct options *o, const struct qp_config *cfg, const s
 		.isolation = &pol,
 		.admit_timeout_ms = o->lo.admit_timeout_ms,
 		.pipe_size = o->lo.pipe_size,
+		.limits_fd = -1,
 	};
 	enum qp_result r = supervise_connection(&a, &res);
 	free(prog.filter);
@@ -849,7 +928,8 @@ int main(int argc, char **argv)
 	struct options o = {
 		.config = DEFAULT_CONFIG,
 		.log = LOG_TARGET_AUTO,
-		.lo = { .max_connections = 256, .grace_ms = 30000, .descriptor_timeout_ms = 10000,
+		.lo = { .max_connections = 256, .max_per_source = 8, .max_queued = 1024, .max_queued_per_source = 32,
+			.queue_timeout_ms = 30000, .grace_ms = 30000, .descriptor_timeout_ms = 10000,
 			.admit_timeout_ms = 10000, .pipe_size = QP_DEFAULT_PIPE_SIZE },
 		.source = "local",
 		.target = "local",

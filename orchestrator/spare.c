@@ -16,6 +16,7 @@
 #include "isolate.h"
 #include "log.h"
 #include "spare.h"
+#include "util.h"
 
 /* what travels with the fd */
 struct handoff {
@@ -24,7 +25,7 @@ struct handoff {
 };
 
 /* In the spare: waits for its connection and serves it; never returns. */
-static _Noreturn void spare_main(int ctl, const struct qp_config *cfg, const struct sock_fprog *seccomp,
+static _Noreturn void spare_main(int ctl, int chan, const struct qp_config *cfg, const struct sock_fprog *seccomp,
 				 const struct listener_opts *o)
 {
 	/* "qp-spare" in ps while it waits; a supervisor like any other once it has its connection */
@@ -55,45 +56,64 @@ static _Noreturn void spare_main(int ctl, const struct qp_config *cfg, const str
 		/* dropped (reload, stop) or the listener is gone: nothing was ours yet */
 		if (fd >= 0)
 			close(fd);
+		close(chan);
 		isolate_discard(&prep);
 		_exit(0);
 	}
 	h.id[sizeof(h.id) - 1] = '\0';
 	prctl(PR_SET_NAME, comm, 0, 0, 0);
-	int code = serve_prepared(fd, h.id, cfg, seccomp, o, &prep, h.start_ns);
+	int code = serve_prepared(fd, chan, h.id, cfg, seccomp, o, &prep, h.start_ns);
 	isolate_discard(&prep);
 	exit(code);
 }
 
 int spare_start(struct spare *s, const struct qp_config *cfg, const struct sock_fprog *seccomp,
-		const struct listener_opts *o, const int *close_fds)
+		const struct listener_opts *o, void (*in_child)(void *), void *arg)
 {
-	int sv[2];
+	int sv[2], ch[2] = { -1, -1 };
 	s->pid = -1;
 	s->ctl = -1;
+	s->chan = -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -1;
+	/* the admission channel, as the listener makes for a supervisor it forks (connlimits.h) */
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) < 0 || fd_set_nonblock(ch[0], true) < 0) {
+		int err = errno;
+		close(sv[0]);
+		close(sv[1]);
+		if (ch[0] >= 0) {
+			close(ch[0]);
+			close(ch[1]);
+		}
+		errno = err;
+		return -1;
+	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		int err = errno;
 		close(sv[0]);
 		close(sv[1]);
+		close(ch[0]);
+		close(ch[1]);
 		errno = err;
 		return -1;
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		for (const int *f = close_fds; f && *f >= 0; f++)
-			close(*f);
-		spare_main(sv[1], cfg, seccomp, o);
+		close(ch[0]);
+		if (in_child)
+			in_child(arg);
+		spare_main(sv[1], ch[1], cfg, seccomp, o);
 	}
 	close(sv[1]);
+	close(ch[1]);
 	s->pid = pid;
 	s->ctl = sv[0];
+	s->chan = ch[0];
 	return 0;
 }
 
-pid_t spare_take(struct spare *s, int fd, const char *id, int64_t start_ns)
+pid_t spare_take(struct spare *s, int fd, const char *id, int64_t start_ns, int *chan)
 {
 	if (s->pid <= 0 || s->ctl < 0)
 		return -1;
@@ -124,6 +144,8 @@ pid_t spare_take(struct spare *s, int fd, const char *id, int64_t start_ns)
 	pid_t pid = s->pid;
 	close(s->ctl);
 	s->ctl = -1;
+	*chan = s->chan;
+	s->chan = -1;
 	s->pid = -1;
 	return pid;
 }
@@ -133,6 +155,9 @@ void spare_drop(struct spare *s)
 	if (s->ctl >= 0)
 		close(s->ctl);
 	s->ctl = -1;
+	if (s->chan >= 0)
+		close(s->chan);
+	s->chan = -1;
 	if (s->pid > 0) {
 		kill(s->pid, SIGKILL);
 		while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
@@ -148,6 +173,9 @@ bool spare_reaped(struct spare *s, pid_t pid)
 	if (s->ctl >= 0)
 		close(s->ctl);
 	s->ctl = -1;
+	if (s->chan >= 0)
+		close(s->chan);
+	s->chan = -1;
 	s->pid = -1;
 	return true;
 }

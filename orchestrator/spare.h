@@ -24,23 +24,26 @@
 
 struct spare {
 	pid_t pid;   /* -1: none */
-	int ctl;     /* the listener's end of the socketpair */
+	int ctl;     /* the listener's end of the socketpair the connection is handed over */
+	int chan;    /* the listener's end of its admission channel (connlimits.h) */
 };
 
 /*
- * Forks a spare serving connections under CFG; in the child, CLOSE_FDS
- * (NULL-terminated by -1) are closed first. 0, or -1 with errno (then
- * the listener forks per connection as before).
+ * Forks a spare serving connections under CFG, with an admission channel
+ * of its own; in the child, IN_CHILD(ARG) first drops what is the
+ * listener's. 0, or -1 with errno (then the listener forks per
+ * connection as before).
  */
 int spare_start(struct spare *s, const struct qp_config *cfg, const struct sock_fprog *seccomp,
-		const struct listener_opts *o, const int *close_fds);
+		const struct listener_opts *o, void (*in_child)(void *), void *arg);
 
 /*
  * Hands connection FD (its ID and accept time START_NS) to the spare.
- * Returns the spare's pid, now a supervisor of that connection, or -1
- * when there is no spare or it did not take it (the caller still owns FD).
+ * Returns the spare's pid, now a supervisor of that connection, with the
+ * listener's end of its admission channel in *CHAN (the caller's now), or
+ * -1 when there is no spare or it did not take it (the caller still owns FD).
  */
-pid_t spare_take(struct spare *s, int fd, const char *id, int64_t start_ns);
+pid_t spare_take(struct spare *s, int fd, const char *id, int64_t start_ns, int *chan);
 
 /* Ends the spare and reaps it (reload, stop). */
 void spare_drop(struct spare *s);

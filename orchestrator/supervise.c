@@ -16,6 +16,7 @@
 #include <linux/seccomp.h>
 
 #include "isolate.h"
+#include "connlimits.h"
 #include "log.h"
 #include "spawn.h"
 #include "summary.h"
@@ -28,6 +29,8 @@ extern char **environ;
 #define RELAY_CHUNK (1 << 20)
 /* fallback copy buffer when splice does not apply (ttys, files) */
 #define RELAY_BUF (1 << 16)
+/* a pipe too full to shrink for this long counts with what it holds (connlimits.h) */
+#define STUCK_MS 2000
 /* pumps per wake-up before the other fds get a turn */
 #define RELAY_ROUNDS 16
 
@@ -83,7 +86,20 @@ struct conn {
 	bool is_socket;       /* one socket both ways (serve) */
 	bool out_is_socket;   /* the output is a socket: half-close with shutdown() */
 	bool stragglers_killed;
-	bool pipe_size_warned;
+	bool pipe_warned;     /* the kernel gave a data pipe less than asked: said once */
+	int data_pipe;        /* bytes every data pipe is to have; 0: the kernel's default */
+	int aux_pipe;         /* bytes for the stderr pipes; 0: the kernel's default */
+	int *pipe_path;       /* O_PATH fds of the data pipes, to resize them; -1: none, or done with */
+	size_t npipes;
+	bool listener_gone;   /* the admission channel is at EOF */
+	bool resize_pending;  /* a data pipe was too full to shrink: again at resize_at_ms */
+	int64_t resize_at_ms;
+	int64_t resize_since_ms; /* when the shrink first found a pipe too full */
+	int resize_backoff_ms;
+	bool told_stuck;      /* the listener knows the pipes would not shrink */
+	uint64_t told_held;   /* the pages the listener was last told the data pipes hold */
+	int64_t state_ms;     /* when the listener was last told the bytes moved */
+	uint64_t state_bytes;
 	bool aborting;
 	bool terminated;      /* SIGTERM/SIGINT/SIGHUP arrived */
 	int idle_ms;          /* no byte either way for this long ends the connection; 0: never */
@@ -110,6 +126,10 @@ const char *qp_result_name(enum qp_result r)
 		return "failed";
 	case QP_CALLER_GONE:
 		return "caller-gone";
+	case QP_QUEUE_TIMEOUT:
+		return "queue-timeout";
+	case QP_QUEUE_FULL:
+		return "queue-full";
 	}
 	return "unknown";
 }
@@ -252,6 +272,12 @@ static int make_err_pipe(struct conn *c, struct proc *p, int *wr)
 		close(ep[1]);
 		return -1;
 	}
+	/*
+	 * Pipe memory is charged to the daemon's user and budgeted: a line
+	 * of stderr needs no more than a page (a shrink is always allowed).
+	 */
+	if (c->aux_pipe > 0)
+		fcntl(ep[0], F_SETPIPE_SZ, c->aux_pipe);
 	p->err_fd = ep[0];
 	*wr = ep[1];
 	return 0;
@@ -592,6 +618,265 @@ static bool read_signals(struct conn *c)
 		conn_abort(c, "terminated by a signal");
 	}
 	return term;
+}
+
+/* ---- pipe sizes and the listener's limits ---- */
+
+/*
+ * Sets data pipe FD (either end) to SIZE bytes and checks what the kernel
+ * gave: once the daemon's user is over fs.pipe-user-pages-soft, growing
+ * a pipe fails and new ones get two pages. That must never happen
+ * silently. Returns the size it has; *BUSY when it was too full to shrink.
+ */
+static int set_pipe_size(struct conn *c, int fd, int size, bool *busy)
+{
+	int err = 0;
+	long page = sysconf(_SC_PAGESIZE);
+	/* none asked for: the kernel's default, 16 pages, unless it is over the limit */
+	int want = size > 0 ? size : 16 * (int)(page > 0 ? page : 4096);
+	if (size > 0 && fcntl(fd, F_SETPIPE_SZ, size) < 0) {
+		err = errno;
+		if (err == EBUSY && busy)
+			*busy = true;
+	}
+	int got = fcntl(fd, F_GETPIPE_SZ);
+	if (got < 0)
+		return 0;
+	if (got < want && err != EBUSY && !c->pipe_warned) {
+		c->pipe_warned = true;
+		log_msg(LOG_WARNING,
+			"pipes of %d bytes were asked for, the kernel gave %d (%s): the daemon's user is over the kernel's limit on pipe memory (fs.pipe-user-pages-soft, shared with every process of that user), or the size is over fs.pipe-max-size; lower --pipe-memory or --pipe-size, or raise the limits",
+			want, got, err ? strerror(err) : "no error");
+	}
+	if (c->res->min_pipe == 0 || got < c->res->min_pipe)
+		c->res->min_pipe = got;
+	return got;
+}
+
+/* Whether data pipe I still has its writer and its reader (pipe 0 is ours to write, the last ours to read). */
+static bool pipe_live(const struct conn *c, size_t i)
+{
+	bool writer = i == 0 ? c->up.to >= 0 : !c->procs[i - 1].reaped;
+	bool reader = i == c->npipes - 1 ? c->down.from >= 0 : !c->procs[i].reaped;
+	return writer && reader;
+}
+
+static void forget_pipes(struct conn *c)
+{
+	for (size_t i = 0; i < c->npipes; i++)
+		if (c->pipe_path[i] >= 0)
+			close(c->pipe_path[i]);
+	free(c->pipe_path);
+	c->pipe_path = NULL;
+	c->npipes = 0;
+}
+
+/*
+ * Gives every live data pipe c->data_pipe bytes. The inner pipes are held
+ * by filters only: the supervisor keeps an O_PATH reference to each (no
+ * reader, no writer, so EOF and EPIPE stay as they were) and reopens it
+ * for the moment of the change. Returns the pages the data pipes hold.
+ */
+static uint64_t resize_pipes(struct conn *c)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uint64_t held = 0;
+	bool busy = false;
+	for (size_t i = 0; i < c->npipes; i++) {
+		if (c->pipe_path[i] < 0)
+			continue;
+		if (!pipe_live(c, i)) {
+			close(c->pipe_path[i]);
+			c->pipe_path[i] = -1;
+			continue;
+		}
+		char path[40];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", c->pipe_path[i]);
+		int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0) {
+			log_sys(LOG_INFO, "unable to reopen a pipe to resize it (it keeps its size)");
+			close(c->pipe_path[i]);
+			c->pipe_path[i] = -1;
+			continue;
+		}
+		int got = set_pipe_size(c, fd, c->data_pipe, &busy);
+		close(fd);
+		held += page > 0 ? (uint64_t)got / (uint64_t)page : 0;
+	}
+	if (busy) {
+		/* data waits in it: try again, less often as long as it stays full */
+		if (!c->resize_pending)
+			c->resize_since_ms = mono_ms();
+		c->resize_pending = true;
+		c->resize_backoff_ms = c->resize_backoff_ms ? c->resize_backoff_ms * 2 : 10;
+		if (c->resize_backoff_ms > 1000)
+			c->resize_backoff_ms = 1000;
+		c->resize_at_ms = mono_ms() + c->resize_backoff_ms;
+	} else {
+		c->resize_pending = false;
+		c->resize_backoff_ms = 0;
+	}
+	return held;
+}
+
+/* Tells the listener the state, the bytes so far and what the pipes hold; never blocks. */
+static void tell_listener(struct conn *c, enum limits_state state, uint64_t held, bool stuck)
+{
+	if (c->a->limits_fd < 0)
+		return;
+	struct limits_msg m = {
+		.type = LIMITS_STATE,
+		.state = state,
+		.code = stuck,
+		.held_pages = held > 0xffffffffu ? 0xffffffffu : (uint32_t)held,
+		.bytes_src2dst = c->up.bytes,
+		.bytes_dst2src = c->down.bytes,
+	};
+	if (send(c->a->limits_fd, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(m)) {
+		c->told_stuck = stuck;
+		c->told_held = held;
+		c->state_ms = mono_ms();
+		c->state_bytes = c->up.bytes + c->down.bytes;
+	}
+}
+
+/*
+ * Resizes (again) and tells the listener what the pipes hold when that
+ * changed. Pipes full for a moment are the normal state of a fast
+ * transfer; only pipes that stayed too full to shrink for a while (a
+ * reader that does not read) count as stuck, so others get less.
+ */
+static void apply_pipe_size(struct conn *c)
+{
+	uint64_t held = resize_pipes(c);
+	bool stuck = c->resize_pending && mono_ms() - c->resize_since_ms >= STUCK_MS;
+	if (stuck != c->told_stuck || held != c->told_held)
+		tell_listener(c, LIMITS_RUNNING, held, stuck);
+}
+
+/* Messages from the listener while the connection runs: new pipe sizes. */
+static void read_listener(struct conn *c)
+{
+	struct limits_msg m;
+	bool resize = false;
+	while (c->a->limits_fd >= 0) {
+		if (limits_recv(c->a->limits_fd, &m) < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == EBADMSG)
+				continue;
+			/* the listener is gone: the connection goes on with what it has */
+			c->listener_gone = true;
+			break;
+		}
+		if (m.type == LIMITS_RESIZE && m.data_pipe > 0 && m.data_pipe <= (1u << 30)) {
+			c->data_pipe = (int)m.data_pipe;
+			resize = true;
+		}
+	}
+	if (resize)
+		apply_pipe_size(c);
+}
+
+/* The data pipes and the stderr pipes a connection of CH makes, for the listener's budget. */
+static void count_pipes(const struct qp_chain *ch, uint32_t *ndata, uint32_t *naux)
+{
+	size_t hops = 0;
+	for (size_t i = 0; i < ch->nfilters; i++)
+		hops += (ch->filters[i].direction & QP_DIR_SRC2DST ? 1 : 0) +
+			(ch->filters[i].direction & QP_DIR_DST2SRC ? 1 : 0);
+	*ndata = (uint32_t)(hops + 2);
+	/* stderr of every filter and of the connector, the sandbox's events; admission checks come first */
+	size_t pipeline = hops + 1 + (hops > 0), admission = ch->nadmit ? ch->nadmit + 1 : 0;
+	*naux = (uint32_t)(pipeline > admission ? pipeline : admission);
+}
+
+/*
+ * Asks the listener for a slot and waits for its answer, costing nothing
+ * but this process: no pipe, no child. The caller going away or a
+ * terminating signal end the wait. Returns 0 when granted (c->data_pipe
+ * set), -1 with the result set otherwise.
+ */
+static int wait_for_slot(struct conn *c)
+{
+	const struct supervise_args *a = c->a;
+	const struct qp_chain *ch = a->chain;
+	int64_t t0 = mono_ms();
+	struct limits_msg m = {
+		.type = LIMITS_ASK,
+		.chain_max = ch->max_connections,
+		.chain_max_per_source = ch->max_per_source,
+		.queue_timeout_ms = ch->queue_timeout_ms,
+	};
+	snprintf(m.source, sizeof(m.source), "%s", a->source);
+	snprintf(m.target, sizeof(m.target), "%s", a->target);
+	snprintf(m.chain, sizeof(m.chain), "%s", ch->name);
+	summary_bounded(m.service, sizeof(m.service), a->service, SUMMARY_FIELD_MAX);
+	count_pipes(ch, &m.ndata, &m.naux);
+	if (limits_send(a->limits_fd, &m) < 0) {
+		log_sys(LOG_ERR, "unable to ask the listener for a slot");
+		set_reason(c, "unable to ask for a slot");
+		c->res->result = QP_FAILED;
+		return -1;
+	}
+	for (;;) {
+		struct pollfd pf[3] = {
+			{ .fd = c->sigfd, .events = POLLIN },
+			{ .fd = a->limits_fd, .events = POLLIN },
+			/* only POLLHUP: the caller gone altogether (its data waits for the pipeline) */
+			{ .fd = c->is_socket ? a->in_fd : -1, .events = 0 },
+		};
+		int r = poll(pf, 3, -1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			log_sys(LOG_ERR, "unable to poll");
+			set_reason(c, "unable to poll: %s", strerror(errno));
+			c->res->result = QP_FAILED;
+			return -1;
+		}
+		c->res->queued_ms = mono_ms() - t0;
+		if ((pf[0].revents & POLLIN) && read_signals(c)) {
+			c->res->result = QP_ABORTED;
+			return -1;
+		}
+		if (pf[2].revents & (POLLHUP | POLLERR)) {
+			c->res->result = QP_CALLER_GONE;
+			set_reason(c, "the caller went away while waiting for a slot");
+			return -1;
+		}
+		if (!(pf[1].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		if (limits_recv(a->limits_fd, &m) < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == EBADMSG)
+				continue;
+			log_msg(LOG_ERR, "the listener did not answer the request for a slot: %s",
+				errno == EPIPE ? "it is gone" : strerror(errno));
+			set_reason(c, "no answer from the listener");
+			c->res->result = QP_FAILED;
+			return -1;
+		}
+		/* the time it waited in a queue, as the listener counts it */
+		if (m.type == LIMITS_GRANT || m.type == LIMITS_DENY)
+			c->res->queued_ms = m.waited_ms;
+		if (m.type == LIMITS_GRANT) {
+			c->data_pipe = m.data_pipe > 0 && m.data_pipe <= (1u << 30) ? (int)m.data_pipe : a->pipe_size;
+			c->aux_pipe = m.aux_pipe > 0 && m.aux_pipe <= (1u << 30) ? (int)m.aux_pipe : c->aux_pipe;
+			return 0;
+		}
+		if (m.type != LIMITS_DENY)
+			continue;
+		const char *held = limits_block_name((enum limits_block)m.block);
+		if (m.code == LIMITS_DENY_FULL) {
+			c->res->result = QP_QUEUE_FULL;
+			set_reason(c, "over a limit (%s: %d) with too many connections waiting already", held, m.limit);
+		} else {
+			c->res->result = QP_QUEUE_TIMEOUT;
+			set_reason(c, "no slot within the queue timeout (%lld.%03lld s): %s (%d) held it",
+				   (long long)(m.waited_ms / 1000), (long long)(m.waited_ms % 1000), held, m.limit);
+		}
+		return -1;
+	}
 }
 
 /* ---- moving bytes ---- */
@@ -964,6 +1249,16 @@ static int start_pipeline(struct conn *c)
 	}
 	for (size_t i = 0; i < nhops + 2; i++)
 		pipes[i][0] = pipes[i][1] = -1;
+	if (c->a->limits_fd >= 0) {
+		c->pipe_path = calloc(nhops + 2, sizeof(*c->pipe_path));
+		if (!c->pipe_path) {
+			set_reason(c, "out of memory");
+			goto out;
+		}
+		c->npipes = nhops + 2;
+		for (size_t i = 0; i < nhops + 2; i++)
+			c->pipe_path[i] = -1;
+	}
 
 	/* position 1 is next to the source; answers pass the steps in reverse */
 	size_t k = 0;
@@ -983,14 +1278,17 @@ static int start_pipeline(struct conn *c)
 		}
 		/*
 		 * Every hop splices at most a pipe's worth per wake-up: larger
-		 * pipes mean fewer wake-ups per byte. The memory is taken only
-		 * while data waits in them. A refusal (a hard per-user limit)
-		 * leaves the default, which is slower but correct.
+		 * pipes mean fewer wake-ups per byte. The size is the share of
+		 * --pipe-memory the listener gave (serve), or --pipe-size.
 		 */
-		if (c->a->pipe_size > 0 && fcntl(pipes[i][0], F_SETPIPE_SZ, c->a->pipe_size) < 0 &&
-		    !c->pipe_size_warned) {
-			c->pipe_size_warned = true;
-			log_sys(LOG_INFO, "unable to set the pipe size to %d", c->a->pipe_size);
+		set_pipe_size(c, pipes[i][0], c->data_pipe, NULL);
+		/* a handle to resize it later, when more or fewer connections run (no reader, no writer) */
+		if (c->pipe_path) {
+			char path[40];
+			snprintf(path, sizeof(path), "/proc/self/fd/%d", pipes[i][0]);
+			c->pipe_path[i] = open(path, O_PATH | O_CLOEXEC);
+			if (c->pipe_path[i] < 0 && i == 0)
+				log_sys(LOG_INFO, "unable to keep a handle on the pipes to resize them (they keep their size)");
 		}
 	}
 
@@ -1090,11 +1388,12 @@ static void end_orphans(void)
 
 static void run_loop(struct conn *c)
 {
-	size_t maxfds = 7 + c->nprocs;
+	size_t maxfds = 8 + c->nprocs;
 	struct pollfd *pf = calloc(maxfds, sizeof(*pf));
 	/*
 	 * what each pollfd stands for: -1 sigfd, -2/-3 up from/to, -4/-5 down
-	 * from/to, -6 sandbox, -7 the caller's socket after its EOF, >=0 proc
+	 * from/to, -6 sandbox, -7 the caller's socket after its EOF, -8 the
+	 * listener, >=0 proc
 	 */
 	int *what = calloc(maxfds, sizeof(*what));
 
@@ -1151,6 +1450,16 @@ static void run_loop(struct conn *c)
 				what[n++] = (int)i;
 			}
 		}
+		if (c->a->limits_fd >= 0 && !c->listener_gone) {
+			pf[n] = (struct pollfd){ .fd = c->a->limits_fd, .events = POLLIN };
+			what[n++] = -8;
+		}
+		if (c->resize_pending && timeout != 0) {
+			int64_t left = c->resize_at_ms - mono_ms();
+			int t = left > 0 ? (int)left : 0;
+			if (timeout < 0 || t < timeout)
+				timeout = t;
+		}
 
 		if (c->idle_ms > 0 && timeout != 0) {
 			int64_t left = c->active_ms + c->idle_ms - mono_ms();
@@ -1159,7 +1468,8 @@ static void run_loop(struct conn *c)
 					   c->idle_ms % 1000);
 				break;
 			}
-			timeout = left > 0x7fffffff ? 0x7fffffff : (int)left;
+			if (timeout < 0 || left < timeout)
+				timeout = left > 0x7fffffff ? 0x7fffffff : (int)left;
 		}
 		int r = poll(pf, n, timeout);
 		if (r < 0) {
@@ -1196,6 +1506,9 @@ static void run_loop(struct conn *c)
 				if (ev & (POLLHUP | POLLERR))
 					caller_gone_abort(c, "the caller went away");
 				break;
+			case -8:
+				read_listener(c);
+				break;
 			default:
 				drain_stderr(&c->procs[what[i]]);
 				break;
@@ -1221,6 +1534,12 @@ static void run_loop(struct conn *c)
 			c->moved = moved;
 			c->active_ms = mono_ms();
 		}
+		if (c->resize_pending && mono_ms() >= c->resize_at_ms)
+			apply_pipe_size(c);
+		/* the bytes so far, for the listener's book: at most about once a second, when they changed */
+		if (c->a->limits_fd >= 0 && c->up.bytes + c->down.bytes != c->state_bytes &&
+		    mono_ms() - c->state_ms >= 1000)
+			tell_listener(c, LIMITS_RUNNING, c->told_held, c->told_stuck);
 	}
 out:
 	free(pf);
@@ -1240,7 +1559,7 @@ static void log_summary(struct conn *c, int64_t start_ns)
 	int64_t us = (mono_ns() - start_ns) / 1000;
 	int64_t setup_us = c->setup_ns ? (c->setup_ns - start_ns) / 1000 : 0;
 	int prio = res->result == QP_OK ? LOG_INFO : LOG_WARNING;
-	char line[3072], dur[32], setup[32], f[5][SUMMARY_FIELD_MAX * 4 + 64], n[4][24];
+	char line[3072], dur[32], setup[32], queued[32], f[5][SUMMARY_FIELD_MAX * 4 + 64], n[6][24];
 	size_t o = 0;
 
 	snprintf(dur, sizeof(dur), "%lld.%06llds", (long long)(us / 1000000), (long long)(us % 1000000));
@@ -1257,11 +1576,17 @@ static void log_summary(struct conn *c, int64_t start_ns)
 	summary_add(line, sizeof(line), &o, "setup", setup, sizeof(setup));
 	summary_add_u64(line, sizeof(line), &o, "src2dst", res->bytes_src2dst);
 	summary_add_u64(line, sizeof(line), &o, "dst2src", res->bytes_dst2src);
+	snprintf(queued, sizeof(queued), "%lld.%03llds", (long long)(res->queued_ms / 1000),
+		 (long long)(res->queued_ms % 1000));
+	summary_add(line, sizeof(line), &o, "queued", queued, sizeof(queued));
+	summary_add_u64(line, sizeof(line), &o, "pipe", (uint64_t)res->min_pipe);
 
 	snprintf(n[0], sizeof(n[0]), "%llu", (unsigned long long)res->bytes_src2dst);
 	snprintf(n[1], sizeof(n[1]), "%llu", (unsigned long long)res->bytes_dst2src);
 	snprintf(n[2], sizeof(n[2]), "%lld", (long long)setup_us);
 	snprintf(n[3], sizeof(n[3]), "%lld", (long long)(us / 1000));
+	snprintf(n[4], sizeof(n[4]), "%lld", (long long)res->queued_ms);
+	snprintf(n[5], sizeof(n[5]), "%d", res->min_pipe);
 	struct log_kv kv[] = {
 		{ "QP_CONNECTION", a->conn_id },
 		{ "QP_SOURCE", summary_bounded(f[0], sizeof(f[0]), a->source, SUMMARY_FIELD_MAX) },
@@ -1274,6 +1599,8 @@ static void log_summary(struct conn *c, int64_t start_ns)
 		{ "QP_BYTES_OUT", n[1] },
 		{ "QP_SETUP_US", n[2] },
 		{ "QP_DURATION_MS", n[3] },
+		{ "QP_QUEUED_MS", n[4] },
+		{ "QP_PIPE_SIZE", n[5] },
 	};
 	log_structured(prio, line, kv, sizeof(kv) / sizeof(kv[0]));
 }
@@ -1357,6 +1684,12 @@ enum qp_result supervise_connection(const struct supervise_args *a, struct super
 		c.pol = &builtins_only;
 	}
 
+	/* over a limit, wait for a slot before anything starts: no admission check, no pipe, no connector */
+	c.data_pipe = a->pipe_size;
+	c.aux_pipe = LIMITS_AUX_PIPE;
+	if (a->limits_fd >= 0 && wait_for_slot(&c) < 0)
+		goto out;
+
 	if (run_admission(&c) < 0) {
 		res->result = c.terminated ? QP_ABORTED : c.sb_setup_failed ? QP_FAILED : QP_REFUSED;
 		goto out;
@@ -1381,7 +1714,18 @@ enum qp_result supervise_connection(const struct supervise_args *a, struct super
 	}
 	c.idle_ms = a->chain->idle_timeout_ms >= 0 ? a->chain->idle_timeout_ms : a->idle_timeout_ms;
 	c.active_ms = mono_ms();
+	if (a->limits_fd >= 0) {
+		long page = sysconf(_SC_PAGESIZE);
+		uint64_t held = 0;
+		for (size_t i = 0; i < c.npipes && page > 0; i++)
+			held += (uint64_t)(c.data_pipe > 0 ? c.data_pipe : 16 * page) / (uint64_t)page;
+		tell_listener(&c, LIMITS_RUNNING, held, false);
+		/* a resize may have come while the pipeline started */
+		read_listener(&c);
+	}
 	run_loop(&c);
+	/* the pipes are as good as gone: the listener may give others more */
+	tell_listener(&c, LIMITS_CLOSING, 0, false);
 	if (c.aborting) {
 		if (c.is_socket)
 			shutdown(a->in_fd, SHUT_RDWR);
@@ -1414,6 +1758,7 @@ out:
 	if (c.saved_out_fl >= 0)
 		fcntl(a->out_fd, F_SETFL, c.saved_out_fl);
 	sandbox_forget(&c);
+	forget_pipes(&c);
 	free(c.up.buf);
 	free(c.down.buf);
 	free(c.procs);

@@ -15,6 +15,8 @@ enum qp_result {
 	QP_ABORTED,   /* a process failed, or the caller went away */
 	QP_FAILED,    /* the supervisor itself could not go on (a system call failed) */
 	QP_CALLER_GONE, /* the caller went away (closed the socket) before the connection ended */
+	QP_QUEUE_TIMEOUT, /* over a limit, it waited its queue timeout for a slot; nothing was started */
+	QP_QUEUE_FULL,  /* over a limit, with too many waiting already; nothing was started */
 };
 
 struct supervise_args {
@@ -30,7 +32,8 @@ struct supervise_args {
 	const struct isolate_policy *isolation; /* the boundary around them (isolate_setup) */
 	int admit_timeout_ms;
 	int idle_timeout_ms;       /* the default for chains without idle_timeout; 0: none */
-	int pipe_size;             /* F_SETPIPE_SZ for every pipe of the pipeline; 0: kernel default */
+	int pipe_size;             /* F_SETPIPE_SZ for every data pipe of the pipeline; 0: kernel default */
+	int limits_fd;             /* the admission channel to the listener (connlimits.h); -1: none, run at once */
 	int64_t start_ns;          /* when the connection was accepted (0: now) */
 	struct isolate_prepared *prepared; /* a filter sandbox built ahead under isolation, or NULL */
 };
@@ -42,6 +45,8 @@ struct supervise_result {
 	bool connector_reaped;
 	uint64_t bytes_src2dst;    /* moved from the source into the pipeline */
 	uint64_t bytes_dst2src;    /* moved from the pipeline to the source */
+	int64_t queued_ms;         /* how long it waited for a slot */
+	int min_pipe;              /* the smallest size its data pipes had (bytes; 0: none made) */
 	char reason[256];
 };
 

@@ -298,7 +298,39 @@ START_TEST(test_defaults)
 	ck_assert_ptr_null(a->connector);
 	ck_assert_ptr_eq(config_connector(r.cfg, a), r.cfg->connector);
 	ck_assert_ptr_eq(config_connector(r.cfg, NULL), r.cfg->connector);
+	/* no limits of its own: serve's apply */
+	ck_assert_int_eq(a->max_connections, 0);
+	ck_assert_int_eq(a->max_per_source, 0);
+	ck_assert_int_eq(a->queue_timeout_ms, -1);
 	result_free(&r);
+}
+END_TEST
+
+START_TEST(test_limits)
+{
+	struct result r;
+	load(&r, "chains:\n  a:\n    filters: []\n    max_connections: 4\n    max_per_source: 1\n    queue_timeout: 2.5\n"
+		 "  b:\n    filters: []\n    queue_timeout: 0\n    max_connections: 65536\n");
+	assert_ok(&r);
+	const struct qp_chain *a = config_chain(r.cfg, "a"), *b = config_chain(r.cfg, "b");
+	ck_assert_int_eq(a->max_connections, 4);
+	ck_assert_int_eq(a->max_per_source, 1);
+	ck_assert_int_eq(a->queue_timeout_ms, 2500);
+	ck_assert_int_eq(b->queue_timeout_ms, 0);
+	ck_assert_int_eq(b->max_connections, 65536);
+	ck_assert_int_eq(b->max_per_source, 0);
+	result_free(&r);
+	assert_one_error("chains:\n  a:\n    filters: []\n    max_connections: 0\n", 4, 22,
+			 "'max_connections' of chain 'a' must be a whole number from 1 to 65536, not '0'");
+	assert_one_error("chains:\n  a:\n    filters: []\n    max_connections: 2.5\n", 4, 22, "not '2.5'");
+	assert_one_error("chains:\n  a:\n    filters: []\n    max_per_source: -3\n", 4, 21,
+			 "'max_per_source' of chain 'a' must be a whole number from 1 to 65536, not '-3'");
+	assert_one_error("chains:\n  a:\n    filters: []\n    max_per_source: [1]\n", 4, 21, "found a list");
+	assert_one_error("chains:\n  a:\n    filters: []\n    max_per_source: 65537\n", 4, 21, "not '65537'");
+	assert_one_error("chains:\n  a:\n    filters: []\n    queue_timeout: forever\n", 4, 20,
+			 "'queue_timeout' of chain 'a' must be a number of seconds (0 to 86400), not 'forever'");
+	assert_one_error("chains:\n  a:\n    filters: []\n    max_queued: 3\n", 4, 5,
+			 "allowed keys: filters, admit, connector, idle_timeout, sources, targets, services, max_connections, max_per_source, queue_timeout");
 }
 END_TEST
 
@@ -1036,6 +1068,7 @@ static Suite *config_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_all_forms);
 	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_limits);
 	tcase_add_test(tc, test_filter_path_single_string);
 	tcase_add_test(tc, test_filter_path_order);
 	tcase_add_test(tc, test_builtin_default_dir);

@@ -13,12 +13,15 @@
  *   test.Die+N           echoes N bytes, then dies by SIGKILL
  *   test.Sleep+S         sleeps S seconds, then echoes
  *   test.Exit+N          reads input to EOF, exits N
+ *   test.Pipes           echo, and records the smallest and largest sizes its stdin and stdout
+ *                        pipes had while it read (F_GETPIPE_SZ): "pipes PID MIN_IN MIN_OUT MAX_IN MAX_OUT"
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +31,21 @@
 #include "hash.h"
 
 static uint64_t in_bytes, in_hash = HASH_INIT;
+static bool track_pipes;
+static int pipe_min[2] = { -1, -1 }, pipe_max[2] = { -1, -1 };
+
+static void note_pipes(void)
+{
+	for (int fd = 0; fd < 2; fd++) {
+		int sz = fcntl(fd, F_GETPIPE_SZ);
+		if (sz < 0)
+			continue;
+		if (pipe_min[fd] < 0 || sz < pipe_min[fd])
+			pipe_min[fd] = sz;
+		if (sz > pipe_max[fd])
+			pipe_max[fd] = sz;
+	}
+}
 
 static void record(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void record(const char *fmt, ...)
@@ -115,6 +133,8 @@ static void echo(uint64_t limit, const char *prefix)
 		ssize_t n = read_some(buf, want);
 		if (n < 0)
 			finish(1);
+		if (track_pipes)
+			note_pipes();
 		if (n == 0)
 			return;
 		if (write_all(buf, (size_t)n) < 0)
@@ -148,6 +168,10 @@ int main(int argc, char **argv)
 
 	if (!strncmp(service, "test.Echo", 9)) {
 		echo(0, NULL);
+	} else if (!strncmp(service, "test.Pipes", 10)) {
+		track_pipes = true;
+		echo(0, NULL);
+		record("pipes %d %d %d %d %d\n", (int)getpid(), pipe_min[0], pipe_min[1], pipe_max[0], pipe_max[1]);
 	} else if (!strncmp(service, "test.Upper", 10)) {
 		echo(0, "dst:");
 	} else if (!strncmp(service, "test.Hash", 9)) {

@@ -35,6 +35,10 @@ check-valgrind: all $(check_PROGRAMS)
 	QP_TEST_ISOLATION=seccomp-only \
 	QP_DAEMON_WRAPPER="$(VALGRIND) -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --track-fds=no --log-file=$(abs_top_builddir)/t/valgrind/vg.%p" \
 	  t/check_transparent
+	QP_BUILDDIR='$(abs_top_builddir)' QP_SRCDIR='$(abs_top_srcdir)' \
+	QP_TEST_ISOLATION=seccomp-only \
+	QP_DAEMON_WRAPPER="$(VALGRIND) -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --track-fds=no --log-file=$(abs_top_builddir)/t/valgrind/vg.%p" \
+	  t/check_limits
 	@fail=0; for f in t/valgrind/vg.*; do \
 	  grep -v -E -e 'unhandled amd64-linux syscall: (317|442|444)$$' -e 'write your own handler' \
 	    -e README_MISSING_SYSCALL -e 'Nevertheless we consider' -e 'valgrind.org/support' \
@@ -47,7 +51,7 @@ check-valgrind: all $(check_PROGRAMS)
 
 # The suites that run the daemon, directly (their Check output on stdout):
 # with QP_TEST_ISOLATION=landlock, the whole of them under the fallback.
-DAEMON_SUITES = t/check_serve t/check_modes t/check_faults t/check_chains t/check_activation t/check_transparent
+DAEMON_SUITES = t/check_serve t/check_modes t/check_faults t/check_chains t/check_activation t/check_transparent t/check_limits
 check-daemon: all $(check_PROGRAMS)
 	@fail=0; for t in $(DAEMON_SUITES); do \
 	  QP_BUILDDIR='$(abs_top_builddir)' QP_SRCDIR='$(abs_top_srcdir)' $$t || fail=1; \

@@ -36,3 +36,10 @@ QP_TESTS += t/check_summary
 t_check_summary_SOURCES = t/check_summary.c
 t_check_summary_CFLAGS = $(TEST_CFLAGS)
 t_check_summary_LDADD = t/libtestutil.a $(TEST_LIBS)
+
+# limits that queue, and pipes within a budget (t/check_limits.c)
+check_PROGRAMS += t/check_limits
+TESTS += t/check_limits
+t_check_limits_SOURCES = t/check_limits.c
+t_check_limits_CFLAGS = $(TEST_CFLAGS)
+t_check_limits_LDADD = t/libtestutil.a $(TEST_LIBS)

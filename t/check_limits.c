@@ -1,0 +1,671 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Limits that queue, and pipes within a budget (orchestrator/connlimits):
+ * unit tests of the listener's book over real socketpairs, then end to
+ * end through the real daemon: a source at its limit waits while another
+ * source is served, a chain's limits hold, the queue timeout refuses, a
+ * caller that leaves the queue is gone, and 64 transfers at once keep
+ * their pipes at the size the budget gives them.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "connlimits.h"
+#include "testutil.h"
+
+/* ---- the book, on its own ---- */
+
+enum { MAXC = 16 };
+static struct limits book;
+static int sup[MAXC];                  /* the supervisors' ends */
+static struct limits_conn *conns[MAXC];
+
+static void book_init(int max_connections, int max_per_source, int max_queued_per_source)
+{
+	struct limits_opts o = {
+		.max_connections = max_connections,
+		.max_per_source = max_per_source,
+		.max_queued = 100,
+		.max_queued_per_source = max_queued_per_source,
+		.queue_timeout_ms = 30000,
+		.pipe_memory = 1 << 20,
+		.pipe_size = 1 << 20,
+	};
+	ck_assert_int_eq(limits_init(&book, &o), 0);
+	memset(conns, 0, sizeof(conns));
+}
+
+/* connection I asks, as its supervisor would */
+static void ask(int i, const char *source, const char *chain, int chain_max, int chain_per_source, int qto,
+		int64_t now)
+{
+	int sv[2];
+	char id[17];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
+	snprintf(id, sizeof(id), "%016d", i);
+	conns[i] = limits_add(&book, id, 1000 + i, sv[0], now * 1000000);
+	ck_assert_ptr_nonnull(conns[i]);
+	sup[i] = sv[1];
+	struct limits_msg m = { .type = LIMITS_ASK, .chain_max = chain_max, .chain_max_per_source = chain_per_source,
+				.queue_timeout_ms = qto, .ndata = 4, .naux = 4 };
+	snprintf(m.source, sizeof(m.source), "%s", source);
+	snprintf(m.chain, sizeof(m.chain), "%s", chain);
+	snprintf(m.target, sizeof(m.target), "dst");
+	snprintf(m.service, sizeof(m.service), "svc");
+	ck_assert_int_eq(limits_send(sup[i], &m), 0);
+	limits_on_readable(&book, conns[i], now);
+}
+
+/*
+ * What connection I was told since last asked: its grant or refusal if it
+ * got one, else the last resize, else 0; *M gets that message.
+ */
+static uint32_t told(int i, struct limits_msg *m)
+{
+	uint32_t t = 0;
+	struct limits_msg x;
+	while (limits_recv(sup[i], &x) == 0) {
+		if (t == LIMITS_GRANT || t == LIMITS_DENY)
+			continue;
+		t = x.type;
+		if (m)
+			*m = x;
+	}
+	return t;
+}
+
+/* connection I's supervisor has ended */
+static void gone(int i, int64_t now)
+{
+	close(sup[i]);
+	limits_remove(&book, 1000 + i, now);
+	conns[i] = NULL;
+}
+
+static void book_end(void)
+{
+	for (int i = 0; i < MAXC; i++)
+		if (conns[i])
+			close(sup[i]);
+	limits_free(&book);
+}
+
+START_TEST(test_book_source_waits_others_go_first)
+{
+	/* a source at its limit waits; another source is not held up */
+	book_init(10, 2, 8);
+	ask(0, "a", "c", 0, 0, -1, 1);
+	ask(1, "a", "c", 0, 0, -1, 1);
+	ck_assert_uint_eq(told(0, NULL), LIMITS_GRANT);
+	ck_assert_uint_eq(told(1, NULL), LIMITS_GRANT);
+	ask(2, "a", "c", 0, 0, -1, 2);
+	ck_assert_uint_eq(told(2, NULL), 0);
+	ck_assert_int_eq(conns[2]->state, LIMITS_QUEUED);
+	ck_assert_int_eq(conns[2]->block, LIMITS_BY_SOURCE);
+	ask(3, "b", "c", 0, 0, -1, 3);
+	ck_assert_uint_eq(told(3, NULL), LIMITS_GRANT);
+	gone(0, 7);
+	struct limits_msg m;
+	ck_assert_uint_eq(told(2, &m), LIMITS_GRANT);
+	ck_assert_int_eq(m.waited_ms, 5);
+	book_end();
+
+	/* the daemon full: a freed slot goes to the source running the fewest, then to the oldest call */
+	book_init(3, 8, 8);
+	for (int i = 0; i < 3; i++) {
+		ask(i, "a", "c", 0, 0, -1, 1);
+		ck_assert_uint_eq(told(i, NULL), LIMITS_GRANT);
+	}
+	ask(3, "a", "c", 0, 0, -1, 2);
+	ask(4, "a", "c", 0, 0, -1, 2);
+	ask(5, "b", "c", 0, 0, -1, 3);
+	ck_assert_int_eq(conns[5]->block, LIMITS_BY_TOTAL);
+	ck_assert_int_eq(book.queued, 3);
+	ck_assert_int_eq(book.running, 3);
+	gone(0, 4);
+	ck_assert_uint_eq(told(5, NULL), LIMITS_GRANT);
+	ck_assert_uint_eq(told(3, NULL), 0);
+	gone(1, 5);
+	ck_assert_uint_eq(told(3, NULL), LIMITS_GRANT);
+	ck_assert_uint_eq(told(4, NULL), 0);
+	gone(5, 6);
+	ck_assert_uint_eq(told(4, NULL), LIMITS_GRANT);
+	ck_assert_int_eq(book.queued, 0);
+	book_end();
+}
+END_TEST
+
+START_TEST(test_book_chain_limits)
+{
+	book_init(100, 100, 8);
+	/* chain x: 2 at once in all, 1 per source */
+	ask(0, "a", "x", 2, 1, -1, 1);
+	ck_assert_uint_eq(told(0, NULL), LIMITS_GRANT);
+	ask(1, "a", "x", 2, 1, -1, 1);
+	ck_assert_int_eq(conns[1]->block, LIMITS_BY_CHAIN_SOURCE);
+	/* the same source through another chain is not held behind it */
+	ask(2, "a", "y", 0, 0, -1, 1);
+	ck_assert_uint_eq(told(2, NULL), LIMITS_GRANT);
+	ask(3, "b", "x", 2, 1, -1, 1);
+	ck_assert_uint_eq(told(3, NULL), LIMITS_GRANT);
+	ask(4, "c", "x", 2, 1, -1, 1);
+	ck_assert_int_eq(conns[4]->block, LIMITS_BY_CHAIN);
+	/* a's x ends: c (running none) goes before a's second */
+	gone(0, 2);
+	ck_assert_uint_eq(told(4, NULL), LIMITS_GRANT);
+	ck_assert_uint_eq(told(1, NULL), 0);
+	gone(3, 3);
+	ck_assert_uint_eq(told(1, NULL), LIMITS_GRANT);
+	book_end();
+}
+END_TEST
+
+START_TEST(test_book_timeouts_and_full_queues)
+{
+	book_init(1, 8, 2);
+	ask(0, "a", "c", 0, 0, -1, 0);
+	ck_assert_uint_eq(told(0, NULL), LIMITS_GRANT);
+	/* queue_timeout 0: refused at once */
+	struct limits_msg m;
+	ask(1, "b", "c", 0, 0, 0, 10);
+	ck_assert_uint_eq(told(1, &m), LIMITS_DENY);
+	ck_assert_uint_eq(m.code, LIMITS_DENY_TIMEOUT);
+	ck_assert_uint_eq(m.block, LIMITS_BY_TOTAL);
+	ck_assert_int_eq(m.limit, 1);
+	/* b may have two waiting, not three */
+	ask(2, "b", "c", 0, 0, 500, 10);
+	ask(3, "b", "c", 0, 0, 1000, 10);
+	ask(4, "b", "c", 0, 0, 1000, 10);
+	ck_assert_uint_eq(told(2, NULL), 0);
+	ck_assert_uint_eq(told(3, NULL), 0);
+	ck_assert_uint_eq(told(4, &m), LIMITS_DENY);
+	ck_assert_uint_eq(m.code, LIMITS_DENY_FULL);
+	/* deadlines */
+	ck_assert_int_eq(limits_expire(&book, 100), 410);
+	ck_assert_int_eq(limits_expire(&book, 510), 500);
+	ck_assert_uint_eq(told(2, &m), LIMITS_DENY);
+	ck_assert_uint_eq(m.code, LIMITS_DENY_TIMEOUT);
+	ck_assert_int_eq(m.waited_ms, 500);
+	ck_assert_uint_eq(told(3, NULL), 0);
+	/* a waiting supervisor that goes away leaves the queue: the slot is not given to it */
+	close(sup[3]);
+	limits_on_readable(&book, conns[3], 600);
+	conns[3] = NULL;
+	ck_assert_int_eq(book.queued, 0);
+	ck_assert_int_eq(limits_expire(&book, 700), -1);
+	book_end();
+}
+END_TEST
+
+START_TEST(test_book_pipe_shares)
+{
+	/* 1 MiB for pipes; 4 data pipes and 4 pages of others per connection */
+	book_init(100, 100, 8);
+	unsigned page = book.page;
+	unsigned budget = (1u << 20) / page;
+	struct limits_msg m;
+	ask(0, "a", "c", 0, 0, -1, 1);
+	ck_assert_uint_eq(told(0, &m), LIMITS_GRANT);
+	/* alone: the largest power of two of pages that fits */
+	unsigned d = 1;
+	while (d * 2 <= 256 && 4 * d * 2 + 4 <= budget)
+		d *= 2;
+	ck_assert_uint_eq(m.data_pipe, d * page);
+	ck_assert_uint_eq(m.aux_pipe, LIMITS_AUX_PIPE);
+	/* a second: both get half; the first is told */
+	ask(1, "b", "c", 0, 0, -1, 1);
+	ck_assert_uint_eq(told(1, &m), LIMITS_GRANT);
+	ck_assert_uint_eq(m.data_pipe, d / 2 * page);
+	ck_assert_uint_eq(told(0, &m), LIMITS_RESIZE);
+	ck_assert_uint_eq(m.data_pipe, d / 2 * page);
+	ck_assert_uint_eq(limits_pipe_pages(&book), d / 2);
+	/* the first says its pipes are too full to shrink: the others make room */
+	struct limits_msg st = { .type = LIMITS_STATE, .state = LIMITS_RUNNING, .code = 1, .held_pages = budget - 56 };
+	ck_assert_int_eq(limits_send(sup[0], &st), 0);
+	limits_on_readable(&book, conns[0], 2);
+	ck_assert_uint_eq(told(1, &m), LIMITS_RESIZE);
+	ck_assert_uint_lt(m.data_pipe, d / 2 * page);
+	/* it has shrunk after all; then it ends: the other grows back to all of it */
+	st.code = 0;
+	st.held_pages = 2 * d;
+	ck_assert_int_eq(limits_send(sup[0], &st), 0);
+	limits_on_readable(&book, conns[0], 3);
+	ck_assert_uint_eq(told(1, &m), LIMITS_RESIZE);
+	ck_assert_uint_eq(m.data_pipe, d / 2 * page);
+	gone(0, 4);
+	ck_assert_uint_eq(told(1, &m), LIMITS_RESIZE);
+	ck_assert_uint_eq(m.data_pipe, d * page);
+	/* what a status command reads */
+	ck_assert_uint_eq(book.nconns, 1);
+	ck_assert_str_eq(book.conns[0]->source, "b");
+	ck_assert_str_eq(book.conns[0]->chain, "c");
+	ck_assert_str_eq(book.conns[0]->target, "dst");
+	ck_assert_str_eq(limits_state_name(book.conns[0]->state), "admitting");
+	book_end();
+}
+END_TEST
+
+/* ---- end to end ---- */
+
+static const char config_body[] =
+	"connector: [\"@B@/t/fake-connector\", \"{target}\", \"{service}\"]\n"
+	"filter_path: [\"@B@/filters\"]\n"
+	"chains:\n"
+	"  pass1: {filters: [pass]}\n"
+	"  direct: {filters: []}\n"
+	"  lim2: {filters: [pass], max_connections: 2}\n"
+	"  lim1ps: {filters: [], max_per_source: 1}\n"
+	"  quick: {filters: [], max_connections: 1, queue_timeout: 1}\n"
+	"  nowait: {filters: [], max_connections: 1, queue_timeout: 0}\n"
+	"  env:\n"
+	"    max_connections: 1\n"
+	"    filters:\n"
+	"      - name: \"@B@/t/test-filter\"\n"
+	"        args: [env]\n"
+	"        direction: src2dst\n";
+
+static struct daemon d;
+
+static int open_call(const char *chain, const char *source, const char *tag)
+{
+	char desc[256];
+	snprintf(desc, sizeof(desc), "qrexec-proxy+%s+target-vm+test.Echo+%s %s", chain, tag, source);
+	return call_open(&d, desc);
+}
+
+/* one byte there and back, within the deadline */
+static bool roundtrip(int fd, char c)
+{
+	char r = 0;
+	if (send(fd, &c, 1, MSG_NOSIGNAL) != 1)
+		return false;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	if (poll(&p, 1, wait_ms(0)) != 1)
+		return false;
+	return read(fd, &r, 1) == 1 && r == c;
+}
+
+/* a running call: its first byte has come back */
+static int open_running(const char *chain, const char *source, const char *tag)
+{
+	int fd = open_call(chain, source, tag);
+	ck_assert_msg(roundtrip(fd, 'x'), "call %s through %s from %s: no echo", tag, chain, source);
+	return fd;
+}
+
+/* whether the connector of the call tagged TAG has been started */
+static bool started(const char *tag)
+{
+	char needle[64];
+	snprintf(needle, sizeof(needle), "test.Echo+%s ", tag);
+	return file_count(d.connlog, needle) > 0;
+}
+
+/* the end of a call: half-close, the rest of the echo, EOF */
+static void end_call(int fd)
+{
+	char buf[256];
+	shutdown(fd, SHUT_WR);
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	for (;;) {
+		ck_assert_int_eq(poll(&p, 1, wait_ms(0)), 1);
+		ssize_t n = read(fd, buf, sizeof(buf));
+		ck_assert_int_ge(n, 0);
+		if (n == 0)
+			break;
+	}
+	close(fd);
+}
+
+/* waits for the summary of the call tagged TAG; returns it (malloc'ed) */
+static char *summary_of(const char *tag)
+{
+	char needle[64];
+	snprintf(needle, sizeof(needle), "service=test.Echo+%s ", tag);
+	int64_t end = now_ms() + wait_ms(0);
+	for (;;) {
+		char *log = file_read(d.log);
+		for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n")) {
+			if (strstr(line, needle) && strstr(line, " result=")) {
+				char *r = strdup(line);
+				free(log);
+				return r;
+			}
+		}
+		free(log);
+		ck_assert_msg(now_ms() < end, "no summary for %s", tag);
+		poll(NULL, 0, 20);
+	}
+}
+
+static void assert_summary(const char *tag, const char *want)
+{
+	char *s = summary_of(tag);
+	ck_assert_msg(strstr(s, want), "summary of %s: want %s: %s", tag, want, s);
+	free(s);
+}
+
+START_TEST(test_source_at_its_limit_waits_others_served)
+{
+	static const char *const extra[] = { "--max-per-source", "2", NULL };
+	daemon_start(&d, config_body, extra);
+	/* a baseline: one call's set-up on an idle daemon */
+	int64_t t = now_ms();
+	int c0 = open_running("pass1", "idle-vm", "c0");
+	int64_t alone_ms = now_ms() - t;
+	end_call(c0);
+
+	int a1 = open_running("pass1", "a-vm", "a1");
+	int a2 = open_running("pass1", "a-vm", "a2");
+	int a3 = open_call("pass1", "a-vm", "a3");
+	ck_assert_int_eq(send(a3, "y", 1, MSG_NOSIGNAL), 1);
+	ck_assert_int_eq(file_wait_count(d.log, "waits for a slot: max-per-source (2)", 1, 0), 1);
+	int a4 = open_call("pass1", "a-vm", "a4");
+	ck_assert_int_eq(file_wait_count(d.log, "waits for a slot", 2, 0), 2);
+
+	/* another source: served while a's wait, in about the time of a call alone */
+	t = now_ms();
+	int b1 = open_running("pass1", "b-vm", "b1");
+	int64_t b_ms = now_ms() - t;
+	ck_assert(!started("a3") && !started("a4"));
+	printf("limits: set-up alone %lld ms; another source's while one waits at its limit %lld ms\n",
+	       (long long)alone_ms, (long long)b_ms);
+	end_call(b1);
+
+	/* a slot of a's frees: its waiting calls run, in the order they came */
+	end_call(a1);
+	char y = 0;
+	struct pollfd p = { .fd = a3, .events = POLLIN };
+	ck_assert_int_eq(poll(&p, 1, wait_ms(0)), 1);
+	ck_assert_int_eq(read(a3, &y, 1), 1);
+	ck_assert_int_eq(y, 'y');
+	ck_assert(!started("a4"));
+	end_call(a2);
+	ck_assert(roundtrip(a4, 'z'));
+	end_call(a3);
+	end_call(a4);
+	assert_summary("a3", "result=ok");
+	assert_summary("a4", "result=ok");
+	char *s = summary_of("a3");
+	ck_assert_msg(!strstr(s, "queued=0.000s"), "a3 waited: %s", s);
+	free(s);
+	assert_summary("b1", "queued=0.000s");
+	daemon_teardown(&d);
+}
+END_TEST
+
+START_TEST(test_chain_limits_hold)
+{
+	daemon_start(&d, config_body, NULL);
+	int x = open_running("lim2", "x-vm", "x");
+	int y = open_running("lim2", "y-vm", "y");
+	int z = open_call("lim2", "z-vm", "z");
+	ck_assert_int_eq(file_wait_count(d.log, "waits for a slot: the chain's max_connections (2)", 1, 0), 1);
+	/* other chains are not held, not even for the same source */
+	int z2 = open_running("pass1", "z-vm", "z2");
+	ck_assert(!started("z"));
+	end_call(z2);
+	end_call(x);
+	ck_assert(roundtrip(z, 'z'));
+
+	/* max_per_source: one per source through lim1ps; other sources go on */
+	int p1 = open_running("lim1ps", "x-vm", "p1");
+	int p2 = open_call("lim1ps", "x-vm", "p2");
+	ck_assert_int_eq(file_wait_count(d.log, "waits for a slot: the chain's max_per_source (1)", 1, 0), 1);
+	int p3 = open_running("lim1ps", "y-vm", "p3");
+	ck_assert(!started("p2"));
+	end_call(p1);
+	ck_assert(roundtrip(p2, 'p'));
+	end_call(p2);
+	end_call(p3);
+	end_call(y);
+	end_call(z);
+	assert_summary("z", "result=ok");
+	assert_summary("p2", "result=ok");
+	daemon_teardown(&d);
+}
+END_TEST
+
+START_TEST(test_queue_timeout_refuses)
+{
+	static const char *const extra[] = { "--max-queued-per-source", "1", NULL };
+	daemon_start(&d, config_body, extra);
+	int h = open_running("quick", "x-vm", "h");
+	/* waits its second, then the caller sees EOF and nothing else */
+	int64_t t = now_ms();
+	int q = open_call("quick", "y-vm", "q");
+	assert_refused(q);
+	int64_t waited = now_ms() - t;
+	ck_assert_msg(waited >= 900, "refused after %lld ms, before its queue timeout", (long long)waited);
+	assert_summary("q", "result=queue-timeout");
+	ck_assert(!started("q"));
+
+	/* queue_timeout: 0 refuses at once */
+	int n0 = open_running("nowait", "x-vm", "n0");
+	int n1 = open_call("nowait", "y-vm", "n1");
+	assert_refused(n1);
+	assert_summary("n1", "result=queue-timeout");
+
+	/* y may have one call waiting, not two */
+	int w1 = open_call("quick", "y-vm", "w1");
+	ck_assert_int_eq(file_wait_count(d.log, "waits for a slot", 2, 0), 2);
+	int w2 = open_call("quick", "y-vm", "w2");
+	assert_refused(w2);
+	assert_summary("w2", "result=queue-full");
+	assert_refused(w1);
+	assert_summary("w1", "result=queue-timeout");
+	ck_assert(!started("w1") && !started("w2"));
+	end_call(h);
+	end_call(n0);
+	daemon_teardown(&d);
+}
+END_TEST
+
+START_TEST(test_caller_gone_while_waiting)
+{
+	static const char *const extra[] = { "--max-per-source", "1", NULL };
+	daemon_start(&d, config_body, extra);
+	int a1 = open_running("direct", "a-vm", "g1");
+	int a2 = open_call("direct", "a-vm", "g2");
+	ck_assert_int_eq(file_wait_count(d.log, "waits for a slot", 1, 0), 1);
+	close(a2);
+	assert_summary("g2", "result=caller-gone");
+	assert_summary("g2", "waiting for a slot");
+	/* its place is not given to it: the next one runs */
+	end_call(a1);
+	int a3 = open_running("direct", "a-vm", "g3");
+	end_call(a3);
+	ck_assert(!started("g2"));
+	daemon_teardown(&d);
+}
+END_TEST
+
+START_TEST(test_filters_never_hold_the_channel)
+{
+	daemon_start(&d, config_body, NULL);
+	/* env is limited to one: the second waits, then runs; neither filter sees more than 0-2 */
+	int e1 = open_call("env", "a-vm", "e1");
+	int64_t end = now_ms() + wait_ms(0);
+	while (!started("e1") && now_ms() < end)
+		poll(NULL, 0, 20);
+	ck_assert(started("e1"));
+	int e2 = open_call("env", "b-vm", "e2");
+	ck_assert_int_eq(file_wait_count(d.log, "waits for a slot", 1, 0), 1);
+	for (int k = 0; k < 2; k++) {
+		int fd = k == 0 ? e1 : e2;
+		static char buf[65536];
+		size_t got = 0;
+		ssize_t n;
+		shutdown(fd, SHUT_WR);
+		while ((n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+			got += (size_t)n;
+		buf[got] = '\0';
+		close(fd);
+		ck_assert_msg(strstr(buf, "fd 0\nfd 1\nfd 2\n") && !strstr(buf, "fd 3\n"), "%s", buf);
+	}
+	daemon_teardown(&d);
+}
+END_TEST
+
+/* ---- pipes within the budget ---- */
+
+static bool under_valgrind(void)
+{
+	const char *w = getenv("QP_DAEMON_WRAPPER");
+	return w && *w;
+}
+
+/* whether UID can run the build's programs and read the configuration */
+static bool can_run_as(uid_t uid, gid_t gid)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		char prog[512];
+		snprintf(prog, sizeof(prog), "%s/qrexec-proxy", builddir());
+		if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+			_exit(1);
+		_exit(access(prog, X_OK) == 0 ? 0 : 1);
+	}
+	int st;
+	return pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+START_TEST(test_64_transfers_keep_budgeted_pipes)
+{
+	enum { N = 64 };
+	const uint64_t each = under_valgrind() ? 256 * 1024 : 4 << 20;
+	/*
+	 * The daemon unprivileged, so the kernel's soft limit on pipe memory
+	 * applies: as a uid of its own when the test is root (nothing else
+	 * charges pipes to it), else as the test's user, with a smaller
+	 * budget, leaving room for other suites running at the same time.
+	 */
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	if (uid == 0) {
+		uid = 64977;
+		gid = 64977;
+		if (!can_run_as(uid, gid)) {
+			printf("limits: SKIP test_64_transfers_keep_budgeted_pipes: uid %u cannot run the build's programs\n",
+			       (unsigned)uid);
+			return;
+		}
+	}
+	const char *budget = geteuid() == 0 ? "32M" : "8M";
+	uint64_t budget_bytes = (uint64_t)(geteuid() == 0 ? 32 : 8) << 20;
+	const char *extra[] = { "--pipe-memory", budget, NULL, NULL, NULL };
+	/* daemon_start does this for the other tests: the whole suite under another mechanism */
+	const char *iso = getenv("QP_TEST_ISOLATION");
+	if (iso && *iso) {
+		extra[2] = "--isolation";
+		extra[3] = iso;
+	}
+	daemon_start_as(&d, config_body, extra, uid, gid);
+
+	/* every one set up first (its first byte back), then all send at once */
+	int fds[N];
+	for (int i = 0; i < N; i++) {
+		char src[32], tag[16];
+		snprintf(src, sizeof(src), "src-%d", i);
+		snprintf(tag, sizeof(tag), "p%d", i);
+		char desc[256];
+		snprintf(desc, sizeof(desc), "qrexec-proxy+pass1+target-vm+test.Pipes %s", src);
+		fds[i] = call_open(&d, desc);
+		ck_assert(roundtrip(fds[i], 'x'));
+	}
+	pid_t kids[N];
+	for (int i = 0; i < N; i++) {
+		kids[i] = fork();
+		ck_assert_int_ge(kids[i], 0);
+		if (kids[i] == 0) {
+			struct xfer x;
+			call_transfer(fds[i], each, 500 + (uint64_t)i, 240000, &x);
+			_exit(!x.timed_out && x.writer_status == 0 && x.recv == each && x.recv_hash == x.sent_hash ? 0 : 1);
+		}
+		close(fds[i]);
+	}
+	int ok = 0;
+	for (int i = 0; i < N; i++) {
+		int st;
+		waitpid(kids[i], &st, 0);
+		ok += WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	}
+	ck_assert_int_eq(ok, N);
+	ck_assert_int_eq(file_wait_count(d.connlog, "pipes ", N, 0), N);
+	ck_assert_int_eq(file_wait_count(d.log, "result=ok", N, 0), N);
+
+	/*
+	 * The budget with all 64 running: pass1 makes 4 data pipes and 4 of
+	 * one page (stderr of its 2 filters and the connector, the sandbox's
+	 * events); data pipes get the largest power of two of pages that fits.
+	 */
+	long page = sysconf(_SC_PAGESIZE);
+	uint64_t budget_pages = budget_bytes / (uint64_t)page;
+	uint64_t dp = 256;
+	while (dp > 1 && (uint64_t)N * (4 * dp + 4) > budget_pages)
+		dp /= 2;
+	int floor = (int)(dp * (uint64_t)page);
+	char *conn = file_read(d.connlog);
+	int lines = 0, smallest = 1 << 30, largest = 0;
+	for (char *l = strtok(conn, "\n"); l; l = strtok(NULL, "\n")) {
+		int pid, min_in, min_out, max_in, max_out;
+		if (sscanf(l, "pipes %d %d %d %d %d", &pid, &min_in, &min_out, &max_in, &max_out) != 5)
+			continue;
+		lines++;
+		smallest = min_in < smallest ? min_in : smallest;
+		smallest = min_out < smallest ? min_out : smallest;
+		largest = max_in > largest ? max_in : largest;
+		largest = max_out > largest ? max_out : largest;
+		/* never below the budget's share for 64 at once, never the kernel's 2 pages of a user over its limit */
+		ck_assert_msg(min_in >= floor && min_out >= floor, "pipes of %d and %d bytes, the budget gives %d: %s",
+			      min_in, min_out, floor, l);
+		ck_assert_int_le(max_in, 1 << 20);
+		ck_assert_int_le(max_out, 1 << 20);
+	}
+	free(conn);
+	ck_assert_int_eq(lines, N);
+	ck_assert_int_eq(file_count(d.log, "the kernel gave"), 0);
+	printf("limits: %d transfers of %llu bytes at once under a budget of %s: pipes %d to %d bytes (the share of 64: %d)\n",
+	       N, (unsigned long long)each, budget, smallest, largest, floor);
+	daemon_teardown(&d);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("limits");
+	TCase *tc = tcase_create("book");
+	tcase_add_test(tc, test_book_source_waits_others_go_first);
+	tcase_add_test(tc, test_book_chain_limits);
+	tcase_add_test(tc, test_book_timeouts_and_full_queues);
+	tcase_add_test(tc, test_book_pipe_shares);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("serve");
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, test_source_at_its_limit_waits_others_served);
+	tcase_add_test(tc, test_chain_limits_hold);
+	tcase_add_test(tc, test_queue_timeout_refuses);
+	tcase_add_test(tc, test_caller_gone_while_waiting);
+	tcase_add_test(tc, test_filters_never_hold_the_channel);
+	tcase_add_test(tc, test_64_transfers_keep_budgeted_pipes);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
