@@ -24,6 +24,7 @@
 #include "listener.h"
 #include "log.h"
 #include "spare.h"
+#include "status.h"
 #include "spawn.h"
 #include "supervise.h"
 #include "transparent.h"
@@ -261,6 +262,7 @@ int serve_prepared(int fd, int limits_fd, const char *id, const struct qp_config
 struct in_child {
 	int *listen_fd;
 	int sigfd;
+	int control;
 	struct limits *book;
 	struct pollfd **pf;
 	struct limits_conn ***who;
@@ -272,9 +274,27 @@ static void forget_in_child(void *arg)
 	if (*f->listen_fd >= 0)
 		close(*f->listen_fd);
 	close(f->sigfd);
+	if (f->control >= 0)
+		close(f->control);
 	limits_forget_in_child(f->book);
 	free(*f->pf);
 	free(*f->who);
+}
+
+/* What the child answering a status client closes first: the sockets (it keeps its copy of the book). */
+struct in_status_child {
+	int *listen_fd;
+	int sigfd;
+	int control;
+};
+
+static void forget_in_status_child(void *arg)
+{
+	struct in_status_child *f = arg;
+	if (*f->listen_fd >= 0)
+		close(*f->listen_fd);
+	close(f->sigfd);
+	close(f->control);
 }
 
 static void end_strays(const struct limits *book, pid_t spare)
@@ -480,10 +500,18 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 	if (fd_set_nonblock(listen_fd, true) < 0)
 		die_sys(111, "unable to make the listening socket non-blocking");
 
+	int control = -1;
+	if (o->control_path) {
+		control = status_bind(o->control_path);
+		if (control < 0)
+			log_sys(LOG_WARNING, "unable to bind the control socket %s: qrexec-proxy status will not answer",
+				o->control_path);
+	}
+	struct in_status_child status_forget = { &listen_fd, sigfd, control };
 	struct spare spare = { .pid = -1, .ctl = -1, .chan = -1 };
 	int64_t spare_due = 0; /* when to fork the next spare (0: not due) */
 	/* what a spare must not keep of the listener: the sockets, the book, the other connections' channels */
-	struct in_child forget = { &listen_fd, sigfd, &book, &pf, &who };
+	struct in_child forget = { &listen_fd, sigfd, control, &book, &pf, &who };
 	if (o->spare && spare_start(&spare, *cfg, seccomp, o, forget_in_child, &forget) < 0)
 		log_sys(LOG_WARNING, "unable to fork a spare supervisor");
 
@@ -495,8 +523,8 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 	for (;;) {
 		if (stopping && book.nconns == 0)
 			break;
-		if (pfcap < book.nconns + 2) {
-			size_t cap = (book.nconns + 2) * 2;
+		if (pfcap < book.nconns + 3) {
+			size_t cap = (book.nconns + 3) * 2;
 			struct pollfd *npf = realloc(pf, cap * sizeof(*npf));
 			if (npf)
 				pf = npf;
@@ -521,6 +549,9 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 			who[n] = book.conns[i];
 			pf[n++] = (struct pollfd){ .fd = book.conns[i]->chan, .events = POLLIN };
 		}
+		nfds_t nchan = n; /* pf[2..nchan): the supervisors' channels */
+		if (control >= 0)
+			pf[n++] = (struct pollfd){ .fd = control, .events = POLLIN };
 		int timeout = limits_expire(&book, mono_ms());
 		int64_t until = stopping ? stop_deadline : spare_due;
 		if (until) {
@@ -558,9 +589,11 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 				log_sys(LOG_WARNING, "unable to fork a spare supervisor");
 		}
 		/* what supervisors said, before any of them is reaped (and forgotten) below */
-		for (nfds_t i = 2; i < n; i++)
+		for (nfds_t i = 2; i < nchan; i++)
 			if (pf[i].revents)
 				limits_on_readable(&book, who[i], mono_ms());
+		if (control >= 0 && nchan < n && (pf[nchan].revents & POLLIN))
+			status_serve(control, &book, forget_in_status_child, &status_forget);
 		if (pf[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
@@ -654,6 +687,8 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 				close(listen_fd);
 				close(sigfd);
 				close(chan[0]);
+				if (control >= 0)
+					close(control);
 				if (spare.ctl >= 0)
 					close(spare.ctl);
 				if (spare.chan >= 0)
@@ -678,6 +713,10 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 		}
 	}
 	spare_drop(&spare);
+	if (control >= 0) {
+		close(control);
+		unlink(o->control_path);
+	}
 	close(sigfd);
 	if (listen_fd >= 0)
 		close(listen_fd);

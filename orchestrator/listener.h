@@ -26,6 +26,7 @@ struct listener_opts {
 	int idle_timeout_ms;      /* for chains without idle_timeout; 0: none */
 	int pipe_size;            /* the largest a data pipe may be */
 	const struct isolate_policy *isolation;
+	const char *control_path; /* the status control socket (status.h); NULL: none */
 	bool spare;               /* keep a supervisor forked and its sandbox built ahead of the next connection (spare.h) */
 	/*
 	 * Who may connect (SO_PEERCRED): these uids; none given: root and the

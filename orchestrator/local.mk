@@ -13,6 +13,7 @@ orchestrator_libqp_a_SOURCES = \
 	orchestrator/policy.c orchestrator/policy.h \
 	orchestrator/sandbox.c orchestrator/sandbox.h \
 	orchestrator/spare.c orchestrator/spare.h \
+	orchestrator/status.c orchestrator/status.h \
 	orchestrator/spawn.c orchestrator/spawn.h \
 	orchestrator/summary.c orchestrator/summary.h \
 	orchestrator/supervise.c orchestrator/supervise.h \

@@ -34,6 +34,7 @@
 #include "log.h"
 #include "policy.h"
 #include "sandbox.h"
+#include "status.h"
 #include "supervise.h"
 #include "transparent.h"
 #include "util.h"
@@ -64,6 +65,7 @@ static const char usage_text[] =
 	"                  [--log journal|stderr|auto] [--isolation MECH] CHAIN -- COMMAND [ARG...]\n"
 	"       " PROG " policy [--config FILE] --proxy-qube NAME\n"
 	"       " PROG " links [--config FILE] [--dir DIR] [--socket PATH] [--check]\n"
+	"       " PROG " status [--json] [--control PATH]\n"
 	"       " PROG " --help | --version\n";
 
 /* what each mode takes, for "qrexec-proxy MODE --help" */
@@ -93,7 +95,9 @@ static const struct mode_help {
 	  "                               fs.pipe-user-pages-soft, 32M); shares shrink as more run\n"
 	  "      --isolation MECH         auto, namespaces, landlock or seccomp-only (default: the configuration's)\n"
 	  "      --allow-peer-uid UID     accept only these uids (repeatable; default: root and group qubes)\n"
-	  "      --no-spare               fork each supervisor when its connection arrives, not ahead of it\n" },
+	  "      --no-spare               fork each supervisor when its connection arrives, not ahead of it\n"
+	  "      --control PATH           the control socket qrexec-proxy status asks (default\n"
+	  "                               $RUNTIME_DIRECTORY/control, else the --socket PATH.control)\n" },
 	{ "exec",
 	  "usage: " PROG " exec [OPTION...] [ARG]\n"
 	  "Executable-service mode: one connection on stdin/stdout; the source from QREXEC_REMOTE_DOMAIN,\n"
@@ -111,6 +115,15 @@ static const struct mode_help {
 	  "and says what every chain will get. Warns about transparent entries that never match, and\n"
 	  "about transparent services without a link to the socket (--socket, default " QP_SOCKET_PATH ")\n"
 	  "in " QP_RPC_DIR_LOCAL " or " QP_RPC_DIR_SYSTEM ". Exit 0: good; 100: errors.\n" },
+	{ "status",
+	  "usage: " PROG " status [--json] [--control PATH | --socket PATH]\n"
+	  "What the running daemon serves now: one line per connection (id, state: new, queued,\n"
+	  "admitting, running or closing; source, chain, target, service, age, bytes each way),\n"
+	  "then the connections running and queued per chain and per source. Root and the daemon's\n"
+	  "user only.\n"
+	  "      --json                   the same as one JSON object\n"
+	  "      --control PATH           the daemon's control socket (default " STATUS_DEFAULT_CONTROL ")\n"
+	  "  -s, --socket PATH            the daemon's --socket: its control socket is PATH.control\n" },
 	{ "links",
 	  "usage: " PROG " links [--config FILE] [--dir DIR] [--socket PATH] [--check]\n"
 	  "Makes DIR/SERVICE a symbolic link to the socket for every service of 'transparent', removes\n"
@@ -224,6 +237,7 @@ enum { OPT_CONFIG = 'c', OPT_SOCKET = 's', OPT_LOG = 'l', OPT_ALLOW_ROOT = 256, 
        OPT_GRACE, OPT_DESC_TIMEOUT, OPT_ADMIT_TIMEOUT, OPT_PIPE_SIZE, OPT_SOURCE, OPT_TARGET, OPT_SERVICE,
        OPT_ISOLATION, OPT_ALLOW_PEER_UID, OPT_IDLE_TIMEOUT, OPT_NO_SPARE, OPT_DIR, OPT_CHECK,
        OPT_MAX_PER_SOURCE, OPT_QUEUE_TIMEOUT, OPT_MAX_QUEUED, OPT_MAX_QUEUED_PER_SOURCE, OPT_PIPE_MEMORY,
+       OPT_CONTROL, OPT_JSON,
        OPT_PROXY_QUBE = 'q', OPT_HELP = 'h' };
 
 static const struct option long_opts[] = {
@@ -243,6 +257,8 @@ static const struct option long_opts[] = {
 	{ "allow-peer-uid", required_argument, NULL, OPT_ALLOW_PEER_UID },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "no-spare", no_argument, NULL, OPT_NO_SPARE },
+	{ "control", required_argument, NULL, OPT_CONTROL },
+	{ "json", no_argument, NULL, OPT_JSON },
 	{ "proxy-qube", required_argument, NULL, OPT_PROXY_QUBE },
 	{ "dir", required_argument, NULL, OPT_DIR },
 	{ "check", no_argument, NULL, OPT_CHECK },
@@ -262,6 +278,8 @@ struct options {
 	bool log_given;
 	bool allow_root;
 	bool no_spare;
+	const char *control;  /* serve, status: the control socket */
+	bool json;            /* status --json */
 	struct listener_opts lo;
 	const char *source, *target, *service;
 	const char *proxy_qube;
@@ -352,6 +370,12 @@ static int parse_options(int argc, char **argv, struct options *o, const char *a
 			break;
 		case OPT_NO_SPARE:
 			o->no_spare = true;
+			break;
+		case OPT_CONTROL:
+			o->control = optarg;
+			break;
+		case OPT_JSON:
+			o->json = true;
 			break;
 		case OPT_DIR:
 			o->dir = optarg;
@@ -512,7 +536,7 @@ static void check_pipe_memory(struct options *o)
 
 static int cmd_serve(int argc, char **argv, struct options *o)
 {
-	int i = parse_options(argc, argv, o, "config socket log allow-root max-connections grace descriptor-timeout admit-timeout pipe-size isolation allow-peer-uid idle-timeout max-per-source queue-timeout max-queued max-queued-per-source pipe-memory no-spare");
+	int i = parse_options(argc, argv, o, "config socket log allow-root max-connections grace descriptor-timeout admit-timeout pipe-size isolation allow-peer-uid idle-timeout max-per-source queue-timeout max-queued max-queued-per-source pipe-memory no-spare control");
 	if (i != argc)
 		usage("serve takes no arguments");
 	log_init(PROG, o->log);
@@ -561,6 +585,7 @@ static int cmd_serve(int argc, char **argv, struct options *o)
 	warn_unisolated(cfg, &pol);
 	o->lo.isolation = &pol;
 	o->lo.spare = !o->no_spare;
+	o->lo.control_path = status_control_path(o->control, n == 1 ? NULL : o->socket);
 	o->lo.peer_uids = o->peer_uids;
 	o->lo.npeer_uids = o->npeer_uids;
 	int rc = listener_run(fd, &cfg, &prog, &o->lo);
@@ -903,6 +928,19 @@ static int cmd_policy(int argc, char **argv, struct options *o)
 	return 0;
 }
 
+static int cmd_status(int argc, char **argv, struct options *o)
+{
+	int i = parse_options(argc, argv, o, "control socket json");
+	if (i != argc)
+		usage("status takes no arguments");
+	if (o->control && o->socket)
+		usage("status takes --control or --socket, not both");
+	const char *path = o->control ? o->control : o->socket ? status_control_path(NULL, o->socket) : STATUS_DEFAULT_CONTROL;
+	if (!path)
+		die_x(EXIT_USAGE, "--socket %s: the path is too long", o->socket);
+	return status_ask(path, o->json);
+}
+
 static int cmd_links(int argc, char **argv, struct options *o)
 {
 	int i = parse_options(argc, argv, o, "config dir socket check");
@@ -971,6 +1009,8 @@ int main(int argc, char **argv)
 		rc = cmd_run(argc, argv, &o);
 	else if (!strcmp(cmd, "policy"))
 		rc = cmd_policy(argc, argv, &o);
+	else if (!strcmp(cmd, "status"))
+		rc = cmd_status(argc, argv, &o);
 	else if (!strcmp(cmd, "links"))
 		rc = cmd_links(argc, argv, &o);
 	else

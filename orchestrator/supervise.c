@@ -1471,6 +1471,13 @@ static void run_loop(struct conn *c)
 			if (timeout < 0 || left < timeout)
 				timeout = left > 0x7fffffff ? 0x7fffffff : (int)left;
 		}
+		/* bytes moved that the book has not heard of yet: wake up to say so within the second */
+		if (c->a->limits_fd >= 0 && timeout != 0 && c->up.bytes + c->down.bytes != c->state_bytes) {
+			int64_t left = c->state_ms + 1000 - mono_ms();
+			int t = left > 0 ? (int)left : 0;
+			if (timeout < 0 || t < timeout)
+				timeout = t;
+		}
 		int r = poll(pf, n, timeout);
 		if (r < 0) {
 			if (errno == EINTR)

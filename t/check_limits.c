@@ -408,6 +408,95 @@ START_TEST(test_source_at_its_limit_waits_others_served)
 }
 END_TEST
 
+/* qrexec-proxy ARGS; its standard output, NUL-terminated (the caller frees it), and its exit code in *RC */
+static char *run_capture(const char *const *args, int *rc)
+{
+	char prog[512];
+	snprintf(prog, sizeof(prog), "%s/qrexec-proxy", getenv("QP_BUILDDIR"));
+	const char *argv[16] = { prog };
+	int n = 1;
+	for (int i = 0; args[i] && n < 15; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	int p[2];
+	ck_assert_int_eq(pipe(p), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(p[1], 1);
+		close(p[0]);
+		close(p[1]);
+		execv(prog, (char *const *)argv);
+		_exit(127);
+	}
+	close(p[1]);
+	size_t cap = 65536, len = 0;
+	char *out = malloc(cap);
+	ck_assert_ptr_nonnull(out);
+	ssize_t r;
+	while ((r = read(p[0], out + len, cap - 1 - len)) > 0)
+		len += (size_t)r;
+	out[len] = '\0';
+	close(p[0]);
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	*rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return out;
+}
+
+START_TEST(test_status_shows_queued_and_running)
+{
+	static const char *const extra[] = { "--max-per-source", "1", NULL };
+	daemon_start(&d, config_body, extra);
+	int a1 = open_running("pass1", "a-vm", "a1");
+	/* some bytes each way, which the supervisor reports to the book about once a second */
+	for (int i = 0; i < 5; i++)
+		ck_assert(roundtrip(a1, 'b'));
+	int a2 = open_call("pass1", "a-vm", "a2");
+	ck_assert_int_eq(file_wait_count(d.log, "waits for a slot", 1, 0), 1);
+
+	const char *text_args[] = { "status", "--socket", d.sock, NULL };
+	const char *json_args[] = { "status", "--socket", d.sock, "--json", NULL };
+	char *out = NULL;
+	int rc = -1;
+	for (int64_t end = now_ms() + wait_ms(0); now_ms() < end; poll(NULL, 0, 100)) {
+		free(out);
+		out = run_capture(json_args, &rc);
+		if (rc == 0 && strstr(out, "\"state\":\"queued\"") && strstr(out, "\"bytes_src2dst\":6,\"bytes_dst2src\":6"))
+			break;
+	}
+	ck_assert_int_eq(rc, 0);
+	ck_assert_msg(strstr(out, "\"running\":1,\"queued\":1,"), "%s", out);
+	ck_assert_msg(strstr(out, "\"state\":\"running\",\"source\":\"a-vm\",\"chain\":\"pass1\",\"target\":\"target-vm\",\"service\":\"test.Echo+a1\""), "%s", out);
+	ck_assert_msg(strstr(out, "\"bytes_src2dst\":6,\"bytes_dst2src\":6"), "the running call's bytes: %s", out);
+	ck_assert_msg(strstr(out, "\"state\":\"queued\",\"source\":\"a-vm\",\"chain\":\"pass1\",\"target\":\"target-vm\",\"service\":\"test.Echo+a2\""), "%s", out);
+	ck_assert_msg(strstr(out, "\"waiting_for\":"), "%s", out);
+	ck_assert_msg(strstr(out, "\"chains\":[{\"name\":\"pass1\",\"running\":1,\"queued\":1}]"), "%s", out);
+	ck_assert_msg(strstr(out, "\"sources\":[{\"name\":\"a-vm\",\"running\":1,\"queued\":1}]"), "%s", out);
+	free(out);
+
+	out = run_capture(text_args, &rc);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_msg(strstr(out, "CONNECTION") && strstr(out, "test.Echo+a1") && strstr(out, "test.Echo+a2"), "%s", out);
+	ck_assert_msg(strstr(out, "1 running, 1 queued"), "%s", out);
+	free(out);
+
+	/* only root and the daemon's own user may ask: the socket is 0600 */
+	char control[400];
+	snprintf(control, sizeof(control), "%s.control", d.sock);
+	struct stat st;
+	ck_assert_int_eq(stat(control, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+
+	/* the calls go on as before: the daemon answered without holding anything up */
+	ck_assert(roundtrip(a1, 'c'));
+	end_call(a1);
+	ck_assert(roundtrip(a2, 'd'));
+	end_call(a2);
+	daemon_teardown(&d);
+}
+END_TEST
+
 START_TEST(test_chain_limits_hold)
 {
 	daemon_start(&d, config_body, NULL);
@@ -658,6 +747,7 @@ int main(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_source_at_its_limit_waits_others_served);
 	tcase_add_test(tc, test_chain_limits_hold);
+	tcase_add_test(tc, test_status_shows_queued_and_running);
 	tcase_add_test(tc, test_queue_timeout_refuses);
 	tcase_add_test(tc, test_caller_gone_while_waiting);
 	tcase_add_test(tc, test_filters_never_hold_the_channel);

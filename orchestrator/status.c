@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* `qrexec-proxy status`: the daemon's side (control socket, answer) and the client (see status.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "listener.h"
+#include "log.h"
+#include "status.h"
+#include "util.h"
+
+const char *status_control_path(const char *path, const char *socket)
+{
+	static char buf[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	if (path)
+		return path;
+	const char *rt = getenv("RUNTIME_DIRECTORY");
+	if (rt && *rt && !strchr(rt, ':')) {
+		snprintf(buf, sizeof(buf), "%s/control", rt);
+		return buf;
+	}
+	if (socket) {
+		if ((size_t)snprintf(buf, sizeof(buf), "%s.control", socket) < sizeof(buf))
+			return buf;
+		return NULL;
+	}
+	return STATUS_DEFAULT_CONTROL;
+}
+
+int status_bind(const char *path)
+{
+	/* 0600 from the start: nobody but root and the daemon's user may ever connect */
+	mode_t old = umask(0177);
+	int fd = listener_bind(path);
+	int err = errno;
+	umask(old);
+	/* listener_bind makes it 0660 for the qrexec socket's group; this one is the daemon user's alone */
+	if (fd >= 0 && (chmod(path, 0600) < 0 || fd_set_nonblock(fd, true) < 0)) {
+		err = errno;
+		close(fd);
+		fd = -1;
+	}
+	errno = err;
+	return fd;
+}
+
+/* JSON string: quotes, backslashes and control bytes escaped; the rest as it is (already escaped for logs) */
+static void json_str(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(out, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(out, "\\u%04x", *p);
+		else
+			fputc(*p, out);
+	}
+	fputc('"', out);
+}
+
+/* what a name field shows before the supervisor has said it */
+static const char *or_dash(const char *s)
+{
+	return s && *s ? s : "-";
+}
+
+void status_write(FILE *out, const struct limits *L, bool json, int64_t now_ms)
+{
+	if (json) {
+		fprintf(out, "{\"running\":%d,\"queued\":%d,\"connections\":[", L->running, L->queued);
+		for (size_t i = 0; i < L->nconns; i++) {
+			const struct limits_conn *c = L->conns[i];
+			fprintf(out, "%s{\"id\":", i ? "," : "");
+			json_str(out, c->id);
+			fprintf(out, ",\"pid\":%d,\"state\":", (int)c->pid);
+			json_str(out, limits_state_name(c->state));
+			fputs(",\"source\":", out);
+			json_str(out, c->source);
+			fputs(",\"chain\":", out);
+			json_str(out, c->chain);
+			fputs(",\"target\":", out);
+			json_str(out, c->target);
+			fputs(",\"service\":", out);
+			json_str(out, c->service);
+			fprintf(out, ",\"age_ms\":%lld,\"bytes_src2dst\":%llu,\"bytes_dst2src\":%llu",
+				(long long)(now_ms - c->accepted_ms), (unsigned long long)c->bytes_src2dst,
+				(unsigned long long)c->bytes_dst2src);
+			if (c->state == LIMITS_QUEUED) {
+				fputs(",\"waiting_for\":", out);
+				json_str(out, limits_block_name(c->block));
+			}
+			fputc('}', out);
+		}
+		fputs("],\"chains\":[", out);
+		for (size_t i = 0; i < L->nchains; i++) {
+			fprintf(out, "%s{\"name\":", i ? "," : "");
+			json_str(out, L->chains[i]->name);
+			fprintf(out, ",\"running\":%d,\"queued\":%d}", L->chains[i]->running, L->chains[i]->queued);
+		}
+		fputs("],\"sources\":[", out);
+		for (size_t i = 0; i < L->nsources; i++) {
+			fprintf(out, "%s{\"name\":", i ? "," : "");
+			json_str(out, L->sources[i]->name);
+			fprintf(out, ",\"running\":%d,\"queued\":%d}", L->sources[i]->running, L->sources[i]->queued);
+		}
+		fputs("]}\n", out);
+		return;
+	}
+	fprintf(out, "%-16s  %-10s  %-9s  %-14s  %-14s  %-20s  %8s  %12s  %12s\n", "CONNECTION", "STATE", "SOURCE",
+		"CHAIN", "TARGET", "SERVICE", "AGE", "SRC2DST", "DST2SRC");
+	for (size_t i = 0; i < L->nconns; i++) {
+		const struct limits_conn *c = L->conns[i];
+		int64_t age = now_ms - c->accepted_ms;
+		char state[32];
+		snprintf(state, sizeof(state), "%s", limits_state_name(c->state));
+		fprintf(out, "%-16s  %-10s  %-9s  %-14s  %-14s  %-20s  %6lld.%01llds  %12llu  %12llu\n", c->id, state,
+			or_dash(c->source), or_dash(c->chain), or_dash(c->target), or_dash(c->service),
+			(long long)(age / 1000), (long long)(age % 1000 / 100), (unsigned long long)c->bytes_src2dst,
+			(unsigned long long)c->bytes_dst2src);
+	}
+	fprintf(out, "\n%-24s  %8s  %8s\n", "CHAIN", "RUNNING", "QUEUED");
+	for (size_t i = 0; i < L->nchains; i++)
+		fprintf(out, "%-24s  %8d  %8d\n", L->chains[i]->name, L->chains[i]->running, L->chains[i]->queued);
+	fprintf(out, "\n%-24s  %8s  %8s\n", "SOURCE", "RUNNING", "QUEUED");
+	for (size_t i = 0; i < L->nsources; i++)
+		fprintf(out, "%-24s  %8d  %8d\n", L->sources[i]->name, L->sources[i]->running, L->sources[i]->queued);
+	fprintf(out, "\n%d running, %d queued, %zu supervisors (limits: %d at once, %d per source)\n", L->running,
+		L->queued, L->nconns, L->o.max_connections, L->o.max_per_source);
+}
+
+void status_serve(int lfd, const struct limits *book, void (*in_child)(void *), void *arg)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			log_sys(LOG_WARNING, "unable to accept a status client");
+		return;
+	}
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+	    (cred.uid != 0 && cred.uid != geteuid())) {
+		log_msg(LOG_WARNING, "status: refused a client (uid %u): only root and the daemon's user may ask",
+			(unsigned)cred.uid);
+		close(fd);
+		return;
+	}
+	int64_t now = mono_ms();
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_sys(LOG_WARNING, "unable to answer a status client");
+		close(fd);
+		return;
+	}
+	if (pid > 0) {
+		close(fd);
+		return;
+	}
+	/* the child: a copy of the book as it is now; nothing it does can hold up the listener */
+	int keep = fd;
+	if (in_child)
+		in_child(arg);
+	alarm(10);
+	signal(SIGPIPE, SIG_IGN);
+	if (fd_set_nonblock(keep, false) < 0)
+		_exit(111);
+	char req[64] = "";
+	size_t got = 0;
+	while (got < sizeof(req) - 1 && !strchr(req, '\n')) {
+		ssize_t r = read(keep, req + got, sizeof(req) - 1 - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+		req[got] = '\0';
+	}
+	bool json = !strncmp(req, "status json", 11);
+	if (strncmp(req, "status", 6) != 0)
+		_exit(1);
+	FILE *out = fdopen(keep, "w");
+	if (!out)
+		_exit(111);
+	status_write(out, book, json, now);
+	_exit(fclose(out) == 0 ? 0 : 111);
+}
+
+int status_ask(const char *path, bool json)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "qrexec-proxy status: %s: the path is too long for a socket\n", path);
+		return 100;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fprintf(stderr,
+			"qrexec-proxy status: unable to reach the daemon at %s: %s (is it running? only root and its own user may ask; --control PATH names another socket)\n",
+			path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 111;
+	}
+	const char *req = json ? "status json\n" : "status\n";
+	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+		fprintf(stderr, "qrexec-proxy status: unable to ask the daemon at %s: %s\n", path, strerror(errno));
+		close(fd);
+		return 111;
+	}
+	char buf[65536];
+	ssize_t n;
+	size_t total = 0;
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "qrexec-proxy status: unable to read the answer: %s\n", strerror(errno));
+			close(fd);
+			return 111;
+		}
+		if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+			break;
+		total += (size_t)n;
+	}
+	close(fd);
+	if (fflush(stdout) == EOF) {
+		fprintf(stderr, "qrexec-proxy status: unable to write the answer: %s\n", strerror(errno));
+		return 111;
+	}
+	if (total == 0) {
+		fprintf(stderr, "qrexec-proxy status: the daemon at %s gave no answer (see its log)\n", path);
+		return 111;
+	}
+	return 0;
+}
