@@ -22,6 +22,8 @@
 #include "descriptor.h"
 #include "listener.h"
 #include "log.h"
+#include "logrelay.h"
+#include "reload.h"
 #include "spare.h"
 #include "spawn.h"
 #include "supervise.h"
@@ -110,7 +112,7 @@ void serve_prepare(const struct qp_config *cfg, const struct sock_fprog *seccomp
 	prep->ctl = -1;
 	prep->sb.pid = -1;
 	prep->sb.events = -1;
-	if (!pol || pol->mech == ISOLATE_NONE)
+	if (!cfg || !pol || pol->mech == ISOLATE_NONE)
 		return;
 	size_t n = 0;
 	for (size_t c = 0; c < cfg->nchains; c++)
@@ -180,6 +182,17 @@ int serve_prepared(int fd, const char *id, const struct qp_config *cfg, const st
 	lc.service = call.service;
 	lc.chain = call.chain;
 	log_set_connection(&lc);
+
+	/*
+	 * No configuration: it did not load at start (socket activation keeps
+	 * the socket). The descriptor is read all the same, so the caller
+	 * sees a clean EOF, and the log says who was refused.
+	 */
+	if (!cfg) {
+		int rc = refuse(fd, id, "every call", "the configuration did not load; fix it, then reload");
+		free(buf);
+		return rc;
+	}
 
 	const struct qp_chain *chain = config_chain(cfg, call.chain);
 	if (!chain) {
@@ -381,15 +394,36 @@ static bool peer_allowed(int fd, const struct listener_opts *o, const uid_t *all
 	return !o->npeer_uids && have_qubes && cred->gid == qubes_gid;
 }
 
-static void reload_config(struct qp_config **cfg, const char *file, const struct sock_fprog *seccomp,
-			  const struct listener_opts *o)
+/*
+ * What systemctl status says, after start and after every reload. With no
+ * configuration (it did not load at start, under socket activation), every
+ * call is refused until one does.
+ */
+static void announce(const struct qp_config *cfg, const struct listener_opts *o, const char *state)
+{
+	if (cfg) {
+		sd_notifyf(0, "%s\nSTATUS=serving %zu chains from %s", state, cfg->nchains, o->config_file);
+		log_msg(LOG_NOTICE, "serving %zu chains from %s", cfg->nchains, o->config_file);
+	} else {
+		sd_notifyf(0, "%s\nSTATUS=refusing every call: %s is invalid; fix it, then reload", state,
+			   o->config_file);
+		log_msg(LOG_ERR, "refusing every call: %s is invalid; fix it, then reload (systemctl reload qrexec-proxy, or SIGHUP)",
+			o->config_file);
+	}
+}
+
+/* Returns the number of chains now loaded, or RELOAD_REJECTED when the previous configuration stays. */
+static int reload_config(struct qp_config **cfg, const char *file, const struct sock_fprog *seccomp,
+			 const struct listener_opts *o)
 {
 	char *text = NULL;
 	size_t size = 0;
+	sd_notify(0, "RELOADING=1");
 	FILE *errf = open_memstream(&text, &size);
 	if (!errf) {
 		log_sys(LOG_ERR, "unable to reload the configuration");
-		return;
+		announce(*cfg, o, "READY=1");
+		return RELOAD_REJECTED;
 	}
 	struct qp_config *n = config_load(file, NULL, errf);
 	/* every step checks its own arguments before the new file is trusted */
@@ -402,13 +436,18 @@ static void reload_config(struct qp_config **cfg, const char *file, const struct
 		char *save = NULL;
 		for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 			log_msg(LOG_ERR, "%s", line);
-		log_msg(LOG_ERR, "configuration not reloaded: keeping the previous one; fix %s and send SIGHUP again", file);
+		if (*cfg)
+			log_msg(LOG_ERR, "configuration not reloaded: keeping the previous one; fix %s and send SIGHUP again", file);
+		else
+			log_msg(LOG_ERR, "configuration not reloaded: still refusing every call; fix %s and send SIGHUP again", file);
 	} else {
 		config_free(*cfg);
 		*cfg = n;
 		log_msg(LOG_NOTICE, "configuration reloaded from %s: %zu chains", file, n->nchains);
 	}
 	free(text);
+	announce(*cfg, o, "READY=1");
+	return n ? (int)n->nchains : RELOAD_REJECTED;
 }
 
 int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog *seccomp,
@@ -453,25 +492,29 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 		die_sys(111, "unable to create a signalfd");
 	if (fd_set_nonblock(listen_fd, true) < 0)
 		die_sys(111, "unable to make the listening socket non-blocking");
+	int relay[2];
+	if (logrelay_open(relay) < 0)
+		die_sys(111, "unable to create the supervisors' log relay");
+	log_set_relay(relay[1]);
 
 	struct spare spare = { .pid = -1, .ctl = -1 };
 	int64_t spare_due = 0; /* when to fork the next spare (0: not due) */
-	int close_fds[] = { listen_fd, sigfd, -1 };
-	if (o->spare && spare_start(&spare, *cfg, seccomp, o, close_fds) < 0)
+	int close_fds[] = { listen_fd, sigfd, relay[0], -1 };
+	if (o->spare && *cfg && spare_start(&spare, *cfg, seccomp, o, close_fds) < 0)
 		log_sys(LOG_WARNING, "unable to fork a spare supervisor");
 
-	sd_notifyf(0, "READY=1\nSTATUS=serving %zu chains from %s", (*cfg)->nchains, o->config_file);
-	log_msg(LOG_NOTICE, "serving %zu chains from %s", (*cfg)->nchains, o->config_file);
+	announce(*cfg, o, "READY=1");
 
 	for (;;) {
 		if (stopping && sup.n == 0)
 			break;
-		struct pollfd pf[2] = {
-			{ .fd = sigfd, .events = POLLIN },
-			{ .fd = listen_fd, .events = POLLIN },
-		};
 		/* at the limit, connections wait in the backlog instead of being refused */
 		nfds_t n = (!stopping && sup.n < sup.cap) ? 2 : 1;
+		struct pollfd pf[3] = {
+			{ .fd = sigfd, .events = POLLIN },
+			{ .fd = n == 2 ? listen_fd : -1, .events = POLLIN },
+			{ .fd = relay[0], .events = POLLIN },
+		};
 		int timeout = -1;
 		if (stopping) {
 			int64_t left = stop_deadline - mono_ms();
@@ -480,12 +523,15 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 			int64_t left = spare_due - mono_ms();
 			timeout = left > 0 ? (int)left : 0;
 		}
-		int r = poll(pf, n, timeout);
+		int r = poll(pf, 3, timeout);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			die_sys(111, "unable to poll");
 		}
+		/* before the endings of supervisors are reaped: their messages come first */
+		if (pf[2].revents & POLLIN)
+			logrelay_drain(relay[0]);
 		/*
 		 * The next spare is forked once no connection has arrived for a
 		 * moment: forked at once, it would take the CPU from the
@@ -493,7 +539,7 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 		 */
 		if (r == 0 && !stopping && spare_due && mono_ms() >= spare_due) {
 			spare_due = 0;
-			if (spare.pid < 0 && spare_start(&spare, *cfg, seccomp, o, close_fds) < 0)
+			if (spare.pid < 0 && *cfg && spare_start(&spare, *cfg, seccomp, o, close_fds) < 0)
 				log_sys(LOG_WARNING, "unable to fork a spare supervisor");
 		}
 		if (r == 0 && stopping) {
@@ -517,12 +563,16 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 				case SIGHUP:
 					if (!stopping) {
 						const struct qp_config *before = *cfg;
-						reload_config(cfg, o->config_file, seccomp, o);
+						int verdict = reload_config(cfg, o->config_file, seccomp, o);
+						if (reload_wants_verdict(&si))
+							reload_send_verdict(&si, verdict);
 						/* the spare holds the configuration it was forked with */
-						if (*cfg != before && spare.pid > 0) {
+						if (*cfg != before && (spare.pid > 0 || (!before && o->spare))) {
 							spare_drop(&spare);
 							spare_due = mono_ms();
 						}
+					} else if (reload_wants_verdict(&si)) {
+						reload_send_verdict(&si, RELOAD_REJECTED);
 					}
 					break;
 				default:
@@ -584,6 +634,7 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 			if (pid == 0) {
 				close(listen_fd);
 				close(sigfd);
+				close(relay[0]);
 				free(sup.pids);
 				free(sup.ids);
 				free(sup.start_ns);
@@ -600,6 +651,11 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 		}
 	}
 	spare_drop(&spare);
+	/* what the last supervisors said before they ended */
+	logrelay_drain(relay[0]);
+	log_set_relay(-1);
+	close(relay[0]);
+	close(relay[1]);
 	close(sigfd);
 	if (listen_fd >= 0)
 		close(listen_fd);

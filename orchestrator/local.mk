@@ -9,6 +9,8 @@ orchestrator_libqp_a_SOURCES = \
 	orchestrator/descriptor.c orchestrator/descriptor.h \
 	orchestrator/isolate.c orchestrator/isolate.h \
 	orchestrator/log.c orchestrator/log.h \
+	orchestrator/logrelay.c orchestrator/logrelay.h \
+	orchestrator/reload.c orchestrator/reload.h \
 	orchestrator/policy.c orchestrator/policy.h \
 	orchestrator/sandbox.c orchestrator/sandbox.h \
 	orchestrator/spare.c orchestrator/spare.h \
