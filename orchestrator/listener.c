@@ -23,6 +23,8 @@
 #include "connlimits.h"
 #include "listener.h"
 #include "log.h"
+#include "logrelay.h"
+#include "reload.h"
 #include "spare.h"
 #include "status.h"
 #include "spawn.h"
@@ -113,7 +115,7 @@ void serve_prepare(const struct qp_config *cfg, const struct sock_fprog *seccomp
 	prep->ctl = -1;
 	prep->sb.pid = -1;
 	prep->sb.events = -1;
-	if (!pol || pol->mech == ISOLATE_NONE)
+	if (!cfg || !pol || pol->mech == ISOLATE_NONE)
 		return;
 	size_t n = 0;
 	for (size_t c = 0; c < cfg->nchains; c++)
@@ -179,6 +181,16 @@ int serve_prepared(int fd, int limits_fd, const char *id, const struct qp_config
 	if (descriptor_parse(buf, len, &d, &why) < 0 ||
 	    ((proxy_form = !strcmp(d.service_name, QP_PROXY_SERVICE)) && argument_parse(d.argument, &call, &why) < 0)) {
 		int rc = refuse(fd, id, "malformed service descriptor", why);
+		free(buf);
+		return rc;
+	}
+	/*
+	 * No configuration: it did not load at start (socket activation keeps
+	 * the socket). The descriptor is read all the same, so the caller
+	 * sees a clean EOF, and the log says who was refused.
+	 */
+	if (!cfg) {
+		int rc = refuse(fd, id, "every call", "the configuration did not load; fix it, then reload");
 		free(buf);
 		return rc;
 	}
@@ -263,6 +275,7 @@ struct in_child {
 	int *listen_fd;
 	int sigfd;
 	int control;
+	int relay;
 	struct limits *book;
 	struct pollfd **pf;
 	struct limits_conn ***who;
@@ -276,6 +289,7 @@ static void forget_in_child(void *arg)
 	close(f->sigfd);
 	if (f->control >= 0)
 		close(f->control);
+	close(f->relay);
 	limits_forget_in_child(f->book);
 	free(*f->pf);
 	free(*f->who);
@@ -286,6 +300,7 @@ struct in_status_child {
 	int *listen_fd;
 	int sigfd;
 	int control;
+	int relay;
 };
 
 static void forget_in_status_child(void *arg)
@@ -295,6 +310,7 @@ static void forget_in_status_child(void *arg)
 		close(*f->listen_fd);
 	close(f->sigfd);
 	close(f->control);
+	close(f->relay);
 }
 
 static void end_strays(const struct limits *book, pid_t spare)
@@ -399,15 +415,38 @@ static bool peer_allowed(int fd, const struct listener_opts *o, const uid_t *all
 	return !o->npeer_uids && have_qubes && cred->gid == qubes_gid;
 }
 
-static void reload_config(struct qp_config **cfg, const char *file, const struct sock_fprog *seccomp,
-			  const struct listener_opts *o)
+/*
+ * What systemctl status says, after start and after every reload. With no
+ * configuration (it did not load at start, under socket activation), every
+ * call is refused until one does.
+ */
+static void announce(const struct qp_config *cfg, const struct listener_opts *o, const char *state)
+{
+	if (cfg) {
+		sd_notifyf(0, "%s\nSTATUS=serving %zu chains and %zu transparent entries from %s", state, cfg->nchains,
+			   cfg->ntransparent, o->config_file);
+		log_msg(LOG_NOTICE, "serving %zu chains and %zu transparent entries from %s", cfg->nchains,
+			cfg->ntransparent, o->config_file);
+	} else {
+		sd_notifyf(0, "%s\nSTATUS=refusing every call: %s is invalid; fix it, then reload", state,
+			   o->config_file);
+		log_msg(LOG_ERR, "refusing every call: %s is invalid; fix it, then reload (systemctl reload qrexec-proxy, or SIGHUP)",
+			o->config_file);
+	}
+}
+
+/* Returns the number of chains now loaded, or RELOAD_REJECTED when the previous configuration stays. */
+static int reload_config(struct qp_config **cfg, const char *file, const struct sock_fprog *seccomp,
+			 const struct listener_opts *o)
 {
 	char *text = NULL;
 	size_t size = 0;
+	sd_notify(0, "RELOADING=1");
 	FILE *errf = open_memstream(&text, &size);
 	if (!errf) {
 		log_sys(LOG_ERR, "unable to reload the configuration");
-		return;
+		announce(*cfg, o, "READY=1");
+		return RELOAD_REJECTED;
 	}
 	struct qp_config *n = config_load(file, NULL, errf);
 	/* every step checks its own arguments before the new file is trusted */
@@ -420,7 +459,10 @@ static void reload_config(struct qp_config **cfg, const char *file, const struct
 		char *save = NULL;
 		for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 			log_msg(LOG_ERR, "%s", line);
-		log_msg(LOG_ERR, "configuration not reloaded: keeping the previous one; fix %s and send SIGHUP again", file);
+		if (*cfg)
+			log_msg(LOG_ERR, "configuration not reloaded: keeping the previous one; fix %s and send SIGHUP again", file);
+		else
+			log_msg(LOG_ERR, "configuration not reloaded: still refusing every call; fix %s and send SIGHUP again", file);
 	} else {
 		config_free(*cfg);
 		*cfg = n;
@@ -428,6 +470,8 @@ static void reload_config(struct qp_config **cfg, const char *file, const struct
 			n->nchains, n->ntransparent);
 	}
 	free(text);
+	announce(*cfg, o, "READY=1");
+	return n ? (int)n->nchains : RELOAD_REJECTED;
 }
 
 /* A new connection's admission channel: the listener's end non-blocking, both close-on-exec. */
@@ -499,6 +543,10 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 		die_sys(111, "unable to create a signalfd");
 	if (fd_set_nonblock(listen_fd, true) < 0)
 		die_sys(111, "unable to make the listening socket non-blocking");
+	int relay[2];
+	if (logrelay_open(relay) < 0)
+		die_sys(111, "unable to create the supervisors' log relay");
+	log_set_relay(relay[1]);
 
 	int control = -1;
 	if (o->control_path) {
@@ -507,24 +555,21 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 			log_sys(LOG_WARNING, "unable to bind the control socket %s: qrexec-proxy status will not answer",
 				o->control_path);
 	}
-	struct in_status_child status_forget = { &listen_fd, sigfd, control };
+	struct in_status_child status_forget = { &listen_fd, sigfd, control, relay[0] };
 	struct spare spare = { .pid = -1, .ctl = -1, .chan = -1 };
 	int64_t spare_due = 0; /* when to fork the next spare (0: not due) */
 	/* what a spare must not keep of the listener: the sockets, the book, the other connections' channels */
-	struct in_child forget = { &listen_fd, sigfd, control, &book, &pf, &who };
-	if (o->spare && spare_start(&spare, *cfg, seccomp, o, forget_in_child, &forget) < 0)
+	struct in_child forget = { &listen_fd, sigfd, control, relay[0], &book, &pf, &who };
+	if (o->spare && *cfg && spare_start(&spare, *cfg, seccomp, o, forget_in_child, &forget) < 0)
 		log_sys(LOG_WARNING, "unable to fork a spare supervisor");
 
-	sd_notifyf(0, "READY=1\nSTATUS=serving %zu chains and %zu transparent entries from %s", (*cfg)->nchains,
-		   (*cfg)->ntransparent, o->config_file);
-	log_msg(LOG_NOTICE, "serving %zu chains and %zu transparent entries from %s", (*cfg)->nchains,
-		(*cfg)->ntransparent, o->config_file);
+	announce(*cfg, o, "READY=1");
 
 	for (;;) {
 		if (stopping && book.nconns == 0)
 			break;
-		if (pfcap < book.nconns + 3) {
-			size_t cap = (book.nconns + 3) * 2;
+		if (pfcap < book.nconns + 4) {
+			size_t cap = (book.nconns + 4) * 2;
 			struct pollfd *npf = realloc(pf, cap * sizeof(*npf));
 			if (npf)
 				pf = npf;
@@ -550,8 +595,11 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 			pf[n++] = (struct pollfd){ .fd = book.conns[i]->chan, .events = POLLIN };
 		}
 		nfds_t nchan = n; /* pf[2..nchan): the supervisors' channels */
+		nfds_t icontrol = n;
 		if (control >= 0)
 			pf[n++] = (struct pollfd){ .fd = control, .events = POLLIN };
+		nfds_t irelay = n;
+		pf[n++] = (struct pollfd){ .fd = relay[0], .events = POLLIN };
 		int timeout = limits_expire(&book, mono_ms());
 		int64_t until = stopping ? stop_deadline : spare_due;
 		if (until) {
@@ -578,6 +626,9 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 			kill_phase++;
 			stop_deadline = mono_ms() + 5000;
 		}
+		/* before the endings of supervisors are reaped: their messages come first */
+		if (pf[irelay].revents & POLLIN)
+			logrelay_drain(relay[0]);
 		/*
 		 * The next spare is forked once no connection has arrived for a
 		 * moment: forked at once, it would take the CPU from the
@@ -585,14 +636,14 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 		 */
 		if (!stopping && spare_due && mono_ms() >= spare_due && !(pf[1].revents & POLLIN)) {
 			spare_due = 0;
-			if (spare.pid < 0 && spare_start(&spare, *cfg, seccomp, o, forget_in_child, &forget) < 0)
+			if (spare.pid < 0 && *cfg && spare_start(&spare, *cfg, seccomp, o, forget_in_child, &forget) < 0)
 				log_sys(LOG_WARNING, "unable to fork a spare supervisor");
 		}
 		/* what supervisors said, before any of them is reaped (and forgotten) below */
 		for (nfds_t i = 2; i < nchan; i++)
 			if (pf[i].revents)
 				limits_on_readable(&book, who[i], mono_ms());
-		if (control >= 0 && nchan < n && (pf[nchan].revents & POLLIN))
+		if (control >= 0 && (pf[icontrol].revents & POLLIN))
 			status_serve(control, &book, forget_in_status_child, &status_forget);
 		if (pf[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
@@ -603,12 +654,16 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 				case SIGHUP:
 					if (!stopping) {
 						const struct qp_config *before = *cfg;
-						reload_config(cfg, o->config_file, seccomp, o);
+						int verdict = reload_config(cfg, o->config_file, seccomp, o);
+						if (reload_wants_verdict(&si))
+							reload_send_verdict(&si, verdict);
 						/* the spare holds the configuration it was forked with */
-						if (*cfg != before && spare.pid > 0) {
+						if (*cfg != before && (spare.pid > 0 || (!before && o->spare))) {
 							spare_drop(&spare);
 							spare_due = mono_ms();
 						}
+					} else if (reload_wants_verdict(&si)) {
+						reload_send_verdict(&si, RELOAD_REJECTED);
 					}
 					break;
 				default:
@@ -689,6 +744,7 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 				close(chan[0]);
 				if (control >= 0)
 					close(control);
+				close(relay[0]);
 				if (spare.ctl >= 0)
 					close(spare.ctl);
 				if (spare.chan >= 0)
@@ -717,6 +773,11 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 		close(control);
 		unlink(o->control_path);
 	}
+	/* what the last supervisors said before they ended */
+	logrelay_drain(relay[0]);
+	log_set_relay(-1);
+	close(relay[0]);
+	close(relay[1]);
 	close(sigfd);
 	if (listen_fd >= 0)
 		close(listen_fd);

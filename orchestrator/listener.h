@@ -42,7 +42,11 @@ struct listener_opts {
  * connection data. SIGHUP reloads the configuration (a bad file keeps the
  * old one), SIGTERM stops accepting and waits for the running connections
  * up to the grace period; a second SIGTERM ends them at once.
- * Takes ownership of *CFG (it may be replaced on reload). Returns the exit code.
+ * Takes ownership of *CFG (it may be replaced on reload). *CFG NULL: the
+ * configuration did not load at start; every call is refused until a
+ * reload loads one. A SIGHUP sent with sigqueue() by 'qrexec-proxy reload'
+ * is answered with the verdict (reload.h). Supervisors' own messages are
+ * written by the listener (logrelay.h). Returns the exit code.
  */
 int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog *seccomp,
 		 const struct listener_opts *o);
@@ -52,9 +56,9 @@ int listener_bind(const char *path);
 
 /*
  * One connection on socket FD, in the supervisor process: reads and checks
- * the descriptor, finds the chain, asks the listener for a slot over
- * LIMITS_FD (its end of the admission channel; -1: none, run at once) and
- * runs it. Returns the process exit code.
+ * the descriptor, finds the chain (CFG NULL: refuses it), asks the
+ * listener for a slot over LIMITS_FD (its end of the admission channel;
+ * -1: none, run at once) and runs it. Returns the process exit code.
  */
 int serve_connection(int fd, int limits_fd, const char *id, const struct qp_config *cfg,
 		     const struct sock_fprog *seccomp, const struct listener_opts *o, int64_t start_ns);

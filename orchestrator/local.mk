@@ -10,6 +10,8 @@ orchestrator_libqp_a_SOURCES = \
 	orchestrator/isolate.c orchestrator/isolate.h \
 	orchestrator/connlimits.c orchestrator/connlimits.h \
 	orchestrator/log.c orchestrator/log.h \
+	orchestrator/logrelay.c orchestrator/logrelay.h \
+	orchestrator/reload.c orchestrator/reload.h \
 	orchestrator/policy.c orchestrator/policy.h \
 	orchestrator/sandbox.c orchestrator/sandbox.h \
 	orchestrator/spare.c orchestrator/spare.h \

@@ -13,12 +13,16 @@
 #include <systemd/sd-journal.h>
 
 #include "log.h"
+#include "logrelay.h"
 #include "summary.h"
 
 static const char *log_prog = "qrexec-proxy";
 static enum log_target log_target = LOG_TARGET_STDERR;
 static struct log_connection log_conn;
 static bool log_have_conn;
+/* the listener's relay (logrelay.h): used by the processes it forks, never by itself */
+static int log_relay_fd = -1;
+static pid_t log_relay_owner;
 
 /* stderr is the journal when systemd says so through JOURNAL_STREAM=dev:ino */
 static bool stderr_is_journal(void)
@@ -76,7 +80,18 @@ static const char *orempty(const char *s)
 	return s ? s : "";
 }
 
-static void log_emit(int priority, const char *tag, const char *msg)
+void log_set_relay(int fd)
+{
+	log_relay_fd = fd;
+	log_relay_owner = getpid();
+}
+
+static bool log_relayed(void)
+{
+	return log_relay_fd >= 0 && getpid() != log_relay_owner;
+}
+
+static void log_emit_here(int priority, const char *tag, const char *msg)
 {
 	if (log_target == LOG_TARGET_JOURNAL) {
 		int r;
@@ -121,8 +136,19 @@ static void log_emit(int priority, const char *tag, const char *msg)
 	(void)w;
 }
 
+/* a supervisor's own messages go through the listener; its children's lines (TAG) do not */
+static void log_emit(int priority, const char *tag, const char *msg)
+{
+	if (!tag && log_relayed() &&
+	    logrelay_send(log_relay_fd, priority, log_have_conn ? &log_conn : NULL, msg, NULL, 0) == 0)
+		return;
+	log_emit_here(priority, tag, msg);
+}
+
 void log_structured(int priority, const char *msg, const struct log_kv *kv, size_t n)
 {
+	if (log_relayed() && logrelay_send(log_relay_fd, priority, log_have_conn ? &log_conn : NULL, msg, kv, n) == 0)
+		return;
 	if (log_target == LOG_TARGET_JOURNAL) {
 		struct iovec iov[32];
 		char *text[32];
@@ -154,7 +180,7 @@ void log_structured(int priority, const char *msg, const struct log_kv *kv, size
 		if (r >= 0)
 			return;
 	}
-	log_emit(priority, NULL, msg);
+	log_emit_here(priority, NULL, msg);
 }
 
 static void log_vfatal(int priority, int err, const char *fmt, va_list ap)

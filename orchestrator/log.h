@@ -51,6 +51,13 @@ struct log_kv {
 };
 void log_structured(int priority, const char *msg, const struct log_kv *kv, size_t n);
 
+/*
+ * From now on, the processes this one forks hand their own messages to
+ * it over FD (logrelay.h) instead of writing them; this one keeps writing
+ * its own. -1: every process writes its own.
+ */
+void log_set_relay(int fd);
+
 _Noreturn void die_x(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 _Noreturn void die_sys(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

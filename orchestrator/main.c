@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * qrexec-proxy: a qrexec proxy and firewall. One program, five jobs:
+ * qrexec-proxy: a qrexec proxy and firewall. One program, six jobs:
  * serve (the socket-activated listener), exec (executable-service mode),
  * check (validate a configuration), run (one connection through a
- * chain between stdin/stdout and a command, for filter authors) and
- * policy (the dom0 policy that matches the chains) and links (the qrexec
- * service names of the transparent entries).
+ * chain between stdin/stdout and a command, for filter authors), policy
+ * (the dom0 policy that matches the chains), links (the qrexec service
+ * names of the transparent entries), status (what runs now) and reload
+ * (ask a running listener to reload and wait for its verdict: systemd's
+ * ExecReload=).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -33,6 +35,7 @@
 #include "listener.h"
 #include "log.h"
 #include "policy.h"
+#include "reload.h"
 #include "sandbox.h"
 #include "status.h"
 #include "supervise.h"
@@ -66,6 +69,7 @@ static const char usage_text[] =
 	"       " PROG " policy [--config FILE] --proxy-qube NAME\n"
 	"       " PROG " links [--config FILE] [--dir DIR] [--socket PATH] [--check]\n"
 	"       " PROG " status [--json] [--control PATH]\n"
+	"       " PROG " reload [--pid PID] [--timeout SECONDS]\n"
 	"       " PROG " --help | --version\n";
 
 /* what each mode takes, for "qrexec-proxy MODE --help" */
@@ -151,6 +155,13 @@ static const struct mode_help {
 	  "The header has the date: SOURCE_DATE_EPOCH (seconds) sets it. Exit 0: written; 100: errors.\n"
 	  "  -c, --config FILE            the chains (default " QP_SYSCONFDIR "/qrexec-proxy/chains.yaml and chains.d/)\n"
 	  "  -q, --proxy-qube NAME        the qube the proxy runs in (as dom0 names it)\n" },
+	{ "reload",
+	  "usage: " PROG " reload [--pid PID] [--timeout SECONDS]\n"
+	  "Asks the listener PID (default: $MAINPID, as systemd's ExecReload= sets it) to reload its\n"
+	  "configuration and waits for its verdict. Exit 0: reloaded; 100: the new file was rejected\n"
+	  "and the listener keeps the previous configuration (the journal says why); 111: no verdict.\n"
+	  "  -p, --pid PID                the listener (qrexec-proxy serve)\n"
+	  "      --timeout SECONDS        how long to wait for the verdict (80)\n" },
 };
 
 static _Noreturn void usage(const char *msg)
@@ -237,8 +248,7 @@ enum { OPT_CONFIG = 'c', OPT_SOCKET = 's', OPT_LOG = 'l', OPT_ALLOW_ROOT = 256, 
        OPT_GRACE, OPT_DESC_TIMEOUT, OPT_ADMIT_TIMEOUT, OPT_PIPE_SIZE, OPT_SOURCE, OPT_TARGET, OPT_SERVICE,
        OPT_ISOLATION, OPT_ALLOW_PEER_UID, OPT_IDLE_TIMEOUT, OPT_NO_SPARE, OPT_DIR, OPT_CHECK,
        OPT_MAX_PER_SOURCE, OPT_QUEUE_TIMEOUT, OPT_MAX_QUEUED, OPT_MAX_QUEUED_PER_SOURCE, OPT_PIPE_MEMORY,
-       OPT_CONTROL, OPT_JSON,
-       OPT_PROXY_QUBE = 'q', OPT_HELP = 'h' };
+       OPT_CONTROL, OPT_JSON, OPT_TIMEOUT, OPT_PID = 'p', OPT_PROXY_QUBE = 'q', OPT_HELP = 'h' };
 
 static const struct option long_opts[] = {
 	{ "config", required_argument, NULL, OPT_CONFIG },
@@ -267,6 +277,8 @@ static const struct option long_opts[] = {
 	{ "max-queued", required_argument, NULL, OPT_MAX_QUEUED },
 	{ "max-queued-per-source", required_argument, NULL, OPT_MAX_QUEUED_PER_SOURCE },
 	{ "pipe-memory", required_argument, NULL, OPT_PIPE_MEMORY },
+	{ "pid", required_argument, NULL, OPT_PID },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -283,6 +295,8 @@ struct options {
 	struct listener_opts lo;
 	const char *source, *target, *service;
 	const char *proxy_qube;
+	const char *pid;
+	int timeout_ms;
 	bool isolation_given;
 	enum isolate_mech isolation;
 	uid_t peer_uids[LISTENER_MAX_PEER_UIDS];
@@ -297,7 +311,7 @@ static int parse_options(int argc, char **argv, struct options *o, const char *a
 {
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+c:s:l:q:h", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+c:s:l:q:p:h", long_opts, NULL)) != -1) {
 		const char *name = NULL;
 		for (const struct option *lo = long_opts; lo->name; lo++)
 			if (lo->val == c)
@@ -364,6 +378,12 @@ static int parse_options(int argc, char **argv, struct options *o, const char *a
 			break;
 		case OPT_PROXY_QUBE:
 			o->proxy_qube = optarg;
+			break;
+		case OPT_PID:
+			o->pid = optarg;
+			break;
+		case OPT_TIMEOUT:
+			o->timeout_ms = parse_seconds_ms(optarg, "--timeout");
 			break;
 		case OPT_IDLE_TIMEOUT:
 			o->lo.idle_timeout_ms = parse_seconds_ms(optarg, "--idle-timeout");
@@ -456,22 +476,65 @@ static void setup_isolation(const struct options *o, const struct qp_config *cfg
 			    struct isolate_policy *pol)
 {
 	enum isolate_mech want = ISOLATE_AUTO;
+	/* no configuration (it did not load): the option, else the best there is */
+	const char *file = cfg ? cfg->file : o->config;
 	if (o->isolation_given)
 		want = o->isolation;
-	else if (cfg->isolation && isolate_parse_mech(cfg->isolation, &want) < 0)
+	else if (cfg && cfg->isolation && isolate_parse_mech(cfg->isolation, &want) < 0)
 		want = ISOLATE_AUTO;
 	static char *hide[3];
 	free(hide[0]);
 	free(hide[1]);
 	hide[0] = private_dir(socket_path);
-	hide[1] = private_dir(cfg->file);
+	hide[1] = private_dir(file);
 	if (!hide[0]) {
 		hide[0] = hide[1];
 		hide[1] = NULL;
 	}
 	if (isolate_setup(want, state_directory(), (const char *const *)hide, pol) < 0)
 		die_x(EXIT_USAGE, "isolation: %s; choose another with --isolation or 'isolation:' in %s", pol->detail,
-		      cfg->file);
+		      file);
+}
+
+/*
+ * Under socket activation, a configuration that does not load must not
+ * take the socket down: exiting would make systemd start the service again
+ * for every queued call, hit the start limit and remove the socket. The
+ * listener starts without one instead, says what is wrong (FILE:LINE:COL),
+ * refuses every call, and takes the fixed file on reload. Returns the
+ * configuration, or NULL with every problem logged.
+ */
+static struct qp_config *load_logged(const char *file)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&text, &size);
+	if (!f)
+		die_sys(EXIT_SYS, "unable to load the configuration");
+	struct qp_config *cfg = config_load(file, NULL, f);
+	fclose(f);
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		log_msg(LOG_ERR, "%s", line);
+	free(text);
+	return cfg;
+}
+
+/* The steps' own argument checks: every problem logged; returns their number, -1 when they could not run. */
+static int argcheck_logged(const struct qp_config *cfg, const struct isolate_policy *pol, const struct sock_fprog *prog)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&text, &size);
+	if (!f)
+		die_sys(EXIT_SYS, "unable to check the filters' arguments");
+	int problems = argcheck_config(cfg, pol, prog, f, NULL);
+	fclose(f);
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		log_msg(LOG_ERR, "%s", line);
+	free(text);
+	return problems;
 }
 
 /* The steps' own argument checks at start: every problem logged, and none may remain. */
@@ -558,13 +621,29 @@ static int cmd_serve(int argc, char **argv, struct options *o)
 	 * socket is bound: a bad configuration leaves no stale socket behind,
 	 * and a bind error cannot hide a configuration error.
 	 */
-	struct qp_config *cfg = load_or_die(o->config);
+	struct qp_config *cfg = n == 1 ? load_logged(o->config) : load_or_die(o->config);
 	struct sock_fprog prog;
 	struct isolate_policy pol;
 	build_sandbox(&prog);
 	raise_nofile();
 	setup_isolation(o, cfg, n == 1 ? NULL : o->socket, &pol);
-	argcheck_or_die(cfg, &pol, &prog);
+	if (n == 0) {
+		argcheck_or_die(cfg, &pol, &prog);
+	} else if (cfg) {
+		int problems = argcheck_logged(cfg, &pol, &prog);
+		if (problems != 0) {
+			if (problems < 0)
+				log_msg(LOG_ERR, "unable to run the filters' argument checks; see above");
+			else
+				log_msg(LOG_ERR, "%s: %d step%s rejected %s arguments; see above", cfg->file, problems,
+					problems == 1 ? "" : "s", problems == 1 ? "its" : "their");
+			config_free(cfg);
+			cfg = NULL;
+		}
+	}
+	if (n == 1 && !cfg)
+		log_msg(LOG_ERR, "invalid configuration %s: serving the socket anyway, refusing every call until a fixed file is loaded; run '" PROG " check --config %s', then 'systemctl reload qrexec-proxy'",
+			o->config, o->config);
 	if (n == 1) {
 		fd = SD_LISTEN_FDS_START;
 		if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0)
@@ -582,7 +661,8 @@ static int cmd_serve(int argc, char **argv, struct options *o)
 	log_msg(pol.mech == ISOLATE_NAMESPACES || pol.mech == ISOLATE_LANDLOCK ? LOG_NOTICE : LOG_WARNING,
 		"isolation: %s", pol.detail);
 	check_pipe_memory(o);
-	warn_unisolated(cfg, &pol);
+	if (cfg)
+		warn_unisolated(cfg, &pol);
 	o->lo.isolation = &pol;
 	o->lo.spare = !o->no_spare;
 	o->lo.control_path = status_control_path(o->control, n == 1 ? NULL : o->socket);
@@ -813,6 +893,30 @@ static int cmd_check(int argc, char **argv, struct options *o)
 	return 0;
 }
 
+/* ExecReload=: SIGHUP to the listener, and its verdict as the exit status */
+static int cmd_reload(int argc, char **argv, struct options *o)
+{
+	int i = parse_options(argc, argv, o, "pid timeout");
+	if (i != argc)
+		usage("reload takes no arguments");
+	const char *arg = o->pid ? o->pid : getenv("MAINPID");
+	if (!arg || !*arg)
+		usage("reload needs --pid PID, or MAINPID in the environment (systemd's ExecReload= sets it)");
+	pid_t pid = (pid_t)parse_count(arg, "--pid", 1, 0x7fffffff);
+	int verdict;
+	if (reload_request(pid, o->timeout_ms ? o->timeout_ms : 80000, &verdict) < 0) {
+		if (errno == ETIMEDOUT)
+			die_x(EXIT_SYS, "process %d gave no verdict on the reload: is it qrexec-proxy serve?", (int)pid);
+		die_sys(EXIT_SYS, "unable to ask process %d to reload", (int)pid);
+	}
+	if (verdict == RELOAD_REJECTED) {
+		log_msg(LOG_ERR, "configuration rejected: the listener keeps the previous one; the journal says why (journalctl -u qrexec-proxy), '" PROG " check' too");
+		return EXIT_USAGE;
+	}
+	log_msg(LOG_NOTICE, "configuration reloaded: %d chains", verdict);
+	return 0;
+}
+
 /* execve() needs a path: look COMMAND up in PATH as a shell would, without a shell */
 static char *find_command(const char *cmd)
 {
@@ -1013,6 +1117,8 @@ int main(int argc, char **argv)
 		rc = cmd_status(argc, argv, &o);
 	else if (!strcmp(cmd, "links"))
 		rc = cmd_links(argc, argv, &o);
+	else if (!strcmp(cmd, "reload"))
+		rc = cmd_reload(argc, argv, &o);
 	else
 		usage("unknown command");
 	return rc;

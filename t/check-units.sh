@@ -23,6 +23,23 @@ for u in socket service; do
 	fi
 done
 
+# issue 14: a bad file cannot fail the start, nor a crash loop remove the
+# socket; reload has a verdict; nothing under /run, /dev/shm, /dev/mqueue
+# is writable by the service
+svc=$B/systemd/qrexec-proxy.service
+key() { sed -n "/^\[$1\]/,/^\[/p" "$svc" | grep -c "^$2\$"; }
+grep -q '^ExecStartPre=.*qrexec-proxy check' "$svc" && fail "$svc still runs check before the start"
+[ "$(key Unit 'StartLimitIntervalSec=0')" = 1 ] || fail "$svc: no StartLimitIntervalSec=0 in [Unit]"
+[ "$(key Service 'Restart=on-failure')" = 1 ] || fail "$svc: no Restart=on-failure"
+[ "$(key Service 'RestartSec=1s')" = 1 ] || fail "$svc: no RestartSec=1s (paces a crash loop below the socket's trigger limit)"
+grep -q '^ExecReload=.*/qrexec-proxy reload --pid \$MAINPID$' "$svc" || fail "$svc: ExecReload= is not qrexec-proxy reload"
+grep -q '/bin/kill' "$svc" && fail "$svc still uses kill"
+[ "$(key Service 'ReadOnlyPaths=/run')" = 1 ] || fail "$svc: /run is not read-only"
+grep -q '^TemporaryFileSystem=/dev/shm:ro /dev/mqueue:ro$' "$svc" || fail "$svc: /dev/shm, /dev/mqueue not covered"
+[ "$(key Service 'PrivateIPC=yes')" = 1 ] || fail "$svc: no PrivateIPC=yes"
+grep -q '^TriggerLimit' "$B/systemd/qrexec-proxy.socket" && fail "the socket's trigger limit is changed: see the comment on StartLimitIntervalSec="
+echo "ok: no check before the start, no start limit, paced restarts, reload with a verdict, /run, /dev/shm, /dev/mqueue read-only"
+
 tmp=$(mktemp -d /tmp/qp-units.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 if command -v systemd-analyze >/dev/null 2>&1; then
