@@ -540,17 +540,7 @@ static int argcheck_logged(const struct qp_config *cfg, const struct isolate_pol
 /* The steps' own argument checks at start: every problem logged, and none may remain. */
 static void argcheck_or_die(const struct qp_config *cfg, const struct isolate_policy *pol, const struct sock_fprog *prog)
 {
-	char *text = NULL;
-	size_t size = 0;
-	FILE *f = open_memstream(&text, &size);
-	if (!f)
-		die_sys(EXIT_SYS, "unable to check the filters' arguments");
-	int problems = argcheck_config(cfg, pol, prog, f, NULL);
-	fclose(f);
-	char *save = NULL;
-	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-		log_msg(LOG_ERR, "%s", line);
-	free(text);
+	int problems = argcheck_logged(cfg, pol, prog);
 	if (problems < 0)
 		die_x(EXIT_SYS, "unable to run the filters' argument checks; see above");
 	if (problems > 0)
