@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -487,6 +488,25 @@ START_TEST(test_status_shows_queued_and_running)
 	struct stat st;
 	ck_assert_int_eq(stat(control, &st), 0);
 	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	/* and a process of another user (nobody, as sandboxes of a root daemon run) cannot even connect */
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(2);
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		if (strlen(control) >= sizeof(sa.sun_path))
+			_exit(4);
+		memcpy(sa.sun_path, control, strlen(control) + 1);
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (fd < 0)
+			_exit(3);
+		_exit(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno == EACCES ? 0 : 1);
+	}
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "another user reached the control socket (status 0x%x)",
+		      (unsigned)status);
 
 	/* the calls go on as before: the daemon answered without holding anything up */
 	ck_assert(roundtrip(a1, 'c'));
