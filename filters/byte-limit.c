@@ -8,6 +8,9 @@
 
 #include "qpf.h"
 
+/* started ahead of its connection when the proxy can (qpf.h) */
+QPF_PRESTART;
+
 _Noreturn static void usage(void)
 {
 	fputs("usage: byte-limit N\n"

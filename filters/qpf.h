@@ -48,6 +48,31 @@ extern const char *qpf_prog;
 void qpf_init(const char *argv0);
 
 /*
+ * QPF_PRESTART;  (once, at file scope, in a filter whose main() calls
+ * qpf_init() before anything reads the environment)
+ *
+ * Marks the program (an ELF note) as one the proxy may start before its
+ * connection exists, so that a call does not wait for its exec(2) and
+ * start-up. Such a program is started with only QREXEC_PROXY_PRESTART=1
+ * in its environment; qpf_init() waits there for the connection's
+ * environment (QREXEC_REMOTE_DOMAIN, QREXEC_PROXY_DIRECTION, ...), puts
+ * it in place of its own, and returns; if no connection comes, the
+ * program is killed before it reads a byte. Nothing else changes for it.
+ */
+#define QPF_PRESTART                                                         \
+	__asm__(".pushsection .note.qrexec-proxy,\"a\",@note\n"                \
+		".balign 4\n"                                                  \
+		".long 13\n"                                                   \
+		".long 8\n"                                                    \
+		".long 1\n"                                                    \
+		".asciz \"qrexec-proxy\"\n"                                    \
+		".balign 4\n"                                                  \
+		".ascii \"prestart\"\n"                                        \
+		".balign 4\n"                                                  \
+		".popsection\n");                                               \
+	extern int qpf_prestart_note_
+
+/*
  * Call it once the arguments are parsed (and found good), before opening
  * anything or reading a byte: when the proxy runs the filter only to
  * check its arguments (QREXEC_PROXY_DIRECTION=check, at `qrexec-proxy

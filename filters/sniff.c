@@ -19,6 +19,9 @@
 
 #include "qpf.h"
 
+/* started ahead of its connection when the proxy can (qpf.h) */
+QPF_PRESTART;
+
 #define CHUNK 65536
 #define LINE_ROOM 960 /* the message part of a line, without "<6>sniff: " */
 #define FIELD_MAX 80

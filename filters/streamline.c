@@ -14,6 +14,9 @@
 
 #include "qpf.h"
 
+/* started ahead of its connection when the proxy can (qpf.h) */
+QPF_PRESTART;
+
 #define DEFAULT_BUFFER (64 << 10)
 #define MAX_BUFFER (256 << 20)
 #define DEFAULT_DELAY_NS 100000000 /* 0.1 s */

@@ -6,6 +6,9 @@
 
 #include "qpf.h"
 
+/* started ahead of its connection when the proxy can (qpf.h) */
+QPF_PRESTART;
+
 _Noreturn static void usage(void)
 {
 	fputs("usage: timeout [--seconds S] [--idle S]\n"

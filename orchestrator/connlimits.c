@@ -215,6 +215,15 @@ void limits_forget_in_child(struct limits *L)
 	limits_free(L);
 }
 
+bool limits_busy(const struct limits *L)
+{
+	for (size_t i = 0; i < L->nconns; i++)
+		if (L->conns[i]->state == LIMITS_NEW || L->conns[i]->state == LIMITS_ADMITTING ||
+		    L->conns[i]->state == LIMITS_RUNNING)
+			return true;
+	return false;
+}
+
 struct limits_conn *limits_find(const struct limits *L, pid_t pid)
 {
 	for (size_t i = 0; i < L->nconns; i++)
@@ -427,6 +436,7 @@ static void on_ask(struct limits *L, struct limits_conn *c, const struct limits_
 	memcpy(c->source, m->source, sizeof(c->source));
 	memcpy(c->target, m->target, sizeof(c->target));
 	memcpy(c->chain, m->chain, sizeof(c->chain));
+	snprintf(L->last_chain, sizeof(L->last_chain), "%.*s", (int)sizeof(c->chain) - 1, c->chain);
 	memcpy(c->service, m->service, sizeof(c->service));
 	c->chain_max = m->chain_max > 0 ? m->chain_max : 0;
 	c->chain_max_per_source = m->chain_max_per_source > 0 ? m->chain_max_per_source : 0;

@@ -177,6 +177,7 @@ struct limits {
 	unsigned max_data_pages;   /* from pipe_size */
 	unsigned data_pages;       /* the size every running connection's data pipes get now */
 	bool over_budget;          /* even pipes of one page do not fit: said once until it passes */
+	char last_chain[LIMITS_NAME_MAX]; /* of the last request for a slot: what the next spare warms (warm.h) */
 };
 
 int limits_init(struct limits *L, const struct limits_opts *o);
@@ -189,6 +190,9 @@ void limits_free(struct limits *L);
  * CHAN is not taken).
  */
 struct limits_conn *limits_add(struct limits *L, const char *id, pid_t pid, int chan, int64_t now_ns);
+
+/* Whether a connection is being set up or runs (one that waits for a slot or ends does not count). */
+bool limits_busy(const struct limits *L);
 
 /* The connection whose supervisor is PID, or NULL. */
 struct limits_conn *limits_find(const struct limits *L, pid_t pid);

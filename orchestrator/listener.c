@@ -145,14 +145,14 @@ int serve_connection(int fd, int limits_fd, const char *id, const struct qp_conf
 {
 	struct isolate_prepared prep;
 	serve_prepare(cfg, seccomp, o, &prep);
-	int rc = serve_prepared(fd, limits_fd, id, cfg, seccomp, o, &prep, start_ns);
+	int rc = serve_prepared(fd, limits_fd, id, cfg, seccomp, o, &prep, NULL, start_ns);
 	isolate_discard(&prep);
 	return rc;
 }
 
 int serve_prepared(int fd, int limits_fd, const char *id, const struct qp_config *cfg,
 		   const struct sock_fprog *seccomp, const struct listener_opts *o, struct isolate_prepared *prep,
-		   int64_t start_ns)
+		   struct warm *warm, int64_t start_ns)
 {
 	int64_t start = start_ns ? start_ns : mono_ns();
 	size_t len;
@@ -255,6 +255,7 @@ int serve_prepared(int fd, int limits_fd, const char *id, const struct qp_config
 		.limits_fd = limits_fd,
 		.start_ns = start,
 		.prepared = prep,
+		.warm = warm,
 	};
 	struct supervise_result res;
 	enum qp_result r = supervise_connection(&a, &res);
@@ -560,7 +561,7 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 	int64_t spare_due = 0; /* when to fork the next spare (0: not due) */
 	/* what a spare must not keep of the listener: the sockets, the book, the other connections' channels */
 	struct in_child forget = { &listen_fd, sigfd, control, relay[0], &book, &pf, &who };
-	if (o->spare && *cfg && spare_start(&spare, *cfg, seccomp, o, forget_in_child, &forget) < 0)
+	if (o->spare && *cfg && spare_start(&spare, *cfg, seccomp, o, book.last_chain, forget_in_child, &forget) < 0)
 		log_sys(LOG_WARNING, "unable to fork a spare supervisor");
 
 	announce(*cfg, o, "READY=1");
@@ -629,20 +630,22 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 		/* before the endings of supervisors are reaped: their messages come first */
 		if (pf[irelay].revents & POLLIN)
 			logrelay_drain(relay[0]);
-		/*
-		 * The next spare is forked once no connection has arrived for a
-		 * moment: forked at once, it would take the CPU from the
-		 * connection just handed over, whose set-up it is meant to spare.
-		 */
-		if (!stopping && spare_due && mono_ms() >= spare_due && !(pf[1].revents & POLLIN)) {
-			spare_due = 0;
-			if (spare.pid < 0 && *cfg && spare_start(&spare, *cfg, seccomp, o, forget_in_child, &forget) < 0)
-				log_sys(LOG_WARNING, "unable to fork a spare supervisor");
-		}
 		/* what supervisors said, before any of them is reaped (and forgotten) below */
 		for (nfds_t i = 2; i < nchan; i++)
 			if (pf[i].revents)
 				limits_on_readable(&book, who[i], mono_ms());
+		/*
+		 * The next spare is forked once no connection has arrived for a
+		 * moment, or as soon as none is being set up or running: forked
+		 * at once, it would take the CPU from the connection just handed
+		 * over, whose set-up it is meant to spare.
+		 */
+		if (!stopping && spare_due && !(pf[1].revents & POLLIN) &&
+		    (mono_ms() >= spare_due || !limits_busy(&book))) {
+			spare_due = 0;
+			if (spare.pid < 0 && *cfg && spare_start(&spare, *cfg, seccomp, o, book.last_chain, forget_in_child, &forget) < 0)
+				log_sys(LOG_WARNING, "unable to fork a spare supervisor");
+		}
 		if (control >= 0 && (pf[icontrol].revents & POLLIN))
 			status_serve(control, &book, forget_in_status_child, &status_forget);
 		if (pf[0].revents & POLLIN) {

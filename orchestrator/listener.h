@@ -64,6 +64,7 @@ int serve_connection(int fd, int limits_fd, const char *id, const struct qp_conf
 		     const struct sock_fprog *seccomp, const struct listener_opts *o, int64_t start_ns);
 
 struct isolate_prepared;
+struct warm;
 /*
  * Builds, under the daemon's isolation, the sandbox a connection's filters
  * will run in before its chain is known (every filter of CFG may start in
@@ -72,9 +73,13 @@ struct isolate_prepared;
  */
 void serve_prepare(const struct qp_config *cfg, const struct sock_fprog *seccomp, const struct listener_opts *o,
 		   struct isolate_prepared *prep);
-/* serve_connection with the sandbox PREP prepared; START_NS: when it was accepted (0: now). */
+/*
+ * serve_connection with the sandbox PREP prepared, and WARM, the filters
+ * started ahead in it (warm.h), or NULL; START_NS: when it was accepted
+ * (0: now).
+ */
 int serve_prepared(int fd, int limits_fd, const char *id, const struct qp_config *cfg,
 		   const struct sock_fprog *seccomp, const struct listener_opts *o, struct isolate_prepared *prep,
-		   int64_t start_ns);
+		   struct warm *warm, int64_t start_ns);
 
 #endif

@@ -22,7 +22,8 @@ orchestrator_libqp_a_SOURCES = \
 	orchestrator/listener.c orchestrator/listener.h \
 	orchestrator/transparent.c orchestrator/transparent.h \
 	orchestrator/links.c orchestrator/links.h \
-	orchestrator/util.c orchestrator/util.h
+	orchestrator/util.c orchestrator/util.h \
+	orchestrator/warm.c orchestrator/warm.h
 orchestrator_libqp_a_CFLAGS = $(AM_CFLAGS) $(SYSTEMD_CFLAGS) $(YAML_CFLAGS) $(SECCOMP_CFLAGS)
 
 QP_LIBS = orchestrator/libqp.a $(SYSTEMD_LIBS) $(YAML_LIBS) $(SECCOMP_LIBS)

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -13,10 +14,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "connlimits.h"
 #include "isolate.h"
 #include "log.h"
 #include "spare.h"
 #include "util.h"
+#include "warm.h"
 
 /* what travels with the fd */
 struct handoff {
@@ -26,7 +29,7 @@ struct handoff {
 
 /* In the spare: waits for its connection and serves it; never returns. */
 static _Noreturn void spare_main(int ctl, int chan, const struct qp_config *cfg, const struct sock_fprog *seccomp,
-				 const struct listener_opts *o)
+				 const struct listener_opts *o, const char *hint)
 {
 	/* "qp-spare" in ps while it waits; a supervisor like any other once it has its connection */
 	char comm[16] = "";
@@ -34,6 +37,10 @@ static _Noreturn void spare_main(int ctl, int chan, const struct qp_config *cfg,
 	prctl(PR_SET_NAME, "qp-spare", 0, 0, 0);
 	struct isolate_prepared prep;
 	serve_prepare(cfg, seccomp, o, &prep);
+	/* the filters of the chain the next call most likely asks for, started in that sandbox */
+	struct warm warm;
+	const struct qp_chain *guess = hint[0] ? config_chain(cfg, hint) : cfg->nchains == 1 ? &cfg->chains[0] : NULL;
+	warm_prepare(&warm, guess, &prep);
 
 	struct handoff h;
 	union {
@@ -57,19 +64,24 @@ static _Noreturn void spare_main(int ctl, int chan, const struct qp_config *cfg,
 		if (fd >= 0)
 			close(fd);
 		close(chan);
+		warm_discard(&warm);
 		isolate_discard(&prep);
 		_exit(0);
 	}
 	h.id[sizeof(h.id) - 1] = '\0';
 	prctl(PR_SET_NAME, comm, 0, 0, 0);
-	int code = serve_prepared(fd, chan, h.id, cfg, seccomp, o, &prep, h.start_ns);
+	int code = serve_prepared(fd, chan, h.id, cfg, seccomp, o, &prep, &warm, h.start_ns);
+	warm_discard(&warm);
 	isolate_discard(&prep);
 	exit(code);
 }
 
 int spare_start(struct spare *s, const struct qp_config *cfg, const struct sock_fprog *seccomp,
-		const struct listener_opts *o, void (*in_child)(void *), void *arg)
+		const struct listener_opts *o, const char *hint, void (*in_child)(void *), void *arg)
 {
+	/* the listener's book, where HINT may live, is freed in the child */
+	char guess[LIMITS_NAME_MAX];
+	snprintf(guess, sizeof(guess), "%s", hint ? hint : "");
 	int sv[2], ch[2] = { -1, -1 };
 	s->pid = -1;
 	s->ctl = -1;
@@ -103,7 +115,7 @@ int spare_start(struct spare *s, const struct qp_config *cfg, const struct sock_
 		close(ch[0]);
 		if (in_child)
 			in_child(arg);
-		spare_main(sv[1], ch[1], cfg, seccomp, o);
+		spare_main(sv[1], ch[1], cfg, seccomp, o, guess);
 	}
 	close(sv[1]);
 	close(ch[1]);

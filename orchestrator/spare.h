@@ -31,11 +31,13 @@ struct spare {
 /*
  * Forks a spare serving connections under CFG, with an admission channel
  * of its own; in the child, IN_CHILD(ARG) first drops what is the
- * listener's. 0, or -1 with errno (then the listener forks per
+ * listener's. HINT: the chain of the last call (NULL or "": none), whose
+ * filters the spare starts ahead if it can (warm.h); with one chain in
+ * CFG, that one. 0, or -1 with errno (then the listener forks per
  * connection as before).
  */
 int spare_start(struct spare *s, const struct qp_config *cfg, const struct sock_fprog *seccomp,
-		const struct listener_opts *o, void (*in_child)(void *), void *arg);
+		const struct listener_opts *o, const char *hint, void (*in_child)(void *), void *arg);
 
 /*
  * Hands connection FD (its ID and accept time START_NS) to the spare.

@@ -21,6 +21,7 @@
 #include "spawn.h"
 #include "summary.h"
 #include "supervise.h"
+#include "warm.h"
 #include "util.h"
 
 extern char **environ;
@@ -31,6 +32,8 @@ extern char **environ;
 #define RELAY_BUF (1 << 16)
 /* a pipe too full to shrink for this long counts with what it holds (connlimits.h) */
 #define STUCK_MS 2000
+/* a slot not granted within this long: the call waits, and the filters started ahead are ended */
+#define WARM_WAIT_MS 20
 /* pumps per wake-up before the other fds get a turn */
 #define RELAY_ROUNDS 16
 
@@ -826,7 +829,9 @@ static int wait_for_slot(struct conn *c)
 			/* only POLLHUP: the caller gone altogether (its data waits for the pipeline) */
 			{ .fd = c->is_socket ? a->in_fd : -1, .events = 0 },
 		};
-		int r = poll(pf, 3, -1);
+		/* filters started ahead must not wait in a queue with it: no process but the supervisor waits */
+		bool warm = a->warm && a->warm->chain;
+		int r = poll(pf, 3, warm ? WARM_WAIT_MS : -1);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -834,6 +839,10 @@ static int wait_for_slot(struct conn *c)
 			set_reason(c, "unable to poll: %s", strerror(errno));
 			c->res->result = QP_FAILED;
 			return -1;
+		}
+		if (r == 0 && warm) {
+			warm_discard(a->warm);
+			continue;
 		}
 		c->res->queued_ms = mono_ms() - t0;
 		if ((pf[0].revents & POLLIN) && read_signals(c)) {
@@ -1083,17 +1092,6 @@ static void pump_down(struct conn *c)
 /* ---- phases ---- */
 
 /* The argv of a step: its name, then its arguments (borrowed). */
-static char **step_argv(const struct qp_step *s)
-{
-	char **argv = calloc(s->nargs + 2, sizeof(*argv));
-	if (!argv)
-		return NULL;
-	argv[0] = s->name;
-	for (size_t k = 0; k < s->nargs; k++)
-		argv[k + 1] = s->args[k];
-	return argv;
-}
-
 /*
  * The admission checks, one after another in a sandbox of their own (the
  * only one that sees the state directory), each within the admission
@@ -1124,7 +1122,7 @@ static int run_admission(struct conn *c)
 		p->pid = -1;
 		p->err_fd = -1;
 		snprintf(p->tag, sizeof(p->tag), "admit %s", s->name);
-		argvs[i] = step_argv(s);
+		argvs[i] = warm_step_argv(s);
 		if (!argvs[i]) {
 			free(map);
 			set_reason(c, "out of memory");
@@ -1210,36 +1208,96 @@ out:
 	return rc;
 }
 
-struct hop {
-	const struct qp_step *step;
-	unsigned dir;
-	size_t pos;  /* 1-based position in the chain */
-};
+/*
+ * Takes the warm pipeline (warm.h), made for this chain: its filters run
+ * already in their sandbox, each waiting for its environment, and its
+ * pipes are those start_pipeline() would have made (PIPES gets them).
+ */
+static int adopt_warm(struct conn *c, const struct hop *hops, int (*pipes)[2])
+{
+	struct warm *w = c->a->warm;
+	int rc = 0;
+
+	c->sb = w->sb;
+	w->sb.pid = -1;
+	w->sb.events = -1;
+	c->sb_map = calloc(w->n ? w->n : 1, sizeof(*c->sb_map));
+	c->sb_n = c->sb_map ? w->n : 0;
+	c->sb_started = 0;
+	c->sb_reaped = false;
+	for (size_t i = 0; i < w->nhops + 2; i++) {
+		pipes[i][0] = w->pipes[i][0];
+		pipes[i][1] = w->pipes[i][1];
+		w->pipes[i][0] = w->pipes[i][1] = -1;
+		/* made at the kernel's default size: now the connection's share */
+		set_pipe_size(c, pipes[i][0], c->data_pipe, NULL);
+		if (c->pipe_path) {
+			c->pipe_path[i] = w->pipe_path[i];
+			w->pipe_path[i] = -1;
+		}
+	}
+	if (!c->sb_map) {
+		set_reason(c, "out of memory");
+		rc = -1;
+		goto out;
+	}
+	for (size_t i = 0; i < w->n; i++) {
+		size_t h = w->map[i];
+		const struct hop *hp = &hops[h];
+		struct proc *p = &c->procs[h];
+		c->sb_map[i] = h;
+		snprintf(p->tag, sizeof(p->tag), "filter %s#%zu (%s)", hp->step->name, hp->pos,
+			 hp->dir == QP_DIR_SRC2DST ? "src2dst" : "dst2src");
+		p->in_sandbox = true;
+		p->err_fd = w->env_fd[i];
+		w->env_fd[i] = -1;
+	}
+out:
+	warm_discard(w);
+	return rc;
+}
+
+/*
+ * Hands each filter of the adopted warm pipeline its environment, which
+ * it waits for on its stderr socket (warm.h): from here on it runs.
+ */
+static int wake_warm(struct conn *c, const struct hop *hops)
+{
+	for (size_t i = 0; i < c->sb_n; i++) {
+		struct proc *p = &c->procs[c->sb_map[i]];
+		char *const *env = c->env_filter[hops[c->sb_map[i]].dir];
+		if (warm_send_fd(p->err_fd, env) < 0) {
+			log_sys(LOG_ERR, "unable to hand %s its environment", p->tag);
+			set_reason(c, "unable to start %s", p->tag);
+			return -1;
+		}
+	}
+	return 0;
+}
 
 static int start_pipeline(struct conn *c)
 {
 	const struct qp_chain *ch = c->a->chain;
-	size_t nup = 0, ndown = 0;
 	int rc = -1;
 	struct isolate_proc *ip = NULL;
 	char **argvs[64] = { NULL };
 	size_t *map = NULL;
+	size_t n = 0;
+	bool warm = false;
 
-	for (size_t i = 0; i < ch->nfilters; i++) {
-		if (ch->filters[i].direction & QP_DIR_SRC2DST)
-			nup++;
-		if (ch->filters[i].direction & QP_DIR_DST2SRC)
-			ndown++;
+	if (ch->nfilters > 32) {
+		set_reason(c, "too many filter processes");
+		return -1;
 	}
-	size_t nhops = nup + ndown;
-	struct hop *hops = calloc(nhops + 1, sizeof(*hops));
+	struct hop *hops = calloc(2 * ch->nfilters + 1, sizeof(*hops));
+	size_t nup = 0, nhops = hops ? warm_hops(ch, hops, &nup) : 0;
 	/* pipes[k] feeds hop k (the connector is hop nup); one more at the end */
 	int (*pipes)[2] = calloc(nhops + 2, sizeof(*pipes));
 	c->procs = calloc(nhops + 1, sizeof(*c->procs));
 	ip = calloc(nhops ? nhops : 1, sizeof(*ip));
 	map = calloc(nhops ? nhops : 1, sizeof(*map));
-	if (!hops || !pipes || !c->procs || !ip || !map || nhops > 64) {
-		set_reason(c, nhops > 64 ? "too many filter processes" : "out of memory");
+	if (!hops || !pipes || !c->procs || !ip || !map) {
+		set_reason(c, "out of memory");
 		goto out;
 	}
 	c->nprocs = nhops + 1;
@@ -1260,15 +1318,13 @@ static int start_pipeline(struct conn *c)
 			c->pipe_path[i] = -1;
 	}
 
-	/* position 1 is next to the source; answers pass the steps in reverse */
-	size_t k = 0;
-	for (size_t i = 0; i < ch->nfilters; i++)
-		if (ch->filters[i].direction & QP_DIR_SRC2DST)
-			hops[k++] = (struct hop){ &ch->filters[i], QP_DIR_SRC2DST, i + 1 };
-	hops[k++] = (struct hop){ NULL, 0, 0 };
-	for (size_t i = ch->nfilters; i-- > 0;)
-		if (ch->filters[i].direction & QP_DIR_DST2SRC)
-			hops[k++] = (struct hop){ &ch->filters[i], QP_DIR_DST2SRC, i + 1 };
+	/* the filters already run, waiting for their environment: the pipes are theirs */
+	if (c->a->warm && c->a->warm->chain) {
+		warm = true;
+		if (adopt_warm(c, hops, pipes) < 0)
+			goto out;
+		goto connector;
+	}
 
 	for (size_t i = 0; i < nhops + 2; i++) {
 		if (pipe2(pipes[i], O_CLOEXEC) < 0) {
@@ -1292,15 +1348,7 @@ static int start_pipeline(struct conn *c)
 		}
 	}
 
-	/* the connector, outside the sandbox */
-	struct proc *cp = &c->procs[nup];
-	cp->is_connector = true;
-	snprintf(cp->tag, sizeof(cp->tag), "connector");
-	if (start_connector(c, cp, pipes[nup][0], pipes[nup + 1][1]) < 0)
-		goto out;
-
 	/* every filter process in one sandbox, built once for the connection */
-	size_t n = 0;
 	for (size_t h = 0; h < nhops + 1; h++) {
 		const struct hop *hp = &hops[h];
 		if (!hp->step)
@@ -1309,7 +1357,7 @@ static int start_pipeline(struct conn *c)
 		struct proc *p = &c->procs[h];
 		const char *dname = hp->dir == QP_DIR_SRC2DST ? "src2dst" : "dst2src";
 		snprintf(p->tag, sizeof(p->tag), "filter %s#%zu (%s)", s->name, hp->pos, dname);
-		argvs[n] = step_argv(s);
+		argvs[n] = warm_step_argv(s);
 		if (!argvs[n]) {
 			set_reason(c, "out of memory");
 			goto out;
@@ -1323,9 +1371,20 @@ static int start_pipeline(struct conn *c)
 		map = NULL; /* the connection's now */
 		if (start_sandbox(c, ISOLATE_FILTERS, ip, n, m) < 0)
 			goto out;
-	} else {
-		c->setup_ns = mono_ns();
 	}
+
+connector:;
+	/* the connector, outside the sandbox, while the sandbox's init starts the filters */
+	struct proc *cp = &c->procs[nup];
+	cp->is_connector = true;
+	snprintf(cp->tag, sizeof(cp->tag), "connector");
+	if (start_connector(c, cp, pipes[nup][0], pipes[nup + 1][1]) < 0)
+		goto out;
+	/* the connector takes longest to start: the filters started ahead go on once it is on its way */
+	if (warm && wake_warm(c, hops) < 0)
+		goto out;
+	if (n == 0)
+		c->setup_ns = mono_ns();
 
 	/* the children have their copies now; only the two outer ends stay here */
 	c->up.to = pipes[0][1];
@@ -1691,6 +1750,10 @@ enum qp_result supervise_connection(const struct supervise_args *a, struct super
 		c.pol = &builtins_only;
 	}
 
+	/* filters started ahead for another chain, or under another isolation, are of no use */
+	if (a->warm && a->warm->chain && (a->warm->chain != a->chain || a->warm->pol->mech != c.pol->mech))
+		warm_discard(a->warm);
+
 	/* over a limit, wait for a slot before anything starts: no admission check, no pipe, no connector */
 	c.data_pipe = a->pipe_size;
 	c.aux_pipe = LIMITS_AUX_PIPE;
@@ -1753,6 +1816,9 @@ enum qp_result supervise_connection(const struct supervise_args *a, struct super
 		log_msg(LOG_INFO, "the pipeline stopped reading from the source early; the rest (%llu bytes) was discarded",
 			(unsigned long long)c.up.discarded);
 out:
+	/* whatever of the warm pipeline was not taken (the call was refused before it ran) */
+	if (a->warm)
+		warm_discard(a->warm);
 	res->bytes_src2dst = c.up.bytes;
 	res->bytes_dst2src = c.down.bytes;
 	log_summary(&c, a->start_ns ? a->start_ns : start);

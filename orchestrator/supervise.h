@@ -9,6 +9,8 @@
 #include "config.h"
 #include "isolate.h"
 
+struct warm;
+
 enum qp_result {
 	QP_OK,        /* every process ended with 0, both directions closed */
 	QP_REFUSED,   /* an admission check said no; nothing was started */
@@ -36,6 +38,7 @@ struct supervise_args {
 	int limits_fd;             /* the admission channel to the listener (connlimits.h); -1: none, run at once */
 	int64_t start_ns;          /* when the connection was accepted (0: now) */
 	struct isolate_prepared *prepared; /* a filter sandbox built ahead under isolation, or NULL */
+	struct warm *warm;         /* filters started ahead in a sandbox of their own (warm.h), or NULL */
 };
 
 struct supervise_result {

@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The warm pipeline: filters started before their connection (see warm.h). */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+#include "warm.h"
+
+/* the most a note section may be read of; ours is 32 bytes */
+#define NOTES_MAX (64 * 1024)
+/* the most an environment may be: it must fit in the socket at once */
+#define ENV_MAX (96 * 1024)
+
+size_t warm_hops(const struct qp_chain *ch, struct hop *hops, size_t *nup)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < ch->nfilters; i++)
+		if (ch->filters[i].direction & QP_DIR_SRC2DST)
+			hops[k++] = (struct hop){ &ch->filters[i], QP_DIR_SRC2DST, i + 1 };
+	*nup = k;
+	hops[k++] = (struct hop){ NULL, 0, 0 };
+	for (size_t i = ch->nfilters; i-- > 0;)
+		if (ch->filters[i].direction & QP_DIR_DST2SRC)
+			hops[k++] = (struct hop){ &ch->filters[i], QP_DIR_DST2SRC, i + 1 };
+	return k - 1;
+}
+
+char **warm_step_argv(const struct qp_step *s)
+{
+	char **argv = calloc(s->nargs + 2, sizeof(*argv));
+	if (!argv)
+		return NULL;
+	argv[0] = s->name;
+	for (size_t k = 0; k < s->nargs; k++)
+		argv[k + 1] = s->args[k];
+	return argv;
+}
+
+/* ---- the note ---- */
+
+static bool has_note(const unsigned char *p, size_t len)
+{
+	size_t off = 0;
+	while (len - off >= sizeof(Elf64_Nhdr)) {
+		Elf64_Nhdr nh;
+		memcpy(&nh, p + off, sizeof(nh));
+		off += sizeof(nh);
+		size_t nsz = ((size_t)nh.n_namesz + 3) & ~(size_t)3, dsz = ((size_t)nh.n_descsz + 3) & ~(size_t)3;
+		if (nh.n_namesz > len || nh.n_descsz > len || nsz > len - off || dsz > len - off - nsz)
+			return false;
+		if (nh.n_type == WARM_NOTE_TYPE && nh.n_namesz == sizeof(WARM_NOTE_NAME) &&
+		    !memcmp(p + off, WARM_NOTE_NAME, sizeof(WARM_NOTE_NAME)) &&
+		    nh.n_descsz == sizeof(WARM_NOTE_DESC) - 1 &&
+		    !memcmp(p + off + nsz, WARM_NOTE_DESC, sizeof(WARM_NOTE_DESC) - 1))
+			return true;
+		off += nsz + dsz;
+	}
+	return false;
+}
+
+static bool note_at(int fd, uint64_t off, uint64_t size)
+{
+	if (size == 0 || size > NOTES_MAX)
+		return false;
+	unsigned char *buf = malloc((size_t)size);
+	bool found = buf && pread(fd, buf, (size_t)size, (off_t)off) == (ssize_t)size && has_note(buf, (size_t)size);
+	free(buf);
+	return found;
+}
+
+bool warm_capable(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return false;
+	bool found = false;
+	Elf64_Ehdr eh;
+	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum > 64)
+		goto out;
+	/* the loaded segments: what a stripped program still has */
+	for (unsigned i = 0; i < eh.e_phnum && !found; i++) {
+		Elf64_Phdr ph;
+		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + (uint64_t)i * sizeof(ph))) != (ssize_t)sizeof(ph))
+			break;
+		if (ph.p_type == PT_NOTE)
+			found = note_at(fd, ph.p_offset, ph.p_filesz);
+	}
+out:
+	close(fd);
+	return found;
+}
+
+/* ---- starting ahead ---- */
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+int warm_prepare(struct warm *w, const struct qp_chain *ch, struct isolate_prepared *prep)
+{
+	memset(w, 0, sizeof(*w));
+	w->sb.pid = -1;
+	w->sb.events = -1;
+	if (!ch || !ch->nfilters || ch->nfilters > 32 || !prep || prep->ctl < 0)
+		return -1;
+	for (size_t i = 0; i < ch->nfilters; i++)
+		if (!warm_capable(ch->filters[i].path))
+			return -1;
+
+	static char *const prestart_env[] = { "QREXEC_PROXY_PRESTART=1", NULL };
+	struct isolate_proc ip[64];
+	char **argvs[64] = { NULL };
+	int peer[64];
+	int rc = -1;
+	for (size_t i = 0; i < 64; i++)
+		peer[i] = -1;
+	w->hops = calloc(2 * ch->nfilters + 1, sizeof(*w->hops));
+	if (!w->hops)
+		goto fail;
+	w->nhops = warm_hops(ch, w->hops, &w->nup);
+	if (w->nhops == 0 || w->nhops > 64)
+		goto fail;
+	w->pipes = calloc(w->nhops + 2, sizeof(*w->pipes));
+	w->pipe_path = calloc(w->nhops + 2, sizeof(*w->pipe_path));
+	w->map = calloc(w->nhops, sizeof(*w->map));
+	w->env_fd = calloc(w->nhops, sizeof(*w->env_fd));
+	if (!w->pipes || !w->pipe_path || !w->map || !w->env_fd)
+		goto fail;
+	for (size_t i = 0; i < w->nhops + 2; i++) {
+		w->pipes[i][0] = w->pipes[i][1] = w->pipe_path[i] = -1;
+	}
+	for (size_t i = 0; i < w->nhops && i < 64; i++)
+		w->env_fd[i] = -1;
+	for (size_t i = 0; i < w->nhops + 2; i++) {
+		if (pipe2(w->pipes[i], O_CLOEXEC) < 0)
+			goto fail;
+		char fdpath[40];
+		snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", w->pipes[i][0]);
+		w->pipe_path[i] = open(fdpath, O_PATH | O_CLOEXEC);
+	}
+	for (size_t h = 0; h < w->nhops + 1; h++) {
+		const struct hop *hp = &w->hops[h];
+		if (!hp->step)
+			continue;
+		int sv[2];
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+			goto fail;
+		w->env_fd[w->n] = sv[0];
+		peer[w->n] = sv[1];
+		if (fd_set_nonblock(sv[0], true) < 0 || !(argvs[w->n] = warm_step_argv(hp->step)))
+			goto fail;
+		ip[w->n] = (struct isolate_proc){ hp->step->path, argvs[w->n], prestart_env,
+						  { w->pipes[h][0], w->pipes[h + 1][1], sv[1] } };
+		w->map[w->n++] = h;
+	}
+	if (isolate_run(prep, ip, w->n, &w->sb) < 0) {
+		log_sys(LOG_DEBUG, "unable to start the filters of chain %s ahead", ch->name);
+		goto fail;
+	}
+	w->chain = ch;
+	w->pol = prep->pol;
+	rc = 0;
+fail:
+	for (size_t i = 0; i < 64; i++) {
+		free(argvs[i]);
+		if (peer[i] >= 0)
+			close(peer[i]);
+	}
+	if (rc < 0) {
+		/* the prepared sandbox stays usable unless it was handed the request */
+		warm_discard(w);
+	}
+	return rc;
+}
+
+size_t warm_env_size(char *const *env)
+{
+	size_t len = 0;
+	for (char *const *e = env; *e; e++)
+		len += strlen(*e) + 1;
+	return len;
+}
+
+int warm_send_fd(int fd, char *const *env)
+{
+	size_t len = warm_env_size(env);
+	if (fd < 0 || len > ENV_MAX) {
+		errno = fd < 0 ? EBADF : E2BIG;
+		return -1;
+	}
+	char *buf = malloc(sizeof(uint32_t) + len);
+	if (!buf)
+		return -1;
+	uint32_t l32 = (uint32_t)len;
+	memcpy(buf, &l32, sizeof(l32));
+	size_t off = sizeof(l32);
+	for (char *const *e = env; *e; e++) {
+		size_t l = strlen(*e) + 1;
+		memcpy(buf + off, *e, l);
+		off += l;
+	}
+	ssize_t s = send(fd, buf, off, MSG_DONTWAIT | MSG_NOSIGNAL);
+	int err = errno;
+	free(buf);
+	if (s != (ssize_t)off) {
+		errno = s < 0 ? err : EAGAIN;
+		return -1;
+	}
+	return 0;
+}
+
+void warm_discard(struct warm *w)
+{
+	if (w->sb.pid > 0) {
+		kill(w->sb.pid, SIGKILL);
+		while (waitpid(w->sb.pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	w->sb.pid = -1;
+	close_fd(&w->sb.events);
+	if (w->pipes)
+		for (size_t i = 0; i < w->nhops + 2; i++) {
+			close_fd(&w->pipes[i][0]);
+			close_fd(&w->pipes[i][1]);
+		}
+	if (w->pipe_path)
+		for (size_t i = 0; i < w->nhops + 2; i++)
+			close_fd(&w->pipe_path[i]);
+	if (w->env_fd)
+		for (size_t i = 0; i < w->nhops; i++)
+			close_fd(&w->env_fd[i]);
+	free(w->hops);
+	free(w->pipes);
+	free(w->pipe_path);
+	free(w->map);
+	free(w->env_fd);
+	memset(w, 0, sizeof(*w));
+	w->sb.pid = -1;
+	w->sb.events = -1;
+}
