@@ -47,3 +47,11 @@ t/include/qrexec-proxy/qpf.h: $(top_srcdir)/filters/qpf.h
 # the chain examples of the man pages, checked by qrexec-proxy check (the steps' own argument checks)
 QP_TESTS += t/check-man-examples.py
 EXTRA_DIST += t/check-man-examples.py
+
+# a kit filter marked QPF_PRESTART that logs its environment (t/check_warm.c)
+QP_CHECK_PROGS += t/env-filter
+t_env_filter_SOURCES = t/env-filter.c
+t_env_filter_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/filters
+t_env_filter_CFLAGS = $(WARN_CFLAGS) $(SECCOMP_CFLAGS)
+t_env_filter_LDFLAGS = $(HARDEN_LDFLAGS)
+t_env_filter_LDADD = filters/libqrexec-proxy-filter.a $(SECCOMP_LIBS)

@@ -80,6 +80,7 @@ include t/chains.mk
 include t/stress.mk
 include t/policy.mk
 include t/transparent.mk
+include t/warm.mk
 
 # The units under a real systemd 252 in a Debian 12 container (issue 14):
 # root, debootstrap and systemd-nspawn needed; skipped (77) otherwise.
