@@ -19,6 +19,9 @@
 
 #include <qrexec-proxy/qpf.h>
 
+/* main() calls qpf_init() first: the proxy may start it ahead of its call */
+QPF_PRESTART;
+
 int main(int argc, char **argv)
 {
 	static char buf[65536];
