@@ -323,6 +323,66 @@ static double through_proxy_concurrent(const char *chain, int n)
 	return (now() - t0) * (double)xfer_bytes / (double)(each * (uint64_t)n);
 }
 
+/*
+ * N transfers at once with no proxy, XFER_BYTES in all: each caller's
+ * socket straight into a destination of its own, set up first, timed
+ * from the go. What the machine itself gives many transfers at once.
+ */
+static double through_direct_concurrent(int n)
+{
+	uint64_t each = xfer_bytes / (uint64_t)n;
+	char sink[512];
+	snprintf(sink, sizeof(sink), "%s/t/bench/sink", B);
+	const char *argv[] = { sink, "bench-dst", "bench.Sink", NULL };
+	pid_t *kids = calloc((size_t)n, sizeof(pid_t));
+	int go[2], ready[2];
+	if (!kids || pipe(go) < 0 || pipe(ready) < 0)
+		fail("through_direct_concurrent");
+	for (int i = 0; i < n; i++) {
+		kids[i] = fork();
+		if (kids[i] < 0)
+			fail("fork");
+		if (kids[i] == 0) {
+			char c;
+			int sv[2];
+			close(go[1]);
+			close(ready[0]);
+			if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+				_exit(1);
+			pid_t p = spawn(argv, sv[1], -1);
+			close(sv[1]);
+			write_all(ready[1], "r", 1);
+			if (read(go[0], &c, 1) != 0)
+				_exit(1);
+			send_bytes(sv[0], each);
+			close(sv[0]);
+			waitpid(p, NULL, 0);
+			_exit(0);
+		}
+	}
+	close(go[0]);
+	close(ready[1]);
+	for (int i = 0; i < n; i++) {
+		char c;
+		if (read(ready[0], &c, 1) != 1) {
+			errno = EIO;
+			fail("a concurrent direct caller's set-up");
+		}
+	}
+	close(ready[0]);
+	double t0 = now();
+	close(go[1]);
+	for (int i = 0; i < n; i++) {
+		int st;
+		if (waitpid(kids[i], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			errno = EIO;
+			fail("a concurrent direct caller");
+		}
+	}
+	free(kids);
+	return (now() - t0) * (double)xfer_bytes / (double)(each * (uint64_t)n);
+}
+
 /* the same transfer with no proxy: the caller's socket straight into the destination */
 static double through_direct(void)
 {
@@ -652,8 +712,10 @@ static void bench_throughput(void)
 static void bench_concurrent(void)
 {
 	static const char *const chains[] = { "pass1", "pass3" };
-	double one[2][32], many[2][32];
+	double one[2][32], many[2][32], done[32], dmany[32];
 	for (int r = 0; r < runs && r < 32; r++) {
+		done[r] = through_direct_concurrent(1);
+		dmany[r] = through_direct_concurrent(nconc);
 		for (int i = 0; i < 2; i++) {
 			one[i][r] = through_proxy_concurrent(chains[i], 1);
 			many[i][r] = through_proxy_concurrent(chains[i], nconc);
@@ -663,6 +725,9 @@ static void bench_concurrent(void)
 	char r1[40];
 	printf("\nthroughput, %d connections at once (%.2f GiB in all)   GB/s   vs one connection (min-max)\n", nconc,
 	       (double)xfer_bytes / (1 << 30));
+	printf("  direct one connection (no proxy)                %6.2f\n", gbs / median(done, runs));
+	printf("  direct %3d at once, aggregate (no proxy)        %6.2f   %s\n", nconc, gbs / median(dmany, runs),
+	       ratio(done, dmany, runs, r1));
 	for (int i = 0; i < 2; i++) {
 		printf("  %-6s one connection                          %6.2f\n", chains[i], gbs / median(one[i], runs));
 		printf("  %-6s %3d at once, aggregate                  %6.2f   %s\n", chains[i], nconc,
