@@ -261,42 +261,39 @@ static double through_proxy(const char *chain)
 }
 
 /*
- * N connections through CHAIN at once, XFER_BYTES in all (each its share),
- * every caller a process of its own. Only the data phase is timed: every
- * connection is set up first (its first byte answered by the destination),
- * then all send at once; the time is from the go to the last EOF. Set-up
- * has its own section below.
+ * N transfers at once, XFER_BYTES in all (each its share), every caller a
+ * process of its own: OPEN sets one up (returns its fd, and a helper
+ * process to wait for, or -1), FINISH ends it after its share is sent.
+ * Only the data phase is timed: every transfer is set up first, then all
+ * send at once; the time is from the go to the last end.
  */
-static double through_proxy_concurrent(const char *chain, int n)
+struct transfer_kind {
+	int (*open)(const char *chain, pid_t *helper);
+	void (*finish)(int fd, pid_t helper);
+};
+
+static double concurrent(const struct transfer_kind *k, const char *chain, int n)
 {
 	uint64_t each = xfer_bytes / (uint64_t)n;
 	pid_t *kids = calloc((size_t)n, sizeof(pid_t));
 	int go[2], ready[2];
 	if (!kids || pipe(go) < 0 || pipe(ready) < 0)
-		fail("through_proxy_concurrent");
+		fail("concurrent");
 	for (int i = 0; i < n; i++) {
 		kids[i] = fork();
 		if (kids[i] < 0)
 			fail("fork");
 		if (kids[i] == 0) {
 			char c;
-			int64_t t;
+			pid_t helper = -1;
 			close(go[1]);
 			close(ready[0]);
-			int fd = call(chain, "bench.First");
-			write_all(fd, "x", 1);
-			for (size_t got = 0; got < sizeof(t);) {
-				ssize_t k = read(fd, (char *)&t + got, sizeof(t) - got);
-				if (k <= 0)
-					_exit(1);
-				got += (size_t)k;
-			}
+			int fd = k->open(chain, &helper);
 			write_all(ready[1], "r", 1);
 			if (read(go[0], &c, 1) != 0)
 				_exit(1);
 			send_bytes(fd, each);
-			shutdown(fd, SHUT_WR);
-			wait_eof(fd);
+			k->finish(fd, helper);
 			_exit(0);
 		}
 	}
@@ -323,65 +320,52 @@ static double through_proxy_concurrent(const char *chain, int n)
 	return (now() - t0) * (double)xfer_bytes / (double)(each * (uint64_t)n);
 }
 
-/*
- * N transfers at once with no proxy, XFER_BYTES in all: each caller's
- * socket straight into a destination of its own, set up first, timed
- * from the go. What the machine itself gives many transfers at once.
- */
-static double through_direct_concurrent(int n)
+/* through the daemon: set up once its first byte is answered by the destination */
+static int open_proxy(const char *chain, pid_t *helper)
 {
-	uint64_t each = xfer_bytes / (uint64_t)n;
+	int64_t t;
+	*helper = -1;
+	int fd = call(chain, "bench.First");
+	write_all(fd, "x", 1);
+	for (size_t got = 0; got < sizeof(t);) {
+		ssize_t k = read(fd, (char *)&t + got, sizeof(t) - got);
+		if (k <= 0)
+			_exit(1);
+		got += (size_t)k;
+	}
+	return fd;
+}
+
+static void finish_proxy(int fd, pid_t helper)
+{
+	(void)helper;
+	shutdown(fd, SHUT_WR);
+	wait_eof(fd);
+}
+
+/* no proxy: the caller's socket straight into a destination of its own */
+static int open_direct(const char *chain, pid_t *helper)
+{
 	char sink[512];
+	int sv[2];
+	(void)chain;
 	snprintf(sink, sizeof(sink), "%s/t/bench/sink", B);
 	const char *argv[] = { sink, "bench-dst", "bench.Sink", NULL };
-	pid_t *kids = calloc((size_t)n, sizeof(pid_t));
-	int go[2], ready[2];
-	if (!kids || pipe(go) < 0 || pipe(ready) < 0)
-		fail("through_direct_concurrent");
-	for (int i = 0; i < n; i++) {
-		kids[i] = fork();
-		if (kids[i] < 0)
-			fail("fork");
-		if (kids[i] == 0) {
-			char c;
-			int sv[2];
-			close(go[1]);
-			close(ready[0]);
-			if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-				_exit(1);
-			pid_t p = spawn(argv, sv[1], -1);
-			close(sv[1]);
-			write_all(ready[1], "r", 1);
-			if (read(go[0], &c, 1) != 0)
-				_exit(1);
-			send_bytes(sv[0], each);
-			close(sv[0]);
-			waitpid(p, NULL, 0);
-			_exit(0);
-		}
-	}
-	close(go[0]);
-	close(ready[1]);
-	for (int i = 0; i < n; i++) {
-		char c;
-		if (read(ready[0], &c, 1) != 1) {
-			errno = EIO;
-			fail("a concurrent direct caller's set-up");
-		}
-	}
-	close(ready[0]);
-	double t0 = now();
-	close(go[1]);
-	for (int i = 0; i < n; i++) {
-		int st;
-		if (waitpid(kids[i], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-			errno = EIO;
-			fail("a concurrent direct caller");
-		}
-	}
-	free(kids);
-	return (now() - t0) * (double)xfer_bytes / (double)(each * (uint64_t)n);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		_exit(1);
+	*helper = spawn(argv, sv[1], -1);
+	close(sv[1]);
+	return sv[0];
 }
+
+static void finish_direct(int fd, pid_t helper)
+{
+	close(fd);
+	waitpid(helper, NULL, 0);
+}
+
+static const struct transfer_kind via_proxy = { open_proxy, finish_proxy };
+static const struct transfer_kind via_direct = { open_direct, finish_direct };
 
 /* the same transfer with no proxy: the caller's socket straight into the destination */
 static double through_direct(void)
@@ -714,11 +698,11 @@ static void bench_concurrent(void)
 	static const char *const chains[] = { "pass1", "pass3" };
 	double one[2][32], many[2][32], done[32], dmany[32];
 	for (int r = 0; r < runs && r < 32; r++) {
-		done[r] = through_direct_concurrent(1);
-		dmany[r] = through_direct_concurrent(nconc);
+		done[r] = concurrent(&via_direct, NULL, 1);
+		dmany[r] = concurrent(&via_direct, NULL, nconc);
 		for (int i = 0; i < 2; i++) {
-			one[i][r] = through_proxy_concurrent(chains[i], 1);
-			many[i][r] = through_proxy_concurrent(chains[i], nconc);
+			one[i][r] = concurrent(&via_proxy, chains[i], 1);
+			many[i][r] = concurrent(&via_proxy, chains[i], nconc);
 		}
 	}
 	double gbs = (double)xfer_bytes / 1e9;
