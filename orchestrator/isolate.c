@@ -792,9 +792,16 @@ static int sandbox_fork(const struct isolate_policy *pol, enum isolate_role role
 			      .ctl = ctl };
 	pid_t pid;
 	if (pol->mech == ISOLATE_NAMESPACES)
-		/* clone as fork does, straight into the new namespaces: the child is PID 1 there */
-		pid = (pid_t)syscall(SYS_clone, (unsigned long)(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS |
-								 CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD),
+		/*
+		 * clone as fork does, straight into the new namespaces: the
+		 * child is PID 1 there. No UTS namespace: the host name is
+		 * all it holds, and a filter cannot change the system's
+		 * (that takes CAP_SYS_ADMIN over its owner, the initial user
+		 * namespace; the baseline policy denies sethostname too), so
+		 * the unit can forbid creating one (RestrictNamespaces=).
+		 */
+		pid = (pid_t)syscall(SYS_clone,
+				     (unsigned long)(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | SIGCHLD),
 				     NULL, NULL, NULL, 0UL);
 	else
 		pid = fork();
@@ -1085,7 +1092,7 @@ int isolate_setup(enum isolate_mech requested, const char *state_dir, const char
 		pol->proc_private = true;
 		if (trial(pol, why_ns, sizeof(why_ns)) == 0) {
 			snprintf(pol->detail, sizeof(pol->detail),
-				 "namespaces (user, pid, mount, ipc, uts), a private /proc, sandbox user %u",
+				 "namespaces (user, pid, mount, ipc), a private /proc, sandbox user %u",
 				 (unsigned)pol->uid);
 			return 0;
 		}
@@ -1094,7 +1101,7 @@ int isolate_setup(enum isolate_mech requested, const char *state_dir, const char
 		char why2[200];
 		if (trial(pol, why2, sizeof(why2)) == 0) {
 			snprintf(pol->detail, sizeof(pol->detail),
-				 "namespaces (user, pid, mount, ipc, uts), no /proc (%s), sandbox user %u", why_ns,
+				 "namespaces (user, pid, mount, ipc), no /proc (%s), sandbox user %u", why_ns,
 				 (unsigned)pol->uid);
 			return 0;
 		}

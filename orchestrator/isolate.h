@@ -13,7 +13,7 @@
  * connection: one process, the sandbox's init, forked by the supervisor,
  * that sets the boundary up and then starts the programs inside it.
  *
- *  - namespaces: the init is PID 1 of new user, PID, mount, IPC and UTS
+ *  - namespaces: the init is PID 1 of new user, PID, mount and IPC
  *    namespaces. Inside, the file system is read-only, /proc shows only
  *    the connection's own processes, and /run, /tmp, /var/tmp, /dev/shm,
  *    /dev/mqueue, /home, /root, the state directory and the proxy's own

@@ -40,6 +40,16 @@ grep -q '^TemporaryFileSystem=/dev/shm:ro /dev/mqueue:ro$' "$svc" || fail "$svc:
 grep -q '^TriggerLimit' "$B/systemd/qrexec-proxy.socket" && fail "the socket's trigger limit is changed: see the comment on StartLimitIntervalSec="
 echo "ok: no check before the start, no start limit, paced restarts, reload with a verdict, /run, /dev/shm, /dev/mqueue read-only"
 
+# the service reaches the agent through group qubes: systemd gives User= its
+# groups from /etc/group, where the sysusers.d entry puts it (the unit names
+# no SupplementaryGroups=, which systemd-analyze security counts)
+users=$B/systemd/qrexec-proxy.conf
+user=$(sed -n 's/^User=//p' "$svc")
+[ -n "$user" ] || fail "$svc: no User="
+grep -q "^m $user qubes\$" "$users" || fail "$users does not put $user in group qubes"
+grep -q '^SupplementaryGroups=' "$svc" && fail "$svc: SupplementaryGroups= is redundant with $users"
+echo "ok: $user is in group qubes by $users"
+
 tmp=$(mktemp -d /tmp/qp-units.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 if command -v systemd-analyze >/dev/null 2>&1; then
