@@ -5,6 +5,7 @@
  * filters' sandbox (see spare.h).
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "isolate.h"
 #include "log.h"
 #include "spare.h"
+#include "supervise.h"
 #include "util.h"
 #include "warm.h"
 
@@ -35,6 +37,13 @@ static _Noreturn void spare_main(int ctl, int chan, const struct qp_config *cfg,
 	char comm[16] = "";
 	prctl(PR_GET_NAME, comm, 0, 0, 0);
 	prctl(PR_SET_NAME, "qp-spare", 0, 0, 0);
+	/*
+	 * Filters started ahead run before any connection: what they fork
+	 * and leave behind must come here (outside a PID namespace), not to
+	 * the listener, and is ended with the spare.
+	 */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+		log_sys(LOG_WARNING, "unable to become a subreaper: a filter's orphans may outlive the spare");
 	struct isolate_prepared prep;
 	serve_prepare(cfg, seccomp, o, &prep);
 	/* the filters of the chain the next call most likely asks for, started in that sandbox */
@@ -66,6 +75,7 @@ static _Noreturn void spare_main(int ctl, int chan, const struct qp_config *cfg,
 		close(chan);
 		warm_discard(&warm);
 		isolate_discard(&prep);
+		supervise_end_orphans();
 		_exit(0);
 	}
 	h.id[sizeof(h.id) - 1] = '\0';
@@ -73,6 +83,7 @@ static _Noreturn void spare_main(int ctl, int chan, const struct qp_config *cfg,
 	int code = serve_prepared(fd, chan, h.id, cfg, seccomp, o, &prep, &warm, h.start_ns);
 	warm_discard(&warm);
 	isolate_discard(&prep);
+	supervise_end_orphans();
 	exit(code);
 }
 
@@ -171,9 +182,21 @@ void spare_drop(struct spare *s)
 		close(s->chan);
 	s->chan = -1;
 	if (s->pid > 0) {
-		kill(s->pid, SIGKILL);
-		while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
-			;
+		/*
+		 * At EOF on its socket it ends what it started (filters started
+		 * ahead, and what they left behind) and exits; killed, it would
+		 * leave their orphans to the listener. Killed all the same if it
+		 * takes longer than SPARE_DROP_MS.
+		 */
+		int64_t end = mono_ms() + SPARE_DROP_MS;
+		pid_t r;
+		while ((r = waitpid(s->pid, NULL, WNOHANG)) == 0 && mono_ms() < end)
+			poll(NULL, 0, 1);
+		if (r == 0) {
+			kill(s->pid, SIGKILL);
+			while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
+				;
+		}
 	}
 	s->pid = -1;
 }

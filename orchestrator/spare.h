@@ -21,6 +21,8 @@
  */
 /* how long the listener must have had no new connection before it forks the next spare */
 #define SPARE_IDLE_MS 5
+/* how long a dropped spare may take to end what it started before it is killed */
+#define SPARE_DROP_MS 1000
 
 struct spare {
 	pid_t pid;   /* -1: none */

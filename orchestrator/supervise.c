@@ -1418,7 +1418,7 @@ out:
  * when its parent ends. Once the connection's own processes are reaped,
  * end and reap those too, until none is left.
  */
-static void end_orphans(void)
+void supervise_end_orphans(void)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
@@ -1589,7 +1589,7 @@ static void run_loop(struct conn *c)
 		 */
 		if (!c->stragglers_killed && all_reaped(c)) {
 			c->stragglers_killed = true;
-			end_orphans();
+			supervise_end_orphans();
 		}
 		if (!c->up.done && c->up.from_ready && (c->up.to_ready || c->up.discard))
 			pump_up(c);
@@ -1806,16 +1806,17 @@ enum qp_result supervise_connection(const struct supervise_args *a, struct super
 	 * end it (already done when every process ended normally).
 	 */
 	if (!c.stragglers_killed)
-		end_orphans();
+		supervise_end_orphans();
+	if (c.up.discard && c.up.discarded > 0)
+		log_msg(LOG_INFO, "the pipeline stopped reading from the source early; the rest (%llu bytes) was discarded",
+			(unsigned long long)c.up.discarded);
+out:
+	/* what the processes said, however the connection ended: before its summary */
 	for (size_t i = 0; i < c.nprocs; i++) {
 		drain_stderr(&c.procs[i]);
 		if (c.procs[i].err_fd >= 0)
 			close(c.procs[i].err_fd);
 	}
-	if (c.up.discard && c.up.discarded > 0)
-		log_msg(LOG_INFO, "the pipeline stopped reading from the source early; the rest (%llu bytes) was discarded",
-			(unsigned long long)c.up.discarded);
-out:
 	/* whatever of the warm pipeline was not taken (the call was refused before it ran) */
 	if (a->warm)
 		warm_discard(a->warm);

@@ -61,6 +61,13 @@ struct supervise_result {
  */
 enum qp_result supervise_connection(const struct supervise_args *a, struct supervise_result *res);
 
+/*
+ * Kills and reaps every child the calling process has left: what a filter
+ * forked and left behind comes to a child subreaper (a supervisor, a
+ * spare) when its parent ends.
+ */
+void supervise_end_orphans(void);
+
 const char *qp_result_name(enum qp_result r);
 
 #endif

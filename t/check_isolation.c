@@ -14,7 +14,10 @@
  *     the daemon's limits and nice value, the admission state, the
  *     listeners the test holds for the qrexec agent and the network, the
  *     connector's own record.
- * Every test runs once per isolation mechanism (--isolation MECH).
+ * Every test runs once per isolation mechanism (--isolation MECH), and
+ * once more with the hostile filter started ahead of its call by the
+ * spare supervisor (t/ahead/hostile-filter, orchestrator/warm.h): it
+ * attacks before its connection exists, next to the running victim.
  *
  * Environment:
  *   QP_ISOLATION_TEST_NO_OPTION=1  serve without --isolation (today's daemon)
@@ -542,6 +545,7 @@ static void victim_end(struct victim *v)
 
 struct attack {
 	const char *chain;       /* attack-CHAIN in the configuration */
+	char chain_buf[64];
 	const char *mode;        /* hostile-filter's mode */
 	int mech;
 	struct listeners l;
@@ -594,23 +598,26 @@ static char *config_for(const struct attack *a)
 		{ "orphan", { "orphan" } },
 		{ "write-files", { "write-files", "@D@", a->statedir } },
 	};
-	size_t cap = sizeof(head) + 8192, len = 0;
+	size_t cap = sizeof(head) + 16384, len = 0;
 	char *s = malloc(cap);
 	ck_assert_ptr_nonnull(s);
 	len = (size_t)snprintf(s, cap, "%s", head);
-	for (size_t i = 0; i < sizeof(chains) / sizeof(chains[0]); i++) {
-		len += (size_t)snprintf(s + len, cap - len,
-					"  attack-%s:\n"
-					"    filters:\n"
-					"      - name: \"@B@/t/hostile-filter\"\n"
-					"        direction: src2dst\n"
-					"        args: [",
-					chains[i].chain);
-		for (int k = 0; chains[i].args[k]; k++)
-			len += (size_t)snprintf(s + len, cap - len, "%s\"%s\"", k ? ", " : "", chains[i].args[k]);
-		len += (size_t)snprintf(s + len, cap - len, "]\n      - pass\n");
-		ck_assert_uint_lt(len, cap);
-	}
+	/* attack-X: hostile-filter started with its call; attack-ahead-X: the one the spare starts ahead */
+	for (int ahead = 0; ahead < 2; ahead++)
+		for (size_t i = 0; i < sizeof(chains) / sizeof(chains[0]); i++) {
+			len += (size_t)snprintf(s + len, cap - len,
+						"  attack-%s%s:\n"
+						"    filters:\n"
+						"      - name: \"@B@/t/%shostile-filter\"\n"
+						"        direction: src2dst\n"
+						"        args: [",
+						ahead ? "ahead-" : "", chains[i].chain, ahead ? "ahead/" : "");
+			for (int k = 0; chains[i].args[k]; k++)
+				len += (size_t)snprintf(s + len, cap - len, "%s\"%s\"", k ? ", " : "",
+							chains[i].args[k]);
+			len += (size_t)snprintf(s + len, cap - len, "]\n      - pass\n");
+			ck_assert_uint_lt(len, cap);
+		}
 	return s;
 }
 
@@ -697,9 +704,133 @@ static void put_marker(const char *dir)
  * summary line (or for the daemon to die trying). KILLS: the attack kills
  * processes, maybe the filter itself, so "done" may never be logged.
  */
-static void attack_run(struct attack *a, const char *chain, const char *mode, int mech, bool kills)
+/* whether PID's whole environment is QREXEC_PROXY_PRESTART=1: started ahead, its call not come yet */
+static bool started_ahead(pid_t pid)
+{
+	static const char want[] = "QREXEC_PROXY_PRESTART=1";
+	char path[64], buf[128];
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof(buf));
+	close(fd);
+	return n == (ssize_t)sizeof(want) && !memcmp(buf, want, sizeof(want));
+}
+
+/* whether PID is blocked in read(2) on fd 2: waiting for its environment */
+static bool waits_on_stderr(pid_t pid)
+{
+	char path[64], buf[128];
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	return !strncmp(buf, "0 0x2 ", 6);
+}
+
+/*
+ * Whether the sandbox of SPARE (its child qp-sandbox) has lost a program
+ * already (it reaped one: cminflt, the faults of reaped children, grew)
+ * or has ended itself (a zombie): an attack that kills ran in it.
+ */
+static bool spare_sandbox_hit(pid_t spare)
+{
+	char path[96];
+	pid_t kids[16];
+	int n = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)spare, (int)spare);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (n < 16 && fscanf(f, "%d", &kids[n]) == 1)
+		n++;
+	fclose(f);
+	for (int i = 0; i < n; i++) {
+		char buf[1024];
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)kids[i]);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (len <= 0)
+			continue;
+		buf[len] = '\0';
+		char *rp = strrchr(buf, ')');
+		if (!rp || !strstr(buf, "(qp-sandbox)"))
+			continue;
+		char state = 0;
+		unsigned long minflt = 0, cminflt = 0;
+		/* after the comm: state ppid pgrp session tty tpgid flags minflt cminflt */
+		if (sscanf(rp + 2, "%c %*d %*d %*d %*d %*d %*u %lu %lu", &state, &minflt, &cminflt) != 3)
+			continue;
+		if (state == 'Z' || cminflt > 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * For an attack from a filter started ahead of its call: a first call
+ * of the chain (the attack runs in it as in any other test) makes it the
+ * chain the next spare starts ahead; then that spare's hostile-filter
+ * runs its attack with no call yet, next to the victim, and ends up
+ * waiting for its environment (or dead of its own attack). Whether it
+ * got there within the deadline.
+ */
+static bool prime_ahead(struct attack *a)
+{
+	char summary[96];
+	snprintf(summary, sizeof(summary), "chain=attack-%s result=", a->chain);
+	pid_t first = attack_call(a->chain, a->v.go);
+	int64_t end = now_ms() + budget(20000);
+	while (!log_has(summary, NULL) && now_ms() < end)
+		poll(NULL, 0, 20);
+	int st;
+	while (waitpid(first, &st, WNOHANG) == 0 && now_ms() < end)
+		poll(NULL, 0, 20);
+	if (pid_alive(first)) {
+		kill(first, SIGKILL);
+		waitpid(first, &st, 0);
+	}
+	pid_t seen = 0;
+	while (now_ms() < end) {
+		pid_t pids[32];
+		int n = processes_named("hostile-filter", pids, 32);
+		for (int i = 0; i < n; i++)
+			if (started_ahead(pids[i])) {
+				seen = pids[i];
+				if (waits_on_stderr(pids[i]))
+					return true;
+			}
+		if (seen && !pid_alive(seen))
+			return true;
+		/* one that killed its own sandbox may be gone before it was ever seen */
+		pid_t spare = daemon_spare(&d);
+		if (spare > 0 && spare_sandbox_hit(spare))
+			return true;
+		poll(NULL, 0, 20);
+	}
+	return false;
+}
+
+/*
+ * Runs attack CHAIN (hostile-filter's MODE) under the mechanism and the
+ * way of starting that loop index LOOP says: mechanism LOOP / 2; with its call
+ * (odd LOOP: started ahead of it by the spare, chain ahead-CHAIN).
+ */
+static void attack_run(struct attack *a, const char *chain_name, const char *mode, int loop, bool kills)
 {
 	memset(a, 0, sizeof(*a));
+	snprintf(a->chain_buf, sizeof(a->chain_buf), "%s%s", loop % 2 ? "ahead-" : "", chain_name);
+	const char *chain = a->chain_buf;
+	int mech = loop / 2;
 	a->chain = chain;
 	a->mode = mode;
 	a->mech = mech;
@@ -736,18 +867,24 @@ static void attack_run(struct attack *a, const char *chain, const char *mode, in
 	nofile_of(d.pid, a->nofile_before, sizeof(a->nofile_before));
 	a->nice_before = nice_of(d.pid);
 
-	/* the supervisors there are before the attack's: the victim's */
+	char summary[96], done[96], ahead_line[96];
+	snprintf(summary, sizeof(summary), "chain=attack-%s result=", chain);
+	snprintf(done, sizeof(done), "hostile: %s: done", mode);
+	snprintf(ahead_line, sizeof(ahead_line), "hostile: %s: started ahead of its call", mode);
+	bool ahead = !strncmp(chain, "ahead-", 6);
+	if (ahead && !prime_ahead(a))
+		finding("no hostile-filter started ahead of its call waited for its environment");
+	int summaries_before = log_count(summary, NULL), done_before = log_count(done, NULL);
+
+	/* the supervisors there are before the attack's: the victim's (and the spare, which takes the call) */
 	pid_t victim_sups[16];
 	int nvictim = children_of(d.pid, victim_sups, 16);
 	a->caller = attack_call(chain, a->v.go);
 
-	char summary[96], done[96];
-	snprintf(summary, sizeof(summary), "chain=attack-%s result=", chain);
-	snprintf(done, sizeof(done), "hostile: %s: done", mode);
 	int sup_deaths = log_count("supervisor ", "signal");
 	int64_t end = now_ms() + wait_ms(20000), stopped_since = 0;
 	for (;;) {
-		if (log_has(summary, NULL))
+		if (log_count(summary, NULL) > summaries_before)
 			break;
 		if (!pid_alive(d.pid)) {
 			finding("the daemon died during the attack");
@@ -799,8 +936,11 @@ static void attack_run(struct attack *a, const char *chain, const char *mode, in
 	if (nfindings || stopped_since)
 		continue_tree(&d);
 	/* an attack that kills may take its own reporter with it, even where it is contained */
-	if (!kills && !log_has(done, NULL) && !nfindings)
+	if (!kills && log_count(done, NULL) <= done_before && !nfindings)
 		finding("the attack did not finish (no \"%s\")", done);
+	/* the call ran through the filter started ahead: what it said before its call is logged with the call */
+	if (ahead && !log_has(ahead_line, NULL))
+		finding("the call did not run through the filter started ahead (no \"%s\")", ahead_line);
 
 	/* the caller has its EOF by now, unless the connection is wedged */
 	int st = 0;
@@ -1127,8 +1267,8 @@ END_TEST
  */
 static bool user_can_run(char *why, size_t size)
 {
-	static const char *const progs[] = { "qrexec-proxy", "t/hostile-filter", "t/fake-connector",
-					     "filters/pass", "filters/count" };
+	static const char *const progs[] = { "qrexec-proxy", "t/hostile-filter", "t/ahead/hostile-filter",
+					     "t/fake-connector", "filters/pass", "filters/count" };
 	int p[2];
 	if (pipe(p) < 0)
 		return false;
@@ -1191,9 +1331,10 @@ static Suite *isolation_suite(void)
 		TCase *tc = tcase_create(mechanisms[m]);
 		/* waits are bounded one by one (wait_ms); this only catches what is not */
 		tcase_set_timeout(tc, 180);
+		/* each attack twice: from a filter started with its call, and from one the spare started ahead */
 		for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
 			if (listed(only, tests[i].name))
-				tcase_add_loop_test(tc, *tests[i].test, m, m + 1);
+				tcase_add_loop_test(tc, *tests[i].test, 2 * m, 2 * m + 2);
 		suite_add_tcase(s, tc);
 	}
 	return s;

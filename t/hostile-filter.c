@@ -4,6 +4,12 @@
  * to reach beyond its own connection, then behaves (copies stdin to stdout
  * and exits 0) so that a chain through it still works.
  *
+ * Built as t/ahead/hostile-filter (HOSTILE_AHEAD), it carries the kit's
+ * prestart note, so a spare supervisor starts it before its call exists
+ * (orchestrator/warm.h): it then attacks at once, with nothing of a
+ * connection yet ("hostile: MODE: started ahead of its call" first), and
+ * only then waits for its environment on fd 2, as qpf_init() would.
+ *
  *   hostile-filter proc-mem            open /proc/PID/mem read-write, every PID
  *   hostile-filter proc-fd             open /proc/PID/fd/N of every other
  *                                      process; read from and write into pipes
@@ -81,6 +87,11 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/netlink.h>
+#ifdef HOSTILE_AHEAD
+#include <stdint.h>
+#include "qpf.h"
+QPF_PRESTART;
+#endif
 
 extern char **environ;
 
@@ -92,6 +103,41 @@ extern char **environ;
 #define MAX_BLOCKED_LINES 64
 
 static const char *mode = "?";
+
+#ifdef HOSTILE_AHEAD
+/* started ahead: the connection's environment comes on fd 2 (a length, then NAME=VALUE strings) */
+static bool ahead;
+
+static int read_exact(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	while (len) {
+		ssize_t n = read(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void await_environment(void)
+{
+	uint32_t len;
+	if (read_exact(2, &len, sizeof(len)) < 0)
+		_exit(0);
+	char *env = len < (1u << 20) ? malloc((size_t)len + 1) : NULL;
+	if (!env || read_exact(2, env, len) < 0)
+		_exit(111);
+	env[len] = '\0';
+	clearenv();
+	for (char *s = env; s < env + len; s += strlen(s) + 1)
+		if (strchr(s, '='))
+			putenv(s);
+}
+#endif
 static unsigned blocked_lines;
 static unsigned long blocked_quiet;
 
@@ -167,10 +213,19 @@ static void finish_mode(void)
 		write_all(2, line, (size_t)n);
 }
 
-/* stdin to stdout until EOF: the chain through this filter still works */
+/*
+ * stdin to stdout until EOF: the chain through this filter still works.
+ * Started ahead, it takes its environment first, as a kit filter would.
+ */
 static int copy_through(void)
 {
 	static char buf[65536];
+#ifdef HOSTILE_AHEAD
+	if (ahead) {
+		ahead = false;
+		await_environment();
+	}
+#endif
 	for (;;) {
 		ssize_t n = read(0, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
@@ -1053,6 +1108,7 @@ static int checking(void)
 	return d && !strcmp(d, "check");
 }
 
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -1060,6 +1116,16 @@ int main(int argc, char **argv)
 	if (checking())
 		return 0;
 	mode = argv[1];
+#ifdef HOSTILE_AHEAD
+	const char *pre = getenv("QREXEC_PROXY_PRESTART");
+	ahead = pre && !strcmp(pre, "1");
+	if (ahead) {
+		char line[160];
+		int n = snprintf(line, sizeof(line), "hostile: %s: started ahead of its call\n", mode);
+		if (n > 0 && (size_t)n < sizeof(line))
+			write_all(2, line, (size_t)n);
+	}
+#endif
 	int nargs = argc - 2;
 	char **args = argv + 2;
 

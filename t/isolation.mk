@@ -11,6 +11,14 @@ t_hostile_filter_SOURCES = t/hostile-filter.c
 t_hostile_filter_CFLAGS = $(WARN_CFLAGS)
 t_hostile_filter_LDFLAGS = $(HARDEN_LDFLAGS)
 
+# the same attacks from a program the spare starts ahead of its call (the
+# kit's prestart note): same name, so the same comm, in a directory of its own
+QP_CHECK_PROGS += t/ahead/hostile-filter
+t_ahead_hostile_filter_SOURCES = t/hostile-filter.c
+t_ahead_hostile_filter_CPPFLAGS = $(AM_CPPFLAGS) -DHOSTILE_AHEAD -I$(top_srcdir)/filters
+t_ahead_hostile_filter_CFLAGS = $(WARN_CFLAGS)
+t_ahead_hostile_filter_LDFLAGS = $(HARDEN_LDFLAGS)
+
 t_check_isolation_SOURCES = t/check_isolation.c
 t_check_isolation_CFLAGS = $(TEST_CFLAGS)
 t_check_isolation_LDADD = t/libtestutil.a $(TEST_LIBS)
