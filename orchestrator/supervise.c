@@ -1750,8 +1750,9 @@ enum qp_result supervise_connection(const struct supervise_args *a, struct super
 		c.pol = &builtins_only;
 	}
 
-	/* filters started ahead for another chain, or under another isolation, are of no use */
-	if (a->warm && a->warm->chain && (a->warm->chain != a->chain || a->warm->pol->mech != c.pol->mech))
+	/* filters started ahead for another chain, under another isolation, or not all alive, are of no use */
+	if (a->warm && a->warm->chain &&
+	    (a->warm->chain != a->chain || a->warm->pol->mech != c.pol->mech || !warm_alive(a->warm)))
 		warm_discard(a->warm);
 
 	/* over a limit, wait for a slot before anything starts: no admission check, no pipe, no connector */

@@ -3,6 +3,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -221,6 +222,27 @@ int warm_send_fd(int fd, char *const *env)
 		return -1;
 	}
 	return 0;
+}
+
+bool warm_alive(struct warm *w)
+{
+	if (!w->chain || w->sb.pid <= 0)
+		return false;
+	int status;
+	pid_t r = waitpid(w->sb.pid, &status, WNOHANG);
+	if (r == w->sb.pid) {
+		w->sb.pid = -1; /* reaped: nothing left to kill */
+		return false;
+	}
+	struct pollfd pf[64];
+	for (size_t i = 0; i < w->n && i < 64; i++)
+		pf[i] = (struct pollfd){ .fd = w->env_fd[i], .events = POLLRDHUP };
+	if (poll(pf, (nfds_t)w->n, 0) < 0)
+		return false;
+	for (size_t i = 0; i < w->n && i < 64; i++)
+		if (pf[i].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))
+			return false;
+	return true;
 }
 
 void warm_discard(struct warm *w)

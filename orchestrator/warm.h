@@ -86,6 +86,13 @@ int warm_send_fd(int fd, char *const *env);
 /* The bytes warm_send_fd() sends for ENV, without the length before them. */
 size_t warm_env_size(char *const *env);
 
+/*
+ * Whether everything W started still runs: its sandbox's init, and every
+ * program (its stderr socket not hung up). A program that died waiting
+ * (the OOM killer, say) would fail the call that takes the pipeline.
+ */
+bool warm_alive(struct warm *w);
+
 /* Kills what W started and closes what it holds (anything already taken must be set to -1). */
 void warm_discard(struct warm *w);
 

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,6 +235,24 @@ START_TEST(test_warm_not_kept_while_queued)
 }
 END_TEST
 
+START_TEST(test_warm_filter_died)
+{
+	pid_t ahead[16];
+	daemon_start(&d, config_body, NULL);
+	finish(call_from("first-vm", "envy"));
+	ck_assert(wait_env_filters(2, ahead));
+	/* one of the filters started ahead dies while it waits (the OOM killer, say) */
+	ck_assert_int_eq(kill(ahead[0], SIGKILL), 0);
+	ck_assert(wait_gone(ahead[0], 0));
+	/* the call does not take the broken pipeline: it starts its own, and runs */
+	finish(call_from("second-vm", "envy"));
+	assert_env_of("second-vm");
+	ck_assert(wait_gone(ahead[1], 0));
+	ck_assert_int_eq(file_count(d.log, "result=ok"), 2);
+	ck_assert_int_eq(file_count(d.log, "result=failed"), 0);
+}
+END_TEST
+
 /* ---- the note ---- */
 
 static char *built(const char *rel)
@@ -307,6 +326,7 @@ static Suite *warm_suite(void)
 	tcase_add_test(tc, test_warm_runs_the_call);
 	tcase_add_test(tc, test_warm_other_chain);
 	tcase_add_test(tc, test_warm_not_kept_while_queued);
+	tcase_add_test(tc, test_warm_filter_died);
 	suite_add_tcase(s, tc);
 	TCase *tn = tcase_create("note");
 	tcase_add_test(tn, test_note);
