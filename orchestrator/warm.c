@@ -245,6 +245,39 @@ bool warm_alive(struct warm *w)
 	return true;
 }
 
+/*
+ * Logs what program I of W wrote on stderr before it was discarded:
+ * whatever it said (a crash, an attack's report) is not lost with it.
+ */
+static void log_leftover(const struct warm *w, size_t i)
+{
+	char buf[4096], line[1024];
+	size_t len = 0;
+	const struct hop *hp = &w->hops[w->map[i]];
+	char tag[160];
+	snprintf(tag, sizeof(tag), "filter %s#%zu (%s), started ahead and not used", hp->step->name, hp->pos,
+		 hp->dir == QP_DIR_SRC2DST ? "src2dst" : "dst2src");
+	for (size_t total = 0; total < (1u << 16);) {
+		ssize_t n = recv(w->env_fd[i], buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		total += (size_t)n;
+		for (ssize_t k = 0; k < n; k++) {
+			if (buf[k] == '\n' || len == sizeof(line)) {
+				log_child_line(tag, line, len);
+				len = 0;
+				if (buf[k] == '\n')
+					continue;
+			}
+			line[len++] = buf[k];
+		}
+	}
+	if (len)
+		log_child_line(tag, line, len);
+}
+
 void warm_discard(struct warm *w)
 {
 	if (w->sb.pid > 0) {
@@ -253,6 +286,10 @@ void warm_discard(struct warm *w)
 			;
 	}
 	w->sb.pid = -1;
+	if (w->env_fd && w->map && w->hops)
+		for (size_t i = 0; i < w->n; i++)
+			if (w->env_fd[i] >= 0)
+				log_leftover(w, i);
 	close_fd(&w->sb.events);
 	if (w->pipes)
 		for (size_t i = 0; i < w->nhops + 2; i++) {
