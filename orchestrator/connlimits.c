@@ -224,6 +224,14 @@ bool limits_busy(const struct limits *L)
 	return false;
 }
 
+bool limits_any_new(const struct limits *L)
+{
+	for (size_t i = 0; i < L->nconns; i++)
+		if (L->conns[i]->state == LIMITS_NEW)
+			return true;
+	return false;
+}
+
 struct limits_conn *limits_find(const struct limits *L, pid_t pid)
 {
 	for (size_t i = 0; i < L->nconns; i++)

@@ -194,6 +194,9 @@ struct limits_conn *limits_add(struct limits *L, const char *id, pid_t pid, int 
 /* Whether a connection is being set up or runs (one that waits for a slot or ends does not count). */
 bool limits_busy(const struct limits *L);
 
+/* Whether a connection has not asked for its slot yet (its descriptor is being read). */
+bool limits_any_new(const struct limits *L);
+
 /* The connection whose supervisor is PID, or NULL. */
 struct limits_conn *limits_find(const struct limits *L, pid_t pid);
 

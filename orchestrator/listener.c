@@ -603,6 +603,9 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 		pf[n++] = (struct pollfd){ .fd = relay[0], .events = POLLIN };
 		int timeout = limits_expire(&book, mono_ms());
 		int64_t until = stopping ? stop_deadline : spare_due;
+		/* due, but waiting for a connection to name its chain: its message wakes us, or this */
+		if (!stopping && spare_due && mono_ms() >= spare_due && limits_any_new(&book))
+			until = spare_due + SPARE_HINT_WAIT_MS;
 		if (until) {
 			int64_t left = until - mono_ms();
 			int t = left > 0 ? (int)left : 0;
@@ -638,10 +641,15 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 		 * The next spare is forked once no connection has arrived for a
 		 * moment, or as soon as none is being set up or running: forked
 		 * at once, it would take the CPU from the connection just handed
-		 * over, whose set-up it is meant to spare.
+		 * over, whose set-up it is meant to spare. After a moment, it
+		 * still waits a little for the connections that have not asked
+		 * for a slot yet: the chain of the last to ask is the one it
+		 * starts ahead (warm.h).
 		 */
+		int64_t now = mono_ms();
 		if (!stopping && spare_due && !(pf[1].revents & POLLIN) &&
-		    (mono_ms() >= spare_due || !limits_busy(&book))) {
+		    (!limits_busy(&book) ||
+		     (now >= spare_due && (!limits_any_new(&book) || now >= spare_due + SPARE_HINT_WAIT_MS)))) {
 			spare_due = 0;
 			if (spare.pid < 0 && *cfg && spare_start(&spare, *cfg, seccomp, o, book.last_chain, forget_in_child, &forget) < 0)
 				log_sys(LOG_WARNING, "unable to fork a spare supervisor");

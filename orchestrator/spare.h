@@ -21,6 +21,8 @@
  */
 /* how long the listener must have had no new connection before it forks the next spare */
 #define SPARE_IDLE_MS 5
+/* past that, how much longer it waits for accepted connections to name their chain (warm.h) */
+#define SPARE_HINT_WAIT_MS 50
 /* how long a dropped spare may take to end what it started before it is killed */
 #define SPARE_DROP_MS 1000
 
