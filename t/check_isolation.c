@@ -770,14 +770,7 @@ static bool spare_sandbox_hit(pid_t spare)
 {
 	char path[96];
 	pid_t kids[16];
-	int n = 0;
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)spare, (int)spare);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return false;
-	while (n < 16 && fscanf(f, "%d", &kids[n]) == 1)
-		n++;
-	fclose(f);
+	int n = children_of_any(spare, kids, 16);
 	for (int i = 0; i < n; i++) {
 		char buf[1024];
 		snprintf(path, sizeof(path), "/proc/%d/stat", (int)kids[i]);
@@ -808,27 +801,13 @@ static int spare_programs(pid_t spare, char names[][32], int max)
 {
 	char path[96];
 	pid_t kids[16], progs[64];
-	int nk = 0, np = 0;
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)spare, (int)spare);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return 0;
-	while (nk < 16 && fscanf(f, "%d", &kids[nk]) == 1)
-		nk++;
-	fclose(f);
-	for (int i = 0; i < nk; i++) {
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)kids[i], (int)kids[i]);
-		f = fopen(path, "re");
-		if (!f)
-			continue;
-		while (np < 64 && fscanf(f, "%d", &progs[np]) == 1)
-			np++;
-		fclose(f);
-	}
+	int nk = children_of_any(spare, kids, 16), np = 0;
+	for (int i = 0; i < nk && np < 64; i++)
+		np += children_of_any(kids[i], progs + np, 64 - np);
 	int n = 0;
 	for (int i = 0; i < np && n < max; i++) {
 		snprintf(path, sizeof(path), "/proc/%d/comm", (int)progs[i]);
-		f = fopen(path, "re");
+		FILE *f = fopen(path, "re");
 		if (!f)
 			continue;
 		if (fgets(names[n], 32, f)) {
