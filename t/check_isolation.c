@@ -139,21 +139,36 @@ static uid_t run_uid;
 static gid_t run_gid;
 static char run_user[64];
 
-/* the state letter of /proc/PID/stat, or 0 */
-static char proc_state(pid_t pid)
+/*
+ * /proc/PID/stat into BUF: the fields after the command name (from the
+ * state letter on), or NULL; *COMM (if given) points at "(comm)".
+ */
+static const char *stat_fields(pid_t pid, char *buf, size_t size, const char **comm)
 {
-	char path[64], buf[1024];
+	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
-	ssize_t len = read(fd, buf, sizeof(buf) - 1);
+		return NULL;
+	ssize_t len = read(fd, buf, size - 1);
 	close(fd);
 	if (len <= 0)
-		return 0;
+		return NULL;
 	buf[len] = '\0';
 	char *rp = strrchr(buf, ')');
-	return rp && rp[1] == ' ' ? rp[2] : 0;
+	if (!rp || rp[1] != ' ')
+		return NULL;
+	if (comm)
+		*comm = strchr(buf, '(');
+	return rp + 2;
+}
+
+/* the state letter of /proc/PID/stat, or 0 */
+static char proc_state(pid_t pid)
+{
+	char buf[1024];
+	const char *f = stat_fields(pid, buf, sizeof(buf), NULL);
+	return f ? f[0] : 0;
 }
 
 static bool stopped(pid_t pid)
@@ -165,22 +180,12 @@ static bool stopped(pid_t pid)
 /* field 19 of /proc/PID/stat, or -100 */
 static int nice_of(pid_t pid)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -100;
-	ssize_t len = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (len <= 0)
-		return -100;
-	buf[len] = '\0';
-	char *rp = strrchr(buf, ')');
+	char buf[1024];
+	const char *f = stat_fields(pid, buf, sizeof(buf), NULL);
 	int nice = -100;
 	/* after the comm: state(3) ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
 	 * utime stime cutime cstime priority(18) nice(19) */
-	if (!rp || sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %d",
-			  &nice) != 1)
+	if (!f || sscanf(f, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %d", &nice) != 1)
 		return -100;
 	return nice;
 }
@@ -768,27 +773,17 @@ static bool waits_on_stderr(pid_t pid)
  */
 static bool spare_sandbox_hit(pid_t spare)
 {
-	char path[96];
 	pid_t kids[16];
 	int n = children_of_any(spare, kids, 16);
 	for (int i = 0; i < n; i++) {
 		char buf[1024];
-		snprintf(path, sizeof(path), "/proc/%d/stat", (int)kids[i]);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		ssize_t len = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (len <= 0)
-			continue;
-		buf[len] = '\0';
-		char *rp = strrchr(buf, ')');
-		if (!rp || !strstr(buf, "(qp-sandbox)"))
+		const char *comm = NULL, *f = stat_fields(kids[i], buf, sizeof(buf), &comm);
+		if (!f || !comm || strncmp(comm, "(qp-sandbox)", 12))
 			continue;
 		char state = 0;
 		unsigned long minflt = 0, cminflt = 0;
 		/* after the comm: state ppid pgrp session tty tpgid flags minflt cminflt */
-		if (sscanf(rp + 2, "%c %*d %*d %*d %*d %*d %*u %lu %lu", &state, &minflt, &cminflt) != 3)
+		if (sscanf(f, "%c %*d %*d %*d %*d %*d %*u %lu %lu", &state, &minflt, &cminflt) != 3)
 			continue;
 		if (state == 'Z' || cminflt > 0)
 			return true;
