@@ -124,7 +124,9 @@ static uint64_t pages_needed(const struct limits *L, unsigned d)
 		const struct limits_conn *c = L->conns[i];
 		if (!holds_pipes(c))
 			continue;
-		uint64_t want = (uint64_t)c->ndata * d;
+		/* the pipes of a direction that carries nothing hold one page */
+		unsigned idle = c->nidle < c->ndata ? c->nidle : c->ndata;
+		uint64_t want = (uint64_t)(c->ndata - idle) * d + idle;
 		if (c->stuck && c->held_pages > want)
 			want = c->held_pages;
 		n += want + c->naux;
@@ -536,18 +538,20 @@ void limits_on_readable(struct limits *L, struct limits_conn *c, int64_t now_ms)
 			if (holds_pipes(c)) {
 				bool was_stuck = c->stuck;
 				uint64_t was_held = c->held_pages;
+				unsigned was_idle = c->nidle;
 				if (m.state == LIMITS_RUNNING || m.state == LIMITS_CLOSING)
 					c->state = (enum limits_state)m.state;
 				c->bytes_src2dst = m.bytes_src2dst;
 				c->bytes_dst2src = m.bytes_dst2src;
 				c->held_pages = m.held_pages;
 				c->stuck = m.code != 0;
+				c->nidle = m.idle_pipes < c->ndata ? m.idle_pipes : c->ndata;
 				/*
 				 * A closing connection's pipes are as good as gone, and one
 				 * whose pipes would not shrink counts with what it holds:
 				 * either changes what the others may have.
 				 */
-				if (c->state == LIMITS_CLOSING || c->stuck != was_stuck ||
+				if (c->state == LIMITS_CLOSING || c->stuck != was_stuck || c->nidle != was_idle ||
 				    (c->stuck && c->held_pages != was_held))
 					rebalance(L);
 			}

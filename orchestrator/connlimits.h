@@ -93,7 +93,7 @@ enum limits_msg_type {
 	LIMITS_DENY,               /* listener -> supervisor: refused; code (limits_deny), block, limit, waited_ms */
 	LIMITS_RESIZE,             /* listener -> supervisor: data pipes now data_pipe bytes */
 	LIMITS_STATE,              /* supervisor -> listener: state (RUNNING or CLOSING), bytes so far,
-				      held_pages, code 1 while its pipes are too full to shrink */
+				      held_pages, idle_pipes, code 1 while its pipes are too full to shrink */
 };
 
 struct limits_msg {
@@ -108,6 +108,7 @@ struct limits_msg {
 	uint32_t data_pipe, aux_pipe; /* GRANT, RESIZE: bytes */
 	uint32_t state;            /* STATE */
 	uint32_t held_pages;       /* STATE: pages its data pipes hold now (code 1: too full to shrink) */
+	uint32_t idle_pipes;       /* STATE: data pipes of a direction that carries nothing: one page each */
 	int64_t waited_ms;         /* GRANT, DENY */
 	uint64_t bytes_src2dst, bytes_dst2src; /* STATE */
 	char source[LIMITS_QUBE_MAX];
@@ -146,6 +147,7 @@ struct limits_conn {
 	int64_t accepted_ms, asked_ms, admitted_ms, deadline_ms; /* CLOCK_MONOTONIC */
 	int chain_max, chain_max_per_source, queue_timeout_ms;
 	unsigned ndata, naux;
+	unsigned nidle;            /* of its data pipes, those its supervisor keeps at one page (idle direction) */
 	unsigned data_pages;       /* the size its data pipes were last given, in pages */
 	uint64_t held_pages;       /* what its data pipes hold, as it last said */
 	bool stuck;                /* its pipes were too full to shrink to data_pages */

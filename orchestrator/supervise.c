@@ -71,6 +71,13 @@ enum pump_result {
 	PUMP_FROM_ERR,  /* reading failed */
 };
 
+/* what a direction's data pipes are given (DIR_IDLE_OTHER, DIR_IDLE_MAX) */
+enum dir_use {
+	DIR_UNSEEN,           /* not yet known: the share of the budget */
+	DIR_IDLE,             /* the other direction carries the data: one page */
+	DIR_BUSY,             /* carries data: the share */
+};
+
 struct conn {
 	const struct supervise_args *a;
 	struct supervise_result *res;
@@ -94,6 +101,9 @@ struct conn {
 	int aux_pipe;         /* bytes for the stderr pipes; 0: the kernel's default */
 	int *pipe_path;       /* O_PATH fds of the data pipes, to resize them; -1: none, or done with */
 	size_t npipes;
+	size_t npipes_up;     /* pipe_path[0 .. npipes_up - 1] carry src2dst, the rest dst2src */
+	enum dir_use dir_use[2]; /* src2dst, dst2src: whether the direction's pipes get their share */
+	uint32_t told_idle;   /* the data pipes the listener was last told hold one page */
 	bool listener_gone;   /* the admission channel is at EOF */
 	bool resize_pending;  /* a data pipe was too full to shrink: again at resize_at_ms */
 	int64_t resize_at_ms;
@@ -626,6 +636,16 @@ static bool read_signals(struct conn *c)
 /* ---- pipe sizes and the listener's limits ---- */
 
 /*
+ * A direction that has carried next to nothing while the other one has
+ * moved a megabyte is a one-way transfer's silent half (a file copy, a
+ * backup, a download): its pipes drop to one page, and the listener
+ * gives their share to the connections' busy pipes. The first time it
+ * carries more, it is busy for good and gets its share back.
+ */
+#define DIR_IDLE_OTHER (1u << 20)
+#define DIR_IDLE_MAX (64u << 10)
+
+/*
  * Sets data pipe FD (either end) to SIZE bytes and checks what the kernel
  * gave: once the daemon's user is over fs.pipe-user-pages-soft, growing
  * a pipe fails and new ones get two pages. That must never happen
@@ -651,7 +671,8 @@ static int set_pipe_size(struct conn *c, int fd, int size, bool *busy)
 			"pipes of %d bytes were asked for, the kernel gave %d (%s): the daemon's user is over the kernel's limit on pipe memory (fs.pipe-user-pages-soft, shared with every process of that user), or the size is over fs.pipe-max-size; lower --pipe-memory or --pipe-size, or raise the limits",
 			want, got, err ? strerror(err) : "no error");
 	}
-	if (c->res->min_pipe == 0 || got < c->res->min_pipe)
+	/* the summary's pipe=: the smallest share, not the page of an idle direction */
+	if (size == c->data_pipe && (c->res->min_pipe == 0 || got < c->res->min_pipe))
 		c->res->min_pipe = got;
 	return got;
 }
@@ -702,7 +723,8 @@ static uint64_t resize_pipes(struct conn *c)
 			c->pipe_path[i] = -1;
 			continue;
 		}
-		int got = set_pipe_size(c, fd, c->data_pipe, &busy);
+		enum dir_use use = c->dir_use[i < c->npipes_up ? 0 : 1];
+		int got = set_pipe_size(c, fd, use == DIR_IDLE ? (int)page : c->data_pipe, &busy);
 		close(fd);
 		held += page > 0 ? (uint64_t)got / (uint64_t)page : 0;
 	}
@@ -722,6 +744,17 @@ static uint64_t resize_pipes(struct conn *c)
 	return held;
 }
 
+/* The data pipes of the idle directions: the listener counts them at one page. */
+static uint32_t idle_pipes(const struct conn *c)
+{
+	uint32_t n = 0;
+	if (c->dir_use[0] == DIR_IDLE)
+		n += (uint32_t)c->npipes_up;
+	if (c->dir_use[1] == DIR_IDLE)
+		n += (uint32_t)(c->npipes - c->npipes_up);
+	return n;
+}
+
 /* Tells the listener the state, the bytes so far and what the pipes hold; never blocks. */
 static void tell_listener(struct conn *c, enum limits_state state, uint64_t held, bool stuck)
 {
@@ -732,10 +765,12 @@ static void tell_listener(struct conn *c, enum limits_state state, uint64_t held
 		.state = state,
 		.code = stuck,
 		.held_pages = held > 0xffffffffu ? 0xffffffffu : (uint32_t)held,
+		.idle_pipes = idle_pipes(c),
 		.bytes_src2dst = c->up.bytes,
 		.bytes_dst2src = c->down.bytes,
 	};
 	if (send(c->a->limits_fd, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(m)) {
+		c->told_idle = m.idle_pipes;
 		c->told_stuck = stuck;
 		c->told_held = held;
 		c->state_ms = mono_ms();
@@ -753,8 +788,32 @@ static void apply_pipe_size(struct conn *c)
 {
 	uint64_t held = resize_pipes(c);
 	bool stuck = c->resize_pending && mono_ms() - c->resize_since_ms >= STUCK_MS;
-	if (stuck != c->told_stuck || held != c->told_held)
+	if (stuck != c->told_stuck || held != c->told_held || idle_pipes(c) != c->told_idle)
 		tell_listener(c, LIMITS_RUNNING, held, stuck);
+}
+
+/*
+ * Whether a direction has shown itself idle or busy since the last look
+ * (DIR_IDLE_OTHER, DIR_IDLE_MAX): the idle one's pipes shrink before the
+ * listener hears of it, so the book never counts less than they hold.
+ */
+static void update_dir_use(struct conn *c)
+{
+	if (!c->pipe_path || c->npipes == 0)
+		return;
+	uint64_t moved[2] = { c->up.bytes + c->up.discarded, c->down.bytes };
+	bool changed = false;
+	for (int d = 0; d < 2; d++) {
+		if (c->dir_use[d] != DIR_BUSY && moved[d] >= DIR_IDLE_MAX) {
+			c->dir_use[d] = DIR_BUSY;
+			changed = true;
+		} else if (c->dir_use[d] == DIR_UNSEEN && moved[!d] >= DIR_IDLE_OTHER) {
+			c->dir_use[d] = DIR_IDLE;
+			changed = true;
+		}
+	}
+	if (changed)
+		apply_pipe_size(c);
 }
 
 /* Messages from the listener while the connection runs: new pipe sizes. */
@@ -1314,6 +1373,7 @@ static int start_pipeline(struct conn *c)
 			goto out;
 		}
 		c->npipes = nhops + 2;
+		c->npipes_up = nup + 1;
 		for (size_t i = 0; i < nhops + 2; i++)
 			c->pipe_path[i] = -1;
 	}
@@ -1599,6 +1659,7 @@ static void run_loop(struct conn *c)
 		if (moved != c->moved) {
 			c->moved = moved;
 			c->active_ms = mono_ms();
+			update_dir_use(c);
 		}
 		if (c->resize_pending && mono_ms() >= c->resize_at_ms)
 			apply_pipe_size(c);

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "connlimits.h"
+#include "hash.h"
 #include "testutil.h"
 
 /* ---- the book, on its own ---- */
@@ -260,6 +261,53 @@ START_TEST(test_book_pipe_shares)
 }
 END_TEST
 
+START_TEST(test_book_idle_direction_pipes)
+{
+	/* 1 MiB for pipes; 4 data pipes (2 each way) and 4 pages of others per connection */
+	book_init(100, 100, 8);
+	unsigned page = book.page, budget = (1u << 20) / page;
+	struct limits_msg m;
+	ask(0, "a", "c", 0, 0, -1, 1);
+	ck_assert_uint_eq(told(0, &m), LIMITS_GRANT);
+	ask(1, "b", "c", 0, 0, -1, 1);
+	ck_assert_uint_eq(told(0, &m), LIMITS_RESIZE);
+	unsigned both = m.data_pipe / page;
+	ck_assert_uint_eq(told(1, &m), LIMITS_GRANT);
+	ck_assert_uint_eq(m.data_pipe / page, both);
+	ck_assert_uint_le(2 * (4 * both + 4), budget);
+	/* the first is a one-way transfer: its 2 silent pipes hold a page each, the busy ones get more */
+	struct limits_msg st = { .type = LIMITS_STATE, .state = LIMITS_RUNNING, .idle_pipes = 2, .held_pages = 2 * both + 2 };
+	ck_assert_int_eq(limits_send(sup[0], &st), 0);
+	limits_on_readable(&book, conns[0], 2);
+	/* (2d + 2 + 4) + (4d + 4) pages: the largest power of two that fits */
+	unsigned d = 1;
+	while (d * 2 <= 256 && 6 * d * 2 + 10 <= budget)
+		d *= 2;
+	ck_assert_uint_gt(d, both);
+	ck_assert_uint_eq(told(0, &m), LIMITS_RESIZE);
+	ck_assert_uint_eq(m.data_pipe / page, d);
+	ck_assert_uint_eq(told(1, &m), LIMITS_RESIZE);
+	ck_assert_uint_eq(m.data_pipe / page, d);
+	/* an idle count past its data pipes is taken as all of them, never more */
+	st.idle_pipes = 1000;
+	ck_assert_int_eq(limits_send(sup[1], &st), 0);
+	limits_on_readable(&book, conns[1], 3);
+	ck_assert_uint_eq(conns[1]->nidle, 4);
+	/* the silent direction starts to carry data: back to an equal share */
+	st.idle_pipes = 0;
+	st.held_pages = 4 * d;
+	ck_assert_int_eq(limits_send(sup[0], &st), 0);
+	limits_on_readable(&book, conns[0], 4);
+	ck_assert_int_eq(limits_send(sup[1], &st), 0);
+	limits_on_readable(&book, conns[1], 4);
+	ck_assert_uint_eq(told(0, &m), LIMITS_RESIZE);
+	ck_assert_uint_eq(m.data_pipe / page, both);
+	ck_assert_uint_eq(told(1, &m), LIMITS_RESIZE);
+	ck_assert_uint_eq(m.data_pipe / page, both);
+	book_end();
+}
+END_TEST
+
 /* ---- end to end ---- */
 
 static const char config_body[] =
@@ -333,10 +381,8 @@ static void end_call(int fd)
 }
 
 /* waits for the summary of the call tagged TAG; returns it (malloc'ed) */
-static char *summary_of(const char *tag)
+static char *summary_with(const char *needle)
 {
-	char needle[64];
-	snprintf(needle, sizeof(needle), "service=test.Echo+%s ", tag);
 	int64_t end = now_ms() + wait_ms(0);
 	for (;;) {
 		char *log = file_read(d.log);
@@ -348,9 +394,16 @@ static char *summary_of(const char *tag)
 			}
 		}
 		free(log);
-		ck_assert_msg(now_ms() < end, "no summary for %s", tag);
+		ck_assert_msg(now_ms() < end, "no summary with %s", needle);
 		poll(NULL, 0, 20);
 	}
+}
+
+static char *summary_of(const char *tag)
+{
+	char needle[64];
+	snprintf(needle, sizeof(needle), "service=test.Echo+%s ", tag);
+	return summary_with(needle);
 }
 
 static void assert_summary(const char *tag, const char *want)
@@ -653,6 +706,132 @@ static bool can_run_as(uid_t uid, gid_t gid)
 	return pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
+/* the size of the pipe on fd FD of process PID, or -1 */
+static int pipe_size_of(pid_t pid, int fd)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+	int p = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (p < 0)
+		return -1;
+	int sz = fcntl(p, F_GETPIPE_SZ);
+	close(p);
+	return sz;
+}
+
+/* the pid of the connector of the call whose service is SERVICE (from its "start" line) */
+static pid_t connector_of(const char *service)
+{
+	char needle[128];
+	snprintf(needle, sizeof(needle), "start target-vm %s ", service);
+	ck_assert(file_wait_for(d.connlog, needle, wait_ms(0)));
+	char *log = file_read(d.connlog);
+	char *at = strstr(log, needle);
+	pid_t pid = at ? (pid_t)atoi(at + strlen(needle)) : -1;
+	free(log);
+	ck_assert_int_gt(pid, 0);
+	return pid;
+}
+
+/*
+ * A one-way transfer: once one direction has moved a megabyte and the
+ * other next to nothing, the silent direction's pipes hold one page and
+ * the busy direction's get the share they leave, both ways round. The
+ * budget (1 MiB) gives pass1's 4 data pipes 32 pages each while both
+ * count; 64 each for the 2 busy ones. The data is checked byte for byte.
+ */
+START_TEST(test_one_way_gives_the_idle_direction_one_page)
+{
+	const char *extra[] = { "--pipe-memory", "1M", NULL };
+	daemon_start(&d, config_body, extra);
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned budget = (1u << 20) / (unsigned)page, both = 1, one_way = 1;
+	while (both * 2 <= 256 && 4 * both * 2 + 4 <= budget)
+		both *= 2;
+	while (one_way * 2 <= 256 && 2 * one_way * 2 + 2 + 4 <= budget)
+		one_way *= 2;
+	ck_assert_uint_gt(one_way, both);
+	static char buf[256 * 1024];
+
+	/* upload: the answer's pipes (the connector's stdout) drop to a page */
+	int fd = call_open(&d, "qrexec-proxy+pass1+target-vm+test.Hash+up src-up");
+	pid_t conn = connector_of("test.Hash+up");
+	uint64_t seed = 7, sent = 0, h = HASH_INIT;
+	int64_t end = now_ms() + wait_ms(0);
+	int in = -1, out = -1;
+	for (;;) {
+		fill_random(&seed, buf, sizeof(buf));
+		for (size_t off = 0; off < sizeof(buf);) {
+			ssize_t k = write(fd, buf + off, sizeof(buf) - off);
+			ck_assert_int_gt(k, 0);
+			off += (size_t)k;
+		}
+		h = hash_update(h, buf, sizeof(buf));
+		sent += sizeof(buf);
+		in = pipe_size_of(conn, 0);
+		out = pipe_size_of(conn, 1);
+		if (in == (int)(one_way * page) && out == (int)page)
+			break;
+		ck_assert_msg(now_ms() < end, "after %llu bytes up: pipes of %d (in) and %d (out) bytes, want %ld and %ld",
+			      (unsigned long long)sent, in, out, (long)(one_way * page), page);
+	}
+	shutdown(fd, SHUT_WR);
+	char answer[64] = "", want[64];
+	size_t got = 0;
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ck_assert_int_eq(poll(&p, 1, wait_ms(0)), 1);
+		ssize_t k = read(fd, answer + got, sizeof(answer) - 1 - got);
+		ck_assert_int_ge(k, 0);
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+	close(fd);
+	snprintf(want, sizeof(want), "%llu %016llx\n", (unsigned long long)sent, (unsigned long long)h);
+	ck_assert_str_eq(answer, want);
+	char *s = summary_with("service=test.Hash+up ");
+	ck_assert_msg(strstr(s, " result=ok"), "%s", s);
+	free(s);
+
+	/* download: the question's pipes (the connector's stdin) drop to a page */
+	fd = call_open(&d, "qrexec-proxy+pass1+target-vm+test.Generate+1000000000 src-down");
+	conn = connector_of("test.Generate+1000000000");
+	uint64_t gseed = 42, recvd = 0;
+	static char expect[sizeof(buf)];
+	end = now_ms() + wait_ms(0);
+	for (;;) {
+		size_t have = 0;
+		while (have < sizeof(buf)) {
+			struct pollfd p = { .fd = fd, .events = POLLIN };
+			ck_assert_int_eq(poll(&p, 1, wait_ms(0)), 1);
+			ssize_t k = read(fd, buf + have, sizeof(buf) - have);
+			ck_assert_int_gt(k, 0);
+			have += (size_t)k;
+		}
+		fill_random(&gseed, expect, sizeof(expect));
+		ck_assert_msg(!memcmp(buf, expect, sizeof(buf)), "the answer differs after %llu bytes",
+			      (unsigned long long)recvd);
+		recvd += sizeof(buf);
+		in = pipe_size_of(conn, 0);
+		out = pipe_size_of(conn, 1);
+		if (in == (int)page && out == (int)(one_way * page))
+			break;
+		ck_assert_msg(now_ms() < end, "after %llu bytes down: pipes of %d (in) and %d (out) bytes, want %ld and %ld",
+			      (unsigned long long)recvd, in, out, page, (long)(one_way * page));
+	}
+	close(fd);
+	/* the summary's pipe= is the smallest share a busy pipe had, never the idle page */
+	s = summary_with("service=test.Generate+1000000000 ");
+	ck_assert_msg(!strstr(s, " pipe=4096"), "%s", s);
+	free(s);
+	ck_assert_int_eq(file_count(d.log, "the kernel gave"), 0);
+	printf("limits: one-way transfers under a budget of 1M: the busy direction's pipes %u bytes, the idle one's %ld (both counted: %u)\n",
+	       one_way * (unsigned)page, page, both * (unsigned)page);
+	daemon_teardown(&d);
+}
+END_TEST
+
 START_TEST(test_64_transfers_keep_budgeted_pipes)
 {
 	enum { N = 64 };
@@ -762,6 +941,7 @@ int main(void)
 	tcase_add_test(tc, test_book_chain_limits);
 	tcase_add_test(tc, test_book_timeouts_and_full_queues);
 	tcase_add_test(tc, test_book_pipe_shares);
+	tcase_add_test(tc, test_book_idle_direction_pipes);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("serve");
 	tcase_set_timeout(tc, 600);
@@ -771,6 +951,7 @@ int main(void)
 	tcase_add_test(tc, test_queue_timeout_refuses);
 	tcase_add_test(tc, test_caller_gone_while_waiting);
 	tcase_add_test(tc, test_filters_never_hold_the_channel);
+	tcase_add_test(tc, test_one_way_gives_the_idle_direction_one_page);
 	tcase_add_test(tc, test_64_transfers_keep_budgeted_pipes);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
