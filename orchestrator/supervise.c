@@ -74,7 +74,7 @@ enum pump_result {
 /* what a direction's data pipes are given (DIR_IDLE_OTHER, DIR_IDLE_MAX) */
 enum dir_use {
 	DIR_UNSEEN,           /* not yet known: the share of the budget */
-	DIR_IDLE,             /* the other direction carries the data: one page */
+	DIR_IDLE,             /* has carried next to nothing (the other one did, or a second passed): one page */
 	DIR_BUSY,             /* carries data: the share */
 };
 
@@ -104,6 +104,7 @@ struct conn {
 	size_t npipes_up;     /* pipe_path[0 .. npipes_up - 1] carry src2dst, the rest dst2src */
 	enum dir_use dir_use[2]; /* src2dst, dst2src: whether the direction's pipes get their share */
 	uint32_t told_idle;   /* the data pipes the listener was last told hold one page */
+	int64_t dir_idle_at_ms; /* from then on, a direction that has carried next to nothing is idle */
 	bool listener_gone;   /* the admission channel is at EOF */
 	bool resize_pending;  /* a data pipe was too full to shrink: again at resize_at_ms */
 	int64_t resize_at_ms;
@@ -638,12 +639,15 @@ static bool read_signals(struct conn *c)
 /*
  * A direction that has carried next to nothing while the other one has
  * moved a megabyte is a one-way transfer's silent half (a file copy, a
- * backup, a download): its pipes drop to one page, and the listener
- * gives their share to the connections' busy pipes. The first time it
- * carries more, it is busy for good and gets its share back.
+ * backup, a download), and one that has carried next to nothing in its
+ * first second is silent too (a connection held open, a slow service):
+ * its pipes drop to one page, and the listener gives their share to the
+ * connections' busy pipes. The first time it carries more, it is busy
+ * for good and gets its share back.
  */
 #define DIR_IDLE_OTHER (1u << 20)
 #define DIR_IDLE_MAX (64u << 10)
+#define DIR_IDLE_AFTER_MS 1000
 
 /*
  * Sets data pipe FD (either end) to SIZE bytes and checks what the kernel
@@ -802,12 +806,13 @@ static void update_dir_use(struct conn *c)
 	if (!c->pipe_path || c->npipes == 0)
 		return;
 	uint64_t moved[2] = { c->up.bytes + c->up.discarded, c->down.bytes };
+	bool late = mono_ms() >= c->dir_idle_at_ms;
 	bool changed = false;
 	for (int d = 0; d < 2; d++) {
 		if (c->dir_use[d] != DIR_BUSY && moved[d] >= DIR_IDLE_MAX) {
 			c->dir_use[d] = DIR_BUSY;
 			changed = true;
-		} else if (c->dir_use[d] == DIR_UNSEEN && moved[!d] >= DIR_IDLE_OTHER) {
+		} else if (c->dir_use[d] == DIR_UNSEEN && (late || moved[!d] >= DIR_IDLE_OTHER)) {
 			c->dir_use[d] = DIR_IDLE;
 			changed = true;
 		}
@@ -1573,6 +1578,13 @@ static void run_loop(struct conn *c)
 			pf[n] = (struct pollfd){ .fd = c->a->limits_fd, .events = POLLIN };
 			what[n++] = -8;
 		}
+		/* a direction still unseen is looked at again once the pipeline has run a second */
+		if (c->pipe_path && timeout != 0 && (c->dir_use[0] == DIR_UNSEEN || c->dir_use[1] == DIR_UNSEEN)) {
+			int64_t left = c->dir_idle_at_ms - mono_ms();
+			int t = left > 0 ? (int)left : 0;
+			if (timeout < 0 || t < timeout)
+				timeout = t;
+		}
 		if (c->resize_pending && timeout != 0) {
 			int64_t left = c->resize_at_ms - mono_ms();
 			int t = left > 0 ? (int)left : 0;
@@ -1659,6 +1671,9 @@ static void run_loop(struct conn *c)
 		if (moved != c->moved) {
 			c->moved = moved;
 			c->active_ms = mono_ms();
+			update_dir_use(c);
+		} else if (c->pipe_path && (c->dir_use[0] == DIR_UNSEEN || c->dir_use[1] == DIR_UNSEEN) &&
+			   mono_ms() >= c->dir_idle_at_ms) {
 			update_dir_use(c);
 		}
 		if (c->resize_pending && mono_ms() >= c->resize_at_ms)
@@ -1846,6 +1861,7 @@ enum qp_result supervise_connection(const struct supervise_args *a, struct super
 	}
 	c.idle_ms = a->chain->idle_timeout_ms >= 0 ? a->chain->idle_timeout_ms : a->idle_timeout_ms;
 	c.active_ms = mono_ms();
+	c.dir_idle_at_ms = c.active_ms + DIR_IDLE_AFTER_MS;
 	if (a->limits_fd >= 0) {
 		long page = sysconf(_SC_PAGESIZE);
 		uint64_t held = 0;
