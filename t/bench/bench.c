@@ -586,6 +586,19 @@ static double cpuid_us(void)
 
 /* ---- memory ---- */
 
+/* CPU time of the whole machine so far (user, nice, system, irq, softirq), in clock ticks */
+static long cpu_ticks(void)
+{
+	long u = 0, n = 0, sy = 0, idle = 0, io = 0, irq = 0, sirq = 0;
+	FILE *f = fopen("/proc/stat", "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "cpu %ld %ld %ld %ld %ld %ld %ld", &u, &n, &sy, &idle, &io, &irq, &sirq) != 7)
+		u = n = sy = irq = sirq = 0;
+	fclose(f);
+	return u + n + sy + irq + sirq;
+}
+
 static long status_kb(pid_t pid, const char *field)
 {
 	char path[64], line[256];
@@ -874,6 +887,9 @@ int main(int argc, char **argv)
 		double *v = calloc((size_t)per, sizeof(double));
 		double dir_ms[32], iso_ms[32], sec_ms[32], ovh[32], iso_cost[32], nospare_ms[32], p0_ms[32];
 		double gdir_ms[32], giso_ms[32], gnospare_ms[32], govh[32];
+		enum { NGAPS = 4 };
+		static const int gaps_us[NGAPS] = { 1000, 2000, 5000, 10000 };
+		double pdir_ms[NGAPS][32], piso_ms[NGAPS][32], povh[NGAPS][32], cpu_dir[32], cpu_iso[32];
 		if (!v)
 			fail("calloc");
 		for (int r = 0; r < runs && r < 32; r++) {
@@ -894,17 +910,39 @@ int main(int argc, char **argv)
 			p0_ms[r] = median(v, per) * 1000;
 			ovh[r] = iso_ms[r] - dir_ms[r];
 			iso_cost[r] = iso_ms[r] - sec_ms[r];
-			/* calls 10 ms apart, as calls from qubes come: the spare is ready for each */
-			for (int k = 0; k < per; k++) {
-				v[k] = whole_call(NULL, NULL);
-				usleep(10000);
+			/*
+			 * Calls at a pace, a gap between the end of one and the
+			 * start of the next: what one call costs once the work the
+			 * last one left (its ending, the next spare) is done. Calls
+			 * from qubes come far apart, each with its own round trip
+			 * through dom0's policy.
+			 */
+			for (int gi = 0; gi < NGAPS; gi++) {
+				for (int k = 0; k < per; k++) {
+					v[k] = whole_call(NULL, NULL);
+					usleep((useconds_t)gaps_us[gi]);
+				}
+				pdir_ms[gi][r] = median(v, per) * 1000;
+				for (int k = 0; k < per; k++) {
+					v[k] = whole_call(sockpath, "pass3");
+					usleep((useconds_t)gaps_us[gi]);
+				}
+				piso_ms[gi][r] = median(v, per) * 1000;
+				povh[gi][r] = piso_ms[gi][r] - pdir_ms[gi][r];
 			}
-			gdir_ms[r] = median(v, per) * 1000;
-			for (int k = 0; k < per; k++) {
-				v[k] = whole_call(sockpath, "pass3");
-				usleep(10000);
-			}
-			giso_ms[r] = median(v, per) * 1000;
+			gdir_ms[r] = pdir_ms[NGAPS - 1][r];
+			giso_ms[r] = piso_ms[NGAPS - 1][r];
+			/* the CPU one call takes, every process of the machine counted: back to back, 2 cores bound it */
+			long c0 = cpu_ticks();
+			for (int k = 0; k < per; k++)
+				whole_call(NULL, NULL);
+			long c1 = cpu_ticks();
+			for (int k = 0; k < per; k++)
+				whole_call(sockpath, "pass3");
+			long c2 = cpu_ticks();
+			double tick_ms = 1000.0 / (double)sysconf(_SC_CLK_TCK);
+			cpu_dir[r] = (double)(c1 - c0) * tick_ms / per;
+			cpu_iso[r] = (double)(c2 - c1) * tick_ms / per;
 			for (int k = 0; k < per; k++) {
 				v[k] = whole_call(sock3, "pass3");
 				usleep(10000);
@@ -938,6 +976,18 @@ int main(int argc, char **argv)
 		printf("  calls 10 ms apart: directly %.2f, pass3 %.2f (overhead %.2f ms, range %.2f-%.2f), pass3 without the spare %.2f\n",
 		       median(gdir_ms, runs), median(giso_ms, runs), median(govh, runs), minimum(govh, runs),
 		       maximum(govh, runs), median(gnospare_ms, runs));
+		printf("\ncalls at a pace: the gap from the end of one call to the start of the next (ms, medians)\n");
+		printf("  gap       directly   pass3   overhead (range)\n");
+		printf("  none      %8.2f %7.2f   %.2f (%.2f-%.2f)\n", median(dir_ms, runs), median(iso_ms, runs),
+		       median(ovh, runs), minimum(ovh, runs), maximum(ovh, runs));
+		for (int gi = 0; gi < NGAPS; gi++)
+			printf("  %2d ms     %8.2f %7.2f   %.2f (%.2f-%.2f)\n", gaps_us[gi] / 1000, median(pdir_ms[gi], runs),
+			       median(piso_ms[gi], runs), median(povh[gi], runs), minimum(povh[gi], runs),
+			       maximum(povh[gi], runs));
+		printf("  CPU per call, back to back, every process counted (/proc/stat): directly %.2f ms, pass3 %.2f ms:\n"
+		       "  on %ld cores, calls back to back take at least %.2f ms each\n",
+		       median(cpu_dir, runs), median(cpu_iso, runs), sysconf(_SC_NPROCESSORS_ONLN),
+		       median(cpu_iso, runs) / (double)sysconf(_SC_NPROCESSORS_ONLN));
 	}
 
 	/* what one process start costs, against which the set-up figures read */
