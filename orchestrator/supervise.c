@@ -801,12 +801,12 @@ static void apply_pipe_size(struct conn *c)
  * (DIR_IDLE_OTHER, DIR_IDLE_MAX): the idle one's pipes shrink before the
  * listener hears of it, so the book never counts less than they hold.
  */
-static void update_dir_use(struct conn *c)
+static void update_dir_use(struct conn *c, int64_t now_ms)
 {
 	if (!c->pipe_path || c->npipes == 0)
 		return;
 	uint64_t moved[2] = { c->up.bytes + c->up.discarded, c->down.bytes };
-	bool late = mono_ms() >= c->dir_idle_at_ms;
+	bool late = now_ms >= c->dir_idle_at_ms;
 	bool changed = false;
 	for (int d = 0; d < 2; d++) {
 		if (c->dir_use[d] != DIR_BUSY && moved[d] >= DIR_IDLE_MAX) {
@@ -819,6 +819,12 @@ static void update_dir_use(struct conn *c)
 	}
 	if (changed)
 		apply_pipe_size(c);
+}
+
+/* Whether a direction's use is still to be found out (its pipes have their share meanwhile). */
+static bool dir_unseen(const struct conn *c)
+{
+	return c->pipe_path && (c->dir_use[0] == DIR_UNSEEN || c->dir_use[1] == DIR_UNSEEN);
 }
 
 /* Messages from the listener while the connection runs: new pipe sizes. */
@@ -1579,7 +1585,7 @@ static void run_loop(struct conn *c)
 			what[n++] = -8;
 		}
 		/* a direction still unseen is looked at again once the pipeline has run a second */
-		if (c->pipe_path && timeout != 0 && (c->dir_use[0] == DIR_UNSEEN || c->dir_use[1] == DIR_UNSEEN)) {
+		if (timeout != 0 && dir_unseen(c)) {
 			int64_t left = c->dir_idle_at_ms - mono_ms();
 			int t = left > 0 ? (int)left : 0;
 			if (timeout < 0 || t < timeout)
@@ -1671,10 +1677,9 @@ static void run_loop(struct conn *c)
 		if (moved != c->moved) {
 			c->moved = moved;
 			c->active_ms = mono_ms();
-			update_dir_use(c);
-		} else if (c->pipe_path && (c->dir_use[0] == DIR_UNSEEN || c->dir_use[1] == DIR_UNSEEN) &&
-			   mono_ms() >= c->dir_idle_at_ms) {
-			update_dir_use(c);
+			update_dir_use(c, c->active_ms);
+		} else if (dir_unseen(c)) {
+			update_dir_use(c, mono_ms());
 		}
 		if (c->resize_pending && mono_ms() >= c->resize_at_ms)
 			apply_pipe_size(c);
