@@ -32,9 +32,12 @@
  *
  * Pipes: every running connection's data pipes get the same size, the
  * largest power of two of pages (at most --pipe-size) for which all of
- * them, with the small pipes for stderr, fit in --pipe-memory; when more
- * run, the listener sends running supervisors the new, smaller size
- * (LIMITS_RESIZE), and a larger one when fewer run.
+ * them, with the small pipes for stderr, fit in --pipe-memory; what that
+ * leaves of the budget goes, one pipe at a time and one connection after
+ * the other, to data pipes of twice that size (the kernel sizes pipes in
+ * powers of two of pages, so without them up to half the budget would
+ * lie unused). When more run, the listener sends running supervisors the
+ * new, smaller sizes (LIMITS_RESIZE), and larger ones when fewer run.
  *
  * The book (struct limits) is meant to be read by a status command: every
  * connection with its source, chain, target, service, state, start and
@@ -89,9 +92,9 @@ enum limits_deny {
 
 enum limits_msg_type {
 	LIMITS_ASK = 1,            /* supervisor -> listener: source, chain..., the chain's limits, pipes */
-	LIMITS_GRANT,              /* listener -> supervisor: run; data_pipe, aux_pipe, waited_ms */
+	LIMITS_GRANT,              /* listener -> supervisor: run; data_pipe, big_pipes, aux_pipe, waited_ms */
 	LIMITS_DENY,               /* listener -> supervisor: refused; code (limits_deny), block, limit, waited_ms */
-	LIMITS_RESIZE,             /* listener -> supervisor: data pipes now data_pipe bytes */
+	LIMITS_RESIZE,             /* listener -> supervisor: data pipes now data_pipe bytes (big_pipes of them twice that) */
 	LIMITS_STATE,              /* supervisor -> listener: state (RUNNING or CLOSING), bytes so far,
 				      held_pages, idle_pipes, code 1 while its pipes are too full to shrink */
 };
@@ -106,6 +109,7 @@ struct limits_msg {
 	int32_t queue_timeout_ms;  /* ASK: -1: the daemon's */
 	uint32_t ndata, naux;      /* ASK: data pipes and other pipes the connection makes */
 	uint32_t data_pipe, aux_pipe; /* GRANT, RESIZE: bytes */
+	uint32_t big_pipes;        /* GRANT, RESIZE: how many of the data pipes that carry data get 2 * data_pipe */
 	uint32_t state;            /* STATE */
 	uint32_t held_pages;       /* STATE: pages its data pipes hold now (code 1: too full to shrink) */
 	uint32_t idle_pipes;       /* STATE: data pipes of a direction that carries nothing: one page each */
@@ -149,6 +153,7 @@ struct limits_conn {
 	unsigned ndata, naux;
 	unsigned nidle;            /* of its data pipes, those its supervisor keeps at one page (idle direction) */
 	unsigned data_pages;       /* the size its data pipes were last given, in pages */
+	unsigned nbig;             /* how many of them were given twice that */
 	uint64_t held_pages;       /* what its data pipes hold, as it last said */
 	bool stuck;                /* its pipes were too full to shrink to data_pages */
 	uint64_t bytes_src2dst, bytes_dst2src; /* as last reported (at most about once a second) */

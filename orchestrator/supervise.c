@@ -98,6 +98,7 @@ struct conn {
 	bool stragglers_killed;
 	bool pipe_warned;     /* the kernel gave a data pipe less than asked: said once */
 	int data_pipe;        /* bytes every data pipe is to have; 0: the kernel's default */
+	int big_pipes;        /* of the data pipes that carry data, the first this many get twice that */
 	int aux_pipe;         /* bytes for the stderr pipes; 0: the kernel's default */
 	int *pipe_path;       /* O_PATH fds of the data pipes, to resize them; -1: none, or done with */
 	size_t npipes;
@@ -676,9 +677,17 @@ static int set_pipe_size(struct conn *c, int fd, int size, bool *busy)
 			want, got, err ? strerror(err) : "no error");
 	}
 	/* the summary's pipe=: the smallest share, not the page of an idle direction */
-	if (size == c->data_pipe && (c->res->min_pipe == 0 || got < c->res->min_pipe))
+	if ((size == c->data_pipe || (c->data_pipe > 0 && size > c->data_pipe)) &&
+	    (c->res->min_pipe == 0 || got < c->res->min_pipe))
 		c->res->min_pipe = got;
 	return got;
+}
+
+/* The size of the Kth data pipe that carries data (counted from 0, in the order of the pipes). */
+static int busy_pipe_size(const struct conn *c, size_t k)
+{
+	return k < (size_t)c->big_pipes && c->data_pipe > 0 && c->data_pipe <= (1 << 29) ? 2 * c->data_pipe
+											  : c->data_pipe;
 }
 
 /* Whether data pipe I still has its writer and its reader (pipe 0 is ours to write, the last ours to read). */
@@ -700,7 +709,9 @@ static void forget_pipes(struct conn *c)
 }
 
 /*
- * Gives every live data pipe c->data_pipe bytes. The inner pipes are held
+ * Gives every live data pipe its share: c->data_pipe bytes, the first
+ * c->big_pipes of those that carry data twice that, a page to those of a
+ * direction that carries nothing. The inner pipes are held
  * by filters only: the supervisor keeps an O_PATH reference to each (no
  * reader, no writer, so EOF and EPIPE stay as they were) and reopens it
  * for the moment of the change. Returns the pages the data pipes hold.
@@ -710,6 +721,7 @@ static uint64_t resize_pipes(struct conn *c)
 	long page = sysconf(_SC_PAGESIZE);
 	uint64_t held = 0;
 	bool busy = false;
+	size_t k = 0;
 	for (size_t i = 0; i < c->npipes; i++) {
 		if (c->pipe_path[i] < 0)
 			continue;
@@ -728,7 +740,7 @@ static uint64_t resize_pipes(struct conn *c)
 			continue;
 		}
 		enum dir_use use = c->dir_use[i < c->npipes_up ? 0 : 1];
-		int got = set_pipe_size(c, fd, use == DIR_IDLE ? (int)page : c->data_pipe, &busy);
+		int got = set_pipe_size(c, fd, use == DIR_IDLE ? (int)page : busy_pipe_size(c, k++), &busy);
 		close(fd);
 		held += page > 0 ? (uint64_t)got / (uint64_t)page : 0;
 	}
@@ -844,6 +856,7 @@ static void read_listener(struct conn *c)
 		}
 		if (m.type == LIMITS_RESIZE && m.data_pipe > 0 && m.data_pipe <= (1u << 30)) {
 			c->data_pipe = (int)m.data_pipe;
+			c->big_pipes = m.big_pipes <= 1024 ? (int)m.big_pipes : 0;
 			resize = true;
 		}
 	}
@@ -940,6 +953,7 @@ static int wait_for_slot(struct conn *c)
 			c->res->queued_ms = m.waited_ms;
 		if (m.type == LIMITS_GRANT) {
 			c->data_pipe = m.data_pipe > 0 && m.data_pipe <= (1u << 30) ? (int)m.data_pipe : a->pipe_size;
+			c->big_pipes = m.data_pipe > 0 && m.big_pipes <= 1024 ? (int)m.big_pipes : 0;
 			c->aux_pipe = m.aux_pipe > 0 && m.aux_pipe <= (1u << 30) ? (int)m.aux_pipe : c->aux_pipe;
 			return 0;
 		}
@@ -1300,7 +1314,7 @@ static int adopt_warm(struct conn *c, const struct hop *hops, int (*pipes)[2])
 		pipes[i][1] = w->pipes[i][1];
 		w->pipes[i][0] = w->pipes[i][1] = -1;
 		/* made at the kernel's default size: now the connection's share */
-		set_pipe_size(c, pipes[i][0], c->data_pipe, NULL);
+		set_pipe_size(c, pipes[i][0], busy_pipe_size(c, i), NULL);
 		if (c->pipe_path) {
 			c->pipe_path[i] = w->pipe_path[i];
 			w->pipe_path[i] = -1;
@@ -1408,7 +1422,7 @@ static int start_pipeline(struct conn *c)
 		 * pipes mean fewer wake-ups per byte. The size is the share of
 		 * --pipe-memory the listener gave (serve), or --pipe-size.
 		 */
-		set_pipe_size(c, pipes[i][0], c->data_pipe, NULL);
+		set_pipe_size(c, pipes[i][0], busy_pipe_size(c, i), NULL);
 		/* a handle to resize it later, when more or fewer connections run (no reader, no writer) */
 		if (c->pipe_path) {
 			char path[40];
@@ -1871,7 +1885,7 @@ enum qp_result supervise_connection(const struct supervise_args *a, struct super
 		long page = sysconf(_SC_PAGESIZE);
 		uint64_t held = 0;
 		for (size_t i = 0; i < c.npipes && page > 0; i++)
-			held += (uint64_t)(c.data_pipe > 0 ? c.data_pipe : 16 * page) / (uint64_t)page;
+			held += (uint64_t)(c.data_pipe > 0 ? busy_pipe_size(&c, i) : 16 * page) / (uint64_t)page;
 		tell_listener(&c, LIMITS_RUNNING, held, false);
 		/* a resize may have come while the pipeline started */
 		read_listener(&c);
