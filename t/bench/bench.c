@@ -260,28 +260,74 @@ static double through_proxy(const char *chain)
 	return now() - t0;
 }
 
+/* How many of the daemon's children are connections (any but the spare supervisor, "qp-spare" while it waits) */
+static int connections_left(void)
+{
+	char path[64], comm[32];
+	int n = 0, child;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)daemon_pid, (int)daemon_pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fscanf(f, "%d", &child) == 1) {
+		snprintf(path, sizeof(path), "/proc/%d/comm", child);
+		FILE *c = fopen(path, "r");
+		if (!c)
+			continue; /* just gone */
+		if (!fgets(comm, sizeof(comm), c) || strcmp(comm, "qp-spare\n") != 0)
+			n++;
+		fclose(c);
+	}
+	fclose(f);
+	return n;
+}
+
+/*
+ * Waits until the daemon is at rest: no connection's processes left. A
+ * measurement that starts while the last one's 64 connections still end
+ * would share the machine with their exits.
+ */
+static void quiesce(void)
+{
+	double t0 = now();
+	int n;
+	while ((n = connections_left()) > 0) {
+		if (now() - t0 > 60) {
+			fprintf(stderr, "bench: %d connections still there after 60 s\n", n);
+			return;
+		}
+		usleep(2000);
+	}
+}
+
 /*
  * N transfers at once, XFER_BYTES in all (each its share), every caller a
- * process of its own: OPEN sets one up (returns its fd, and a helper
- * process to wait for, or -1), FINISH ends it after its share is sent:
- * it waits for the destination's count of the bytes it read (checked),
- * then for the connection's end. Every transfer is set up first, then all
- * send at once. Two times from the go: *DATA to the last count in (the
- * bytes all delivered: the throughput), *END to the last connection's end
- * (its processes exiting, its summary written, as well).
+ * process of its own: OPEN sets one up for a share of EACH bytes (returns
+ * its fd, and a helper process to wait for, or -1). Every transfer is set
+ * up first, then all send at once; each waits for the destination's count
+ * of the bytes it read (checked; the destination answers as soon as the
+ * share is in). Only when every count is in do they end their connections
+ * (FINISH: half-close, the count at EOF checked again, the end): so no
+ * connection's ending (the EOF through every filter, which ends it, its
+ * processes exiting, its sandbox going) shares the machine with another's
+ * data. Two times from the go: *DATA to the last count in (the bytes all
+ * delivered: the throughput), *END to the last connection's end.
  */
 struct transfer_kind {
-	int (*open)(const char *chain, pid_t *helper);
-	void (*finish)(int fd, pid_t helper, uint64_t sent, double *data, double *end);
+	int (*open)(const char *chain, uint64_t each, pid_t *helper);
+	void (*finish)(int fd, pid_t helper, uint64_t sent);
 };
+
+static void read_count(int fd, uint64_t sent);
 
 static void concurrent(const struct transfer_kind *k, const char *chain, int n, double *data, double *end)
 {
 	uint64_t each = xfer_bytes / (uint64_t)n;
 	pid_t *kids = calloc((size_t)n, sizeof(pid_t));
-	int go[2], ready[2], times[2];
-	if (!kids || pipe(go) < 0 || pipe(ready) < 0 || pipe(times) < 0)
+	int go[2], ready[2], times[2], release[2];
+	if (!kids || pipe(go) < 0 || pipe(ready) < 0 || pipe(times) < 0 || pipe(release) < 0)
 		fail("concurrent");
+	quiesce();
 	for (int i = 0; i < n; i++) {
 		kids[i] = fork();
 		if (kids[i] < 0)
@@ -289,24 +335,32 @@ static void concurrent(const struct transfer_kind *k, const char *chain, int n, 
 		if (kids[i] == 0) {
 			char c;
 			pid_t helper = -1;
-			double t[2];
+			double t;
 			close(go[1]);
 			close(ready[0]);
 			close(times[0]);
-			int fd = k->open(chain, &helper);
+			close(release[1]);
+			int fd = k->open(chain, each, &helper);
 			write_all(ready[1], "r", 1);
 			if (read(go[0], &c, 1) != 0)
 				_exit(1);
 			send_bytes(fd, each);
-			k->finish(fd, helper, each, &t[0], &t[1]);
-			/* 16 bytes: one write, never mixed with another caller's */
-			write_all(times[1], t, sizeof(t));
+			read_count(fd, each);
+			/* 8 bytes: one write, never mixed with another caller's */
+			t = now();
+			write_all(times[1], &t, sizeof(t));
+			if (read(release[0], &c, 1) != 0)
+				_exit(1);
+			k->finish(fd, helper, each);
+			t = now();
+			write_all(times[1], &t, sizeof(t));
 			_exit(0);
 		}
 	}
 	close(go[0]);
 	close(ready[1]);
 	close(times[1]);
+	close(release[0]);
 	for (int i = 0; i < n; i++) {
 		char c;
 		if (read(ready[0], &c, 1) != 1) {
@@ -317,16 +371,24 @@ static void concurrent(const struct transfer_kind *k, const char *chain, int n, 
 	close(ready[0]);
 	double t0 = now(), last[2] = { t0, t0 };
 	close(go[1]);
+	for (int phase = 0; phase < 2; phase++) {
+		for (int i = 0; i < n; i++) {
+			double t;
+			if (read(times[0], &t, sizeof(t)) != (ssize_t)sizeof(t)) {
+				errno = EIO;
+				fail("a concurrent caller");
+			}
+			last[phase] = t > last[phase] ? t : last[phase];
+		}
+		if (phase == 0)
+			close(release[1]);
+	}
 	for (int i = 0; i < n; i++) {
 		int st;
-		double t[2];
-		if (read(times[0], t, sizeof(t)) != (ssize_t)sizeof(t) || waitpid(kids[i], &st, 0) < 0 ||
-		    !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		if (waitpid(kids[i], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 			errno = EIO;
 			fail("a concurrent caller");
 		}
-		for (int j = 0; j < 2; j++)
-			last[j] = t[j] > last[j] ? t[j] : last[j];
 	}
 	close(times[0]);
 	free(kids);
@@ -355,11 +417,13 @@ static void read_count(int fd, uint64_t sent)
 }
 
 /* through the daemon: set up once its first byte is answered by the destination */
-static int open_proxy(const char *chain, pid_t *helper)
+static int open_proxy(const char *chain, uint64_t each, pid_t *helper)
 {
 	int64_t t;
+	char service[64];
 	*helper = -1;
-	int fd = call(chain, "bench.Count");
+	snprintf(service, sizeof(service), "bench.Count+%llu", (unsigned long long)each);
+	int fd = call(chain, service);
 	write_all(fd, "x", 1);
 	for (size_t got = 0; got < sizeof(t);) {
 		ssize_t k = read(fd, (char *)&t + got, sizeof(t) - got);
@@ -370,25 +434,24 @@ static int open_proxy(const char *chain, pid_t *helper)
 	return fd;
 }
 
-static void finish_proxy(int fd, pid_t helper, uint64_t sent, double *data, double *end)
+static void finish_proxy(int fd, pid_t helper, uint64_t sent)
 {
 	(void)helper;
 	shutdown(fd, SHUT_WR);
 	read_count(fd, sent);
-	*data = now();
 	wait_eof(fd);
-	*end = now();
 }
 
 /* no proxy: the caller's socket straight into a destination of its own */
-static int open_direct(const char *chain, pid_t *helper)
+static int open_direct(const char *chain, uint64_t each, pid_t *helper)
 {
-	char sink[512];
+	char sink[512], service[64];
 	int sv[2];
 	int64_t t;
 	(void)chain;
 	snprintf(sink, sizeof(sink), "%s/t/bench/sink", B);
-	const char *argv[] = { sink, "bench-dst", "bench.Count", NULL };
+	snprintf(service, sizeof(service), "bench.Count+%llu", (unsigned long long)each);
+	const char *argv[] = { sink, "bench-dst", service, NULL };
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		_exit(1);
 	*helper = spawn(argv, sv[1], sv[1]);
@@ -403,14 +466,12 @@ static int open_direct(const char *chain, pid_t *helper)
 	return sv[0];
 }
 
-static void finish_direct(int fd, pid_t helper, uint64_t sent, double *data, double *end)
+static void finish_direct(int fd, pid_t helper, uint64_t sent)
 {
 	shutdown(fd, SHUT_WR);
 	read_count(fd, sent);
-	*data = now();
 	close(fd);
 	waitpid(helper, NULL, 0);
-	*end = now();
 }
 
 static const struct transfer_kind via_proxy = { open_proxy, finish_proxy };
@@ -754,10 +815,12 @@ static void bench_throughput(void)
  * pipes within --pipe-memory, each connection's share shrinking as more
  * run, and the aggregate must hold up (issue 10: at least 0.9 of one).
  * The aggregate is the bytes over the time to the destinations' counts of
- * them; the line after it adds the connections' endings (processes
- * exiting, sandboxes going, summaries), a fixed cost per connection that
- * the calls-at-a-pace table measures on its own. One connection and NCONC
- * at once alternate in every round.
+ * them (every connection still open); the line after it is the time to
+ * the last connection's end, all of them ended together once every count
+ * is in (the EOF through the filters, processes exiting, sandboxes going,
+ * summaries): a fixed cost per connection that the calls-at-a-pace table
+ * measures on its own. Each measurement starts with the daemon at rest.
+ * One connection and NCONC at once alternate in every round.
  */
 static void bench_concurrent(void)
 {
