@@ -155,23 +155,22 @@ unsigned limits_pipe_pages(const struct limits *L)
  * What data pipes of D pages leave of the budget, handed out as pipes of
  * 2D: one to each connection in turn, as long as another fits, to the
  * pipes that carry data (a connection whose pipes would not shrink has
- * what it holds already). Sets every connection's nbig.
+ * what it holds already). PLAN[i] gets how many L->conns[i] may have.
  */
-static void share_rest(struct limits *L, unsigned d, bool fits)
+static void share_rest(const struct limits *L, unsigned d, bool fits, unsigned *plan)
 {
 	uint64_t need = pages_needed(L, d);
 	uint64_t rest = fits && need < L->budget_pages ? L->budget_pages - need : 0;
 	bool can = d * 2 <= L->max_data_pages;
-	for (size_t i = 0; i < L->nconns; i++)
-		L->conns[i]->nbig = 0;
+	memset(plan, 0, L->nconns * sizeof(*plan));
 	while (can && rest >= d) {
 		can = false;
 		for (size_t i = 0; i < L->nconns && rest >= d; i++) {
-			struct limits_conn *c = L->conns[i];
+			const struct limits_conn *c = L->conns[i];
 			unsigned idle = c->nidle < c->ndata ? c->nidle : c->ndata;
-			if (!holds_pipes(c) || c->stuck || c->nbig >= c->ndata - idle)
+			if (!holds_pipes(c) || c->stuck || plan[i] >= c->ndata - idle)
 				continue;
-			c->nbig++;
+			plan[i]++;
 			rest -= d;
 			can = true;
 		}
@@ -183,10 +182,10 @@ static void rebalance(struct limits *L)
 {
 	bool fits;
 	unsigned d = pipe_pages_now(L, &fits);
-	unsigned *was = calloc(L->nconns ? L->nconns : 1, sizeof(*was));
-	for (size_t i = 0; was && i < L->nconns; i++)
-		was[i] = L->conns[i]->nbig;
-	share_rest(L, d, fits);
+	/* without memory for the plan, no pipe is twice the size */
+	unsigned *plan = calloc(L->nconns ? L->nconns : 1, sizeof(*plan));
+	if (plan)
+		share_rest(L, d, fits, plan);
 	if (!fits && !L->over_budget)
 		log_msg(LOG_WARNING,
 			"pipe memory: %d connections need more than --pipe-memory (%llu KiB) even with data pipes of one page",
@@ -197,26 +196,22 @@ static void rebalance(struct limits *L)
 	L->data_pages = d;
 	for (size_t i = 0; i < L->nconns; i++) {
 		struct limits_conn *c = L->conns[i];
-		/* without memory to remember what it had, tell everyone */
-		bool same = was && was[i] == c->nbig;
-		if (!holds_pipes(c) || (c->data_pages == d && same) || c->chan < 0)
+		unsigned nbig = plan ? plan[i] : 0;
+		if (!holds_pipes(c) || (c->data_pages == d && c->nbig == nbig) || c->chan < 0)
 			continue;
 		struct limits_msg m = {
 			.type = LIMITS_RESIZE,
 			.data_pipe = d * L->page,
-			.big_pipes = c->nbig,
+			.big_pipes = nbig,
 			.aux_pipe = LIMITS_AUX_PIPE,
 		};
-		/*
-		 * A full channel means a supervisor that does not read: it keeps
-		 * its sizes until the next change, and is not counted with more.
-		 */
-		if (send(c->chan, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(m))
+		/* a full channel means a supervisor that does not read: it keeps its sizes until the next change */
+		if (send(c->chan, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(m)) {
 			c->data_pages = d;
-		else
-			c->nbig = was ? was[i] : 0;
+			c->nbig = nbig;
+		}
 	}
-	free(was);
+	free(plan);
 }
 
 /* ---- the book ---- */
@@ -403,15 +398,16 @@ static void admit(struct limits *L, struct limits_conn *c, int64_t now_ms)
 	/* the size for the newcomer, counted in; the others are told in rebalance() */
 	bool fits;
 	unsigned d = pipe_pages_now(L, &fits);
-	unsigned *was = calloc(L->nconns ? L->nconns : 1, sizeof(*was));
-	for (size_t i = 0; was && i < L->nconns; i++)
-		was[i] = L->conns[i]->nbig;
-	share_rest(L, d, fits);
-	unsigned nbig = c->nbig;
-	/* the others keep theirs until rebalance() tells them */
-	for (size_t i = 0; i < L->nconns; i++)
-		L->conns[i]->nbig = was ? was[i] : 0;
-	free(was);
+	/* and its share of what that leaves: pipes of twice the size */
+	unsigned nbig = 0;
+	unsigned *plan = calloc(L->nconns ? L->nconns : 1, sizeof(*plan));
+	if (plan) {
+		share_rest(L, d, fits, plan);
+		for (size_t i = 0; i < L->nconns; i++)
+			if (L->conns[i] == c)
+				nbig = plan[i];
+		free(plan);
+	}
 	c->nbig = nbig;
 	c->data_pages = d;
 	c->held_pages = (uint64_t)d * c->ndata + (uint64_t)d * nbig;
