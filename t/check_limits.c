@@ -1067,6 +1067,99 @@ START_TEST(test_64_transfers_keep_budgeted_pipes)
 }
 END_TEST
 
+/*
+ * The attack on what the connections share beyond the confinement: a
+ * filter that takes its user's pipe memory (t/hostile-filter pipe-hog),
+ * with the daemon unprivileged so that the kernel's soft limit applies
+ * (as a uid of its own: only when the test runs as root, since it pushes
+ * that user over the limit). What holds: another connection's data
+ * arrives whole, its supervisor says the kernel gave its pipes less than
+ * asked (never silent), and once the hog's connection has ended, the next
+ * connection has its share again. (What does not: the pipes of the
+ * connections made meanwhile are 2 pages; see qrexec-proxy-filter(7).)
+ */
+static const char config_hog[] =
+	"connector: [\"@B@/t/fake-connector\", \"{target}\", \"{service}\"]\n"
+	"filter_path: [\"@B@/filters\"]\n"
+	"chains:\n"
+	"  pass1: {filters: [pass]}\n"
+	"  hog:\n"
+	"    filters:\n"
+	"      - name: \"@B@/t/hostile-filter\"\n"
+	"        args: [pipe-hog]\n"
+	"        direction: src2dst\n";
+
+static void transfer_whole(int fd, uint64_t n, uint64_t seed)
+{
+	struct xfer x;
+	call_transfer(fd, n, seed, wait_ms(0), &x);
+	ck_assert_msg(!x.timed_out && x.writer_status == 0 && x.recv == n && x.recv_hash == x.sent_hash,
+		      "a transfer of %llu bytes: %llu back, %s, writer %d", (unsigned long long)n,
+		      (unsigned long long)x.recv, x.recv_hash == x.sent_hash ? "same hash" : "another hash",
+		      x.writer_status);
+	close(fd);
+}
+
+START_TEST(test_filter_pipe_hog_is_said_and_ends_with_its_connection)
+{
+	unsigned long soft = 0;
+	FILE *f = fopen("/proc/sys/fs/pipe-user-pages-soft", "re");
+	if (f) {
+		if (fscanf(f, "%lu", &soft) != 1)
+			soft = 0;
+		fclose(f);
+	}
+	uid_t uid = 64977;
+	gid_t gid = 64977;
+	if (geteuid() != 0 || soft == 0 || !can_run_as(uid, gid)) {
+		printf("limits: SKIP test_filter_pipe_hog_is_said_and_ends_with_its_connection: %s\n",
+		       geteuid() != 0 ? "not root (the hog would take the test user's own pipe memory)"
+		       : soft == 0    ? "no soft limit on pipe memory"
+				      : "uid 64977 cannot run the build's programs");
+		return;
+	}
+	const char *extra[] = { "--pipe-memory", "8M", NULL, NULL, NULL };
+	const char *iso = getenv("QP_TEST_ISOLATION");
+	if (iso && *iso) {
+		extra[2] = "--isolation";
+		extra[3] = iso;
+	}
+	daemon_start_as(&d, config_hog, extra, uid, gid);
+	long page = sysconf(_SC_PAGESIZE);
+
+	/* the hog runs its attack before it passes a byte: its echo means it is done */
+	int hog = call_open(&d, "qrexec-proxy+hog+target-vm+test.Echo+hog src-hog");
+	ck_assert(roundtrip(hog, 'h'));
+	ck_assert(file_wait_for(d.log, "hostile: pipe-hog: done", wait_ms(0)));
+	ck_assert_msg(file_count(d.log, "pipe-hog: allowed") == 1 && file_count(d.log, "over the limit (new pipes get 2 pages)") == 1,
+		      "the hog did not get its user over fs.pipe-user-pages-soft (%lu pages)", soft);
+	int said = file_count(d.log, "the kernel gave");
+
+	/* another connection meanwhile: the data whole, the shortfall said */
+	transfer_whole(call_open(&d, "qrexec-proxy+pass1+target-vm+test.Pipes src-during"), 4 << 20, 91);
+	char *sum = summary_with("source=src-during ");
+	ck_assert_msg(strstr(sum, " result=ok"), "%s", sum);
+	free(sum);
+	ck_assert_int_gt(file_count(d.log, "the kernel gave"), said);
+
+	/* the hog's connection ends: its pipes go with it */
+	end_call(hog);
+	sum = summary_with("source=src-hog ");
+	free(sum);
+	said = file_count(d.log, "the kernel gave");
+	transfer_whole(call_open(&d, "qrexec-proxy+pass1+target-vm+test.Pipes src-after"), 4 << 20, 92);
+	sum = summary_with("source=src-after ");
+	ck_assert_msg(strstr(sum, " result=ok"), "%s", sum);
+	char *at = strstr(sum, " pipe=");
+	ck_assert_ptr_nonnull(at);
+	ck_assert_msg(atol(at + 6) > 2 * page, "after the hog: %s", sum);
+	free(sum);
+	ck_assert_int_eq(file_count(d.log, "the kernel gave"), said);
+	printf("limits: a filter took its user's pipe memory; meanwhile a connection's data arrived whole, its pipes' shortfall logged; after it, pipes at their share again\n");
+	daemon_teardown(&d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("limits");
@@ -1089,6 +1182,7 @@ int main(void)
 	tcase_add_test(tc, test_one_way_gives_the_idle_direction_one_page);
 	tcase_add_test(tc, test_silent_connection_holds_one_page);
 	tcase_add_test(tc, test_64_transfers_keep_budgeted_pipes);
+	tcase_add_test(tc, test_filter_pipe_hog_is_said_and_ends_with_its_connection);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

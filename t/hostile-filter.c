@@ -38,6 +38,11 @@
  *                                      in a session of its own, clear its own
  *                                      parent-death signal, then kill its
  *                                      parent and every qrexec-proxy above
+ *   hostile-filter pipe-hog            take the kernel's pipe memory of its user:
+ *                                      pipes grown to fs.pipe-max-size until the
+ *                                      kernel refuses, then more until a new one
+ *                                      gets 2 pages (the user over
+ *                                      fs.pipe-user-pages-soft), held until EOF
  *   hostile-filter write-files DIR...  create DIR/hostile-write in each DIR
  *                                      (a BREACH where qp-test-marker is), and
  *                                      try /tmp, /var/tmp, /dev/shm, the
@@ -1096,10 +1101,53 @@ _Noreturn static void usage(void)
 	fputs("usage: hostile-filter MODE [ARGS...]\n"
 	      "modes: proc-mem, proc-fd, kill-all, signal-daemon, prlimit-daemon, ptrace,\n"
 	      "       connect PATH, exec [VAR=VALUE...] PATH [ARGS...], network HOST PORT [ABSTRACT],\n"
-	      "       state DIR [FILE...], orphan, write-files DIR...\n", stderr);
+	      "       state DIR [FILE...], orphan, write-files DIR..., pipe-hog\n", stderr);
 	exit(100);
 }
 
+
+/*
+ * Every pipe is charged to the user that creates it, by the pages it may
+ * hold; past fs.pipe-user-pages-soft, each new pipe of that user gets two
+ * pages and none may grow. The read ends are kept (one fd a pipe) until
+ * the filter ends, and what they held is said: "allowed ... over the
+ * limit" once a new pipe came with two pages.
+ */
+static void attack_pipe_hog(void)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	int max = 1 << 20;
+	FILE *f = fopen("/proc/sys/fs/pipe-max-size", "re");
+	if (f) {
+		if (fscanf(f, "%d", &max) != 1 || max <= 0)
+			max = 1 << 20;
+		fclose(f);
+	}
+	unsigned long pages = 0, npipes = 0, small = 0;
+	bool grow = true;
+	while (npipes < 4096 && small < 8) {
+		int p[2];
+		if (pipe2(p, O_CLOEXEC) < 0) {
+			blocked(true, "pipe2 after %lu pipes: %s", npipes, strerror(errno));
+			break;
+		}
+		close(p[1]);
+		npipes++;
+		if (grow && fcntl(p[0], F_SETPIPE_SZ, max) < 0)
+			grow = false; /* over what the kernel lets the user grow: now new ones only */
+		int got = fcntl(p[0], F_GETPIPE_SZ);
+		if (got > 0 && page > 0) {
+			pages += (unsigned long)got / (unsigned long)page;
+			if (got <= 2 * page)
+				small++;
+		}
+	}
+	if (small)
+		say("allowed", "%lu pipes of %lu pages in all: over the limit (new pipes get 2 pages)", npipes, pages);
+	else
+		say("allowed", "%lu pipes of %lu pages in all: not over the limit", npipes, pages);
+	/* the read ends stay open (no CLOEXEC matters here: nothing is exec'd) until the filter ends */
+}
 
 /* asked only to check its arguments (qrexec-proxy check, start, reload): their shape was checked above */
 static int checking(void)
@@ -1153,6 +1201,8 @@ int main(int argc, char **argv)
 		return attack_orphan();
 	else if (!strcmp(mode, "write-files") && nargs >= 1)
 		attack_write_files(nargs, args);
+	else if (!strcmp(mode, "pipe-hog") && nargs == 0)
+		attack_pipe_hog();
 	else
 		usage();
 	finish_mode();
