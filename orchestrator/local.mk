@@ -12,6 +12,7 @@ orchestrator_libqp_a_SOURCES = \
 	orchestrator/log.c orchestrator/log.h \
 	orchestrator/logrelay.c orchestrator/logrelay.h \
 	orchestrator/reload.c orchestrator/reload.h \
+	orchestrator/pipecap.c orchestrator/pipecap.h \
 	orchestrator/policy.c orchestrator/policy.h \
 	orchestrator/sandbox.c orchestrator/sandbox.h \
 	orchestrator/spare.c orchestrator/spare.h \

@@ -34,6 +34,7 @@
 #include "connlimits.h"
 #include "listener.h"
 #include "log.h"
+#include "pipecap.h"
 #include "policy.h"
 #include "reload.h"
 #include "sandbox.h"
@@ -572,18 +573,18 @@ static void warn_unisolated(const struct qp_config *cfg, const struct isolate_po
  * pipe (the daemon's), and once that user is over fs.pipe-user-pages-soft
  * the kernel gives every new pipe two pages and refuses to grow one.
  */
-static void check_pipe_memory(struct options *o)
+static void check_pipe_memory(struct options *o, enum pipecap cap)
 {
 	uint64_t soft;
 	uint64_t dflt = limits_default_pipe_memory(&soft);
 	if (!o->pipe_memory_given)
 		o->lo.pipe_memory = dflt;
-	if (soft && o->lo.pipe_memory > soft && geteuid() != 0)
+	if (soft && o->lo.pipe_memory > soft && cap == PIPECAP_NONE)
 		log_msg(LOG_WARNING,
 			"--pipe-memory %llu KiB is more than the kernel lets this user have in pipes (fs.pipe-user-pages-soft: %llu KiB): under load, pipes will fall to two pages",
 			(unsigned long long)(o->lo.pipe_memory >> 10), (unsigned long long)(soft >> 10));
-	log_msg(LOG_INFO, "pipe memory: %llu KiB for all connections, data pipes of at most %d bytes%s",
-		(unsigned long long)(o->lo.pipe_memory >> 10), o->lo.pipe_size,
+	log_msg(LOG_INFO, "pipe memory: %llu KiB for all connections, data pipes of at most %d bytes, sized %s%s",
+		(unsigned long long)(o->lo.pipe_memory >> 10), o->lo.pipe_size, pipecap_describe(cap),
 		soft ? "" : " (the kernel's per-user limit could not be read)");
 }
 
@@ -596,6 +597,10 @@ static int cmd_serve(int argc, char **argv, struct options *o)
 	o->lo.config_file = o->config;
 	if (geteuid() == 0 && !o->allow_root)
 		die_x(EXIT_USAGE, "refusing to serve as root: run it as an unprivileged user (the systemd units do), or pass --allow-root");
+	/* before anything is forked: no filter or connector may inherit a capability */
+	enum pipecap cap;
+	if (pipecap_keep(&cap) < 0)
+		die_x(EXIT_SYS, "unable to drop the capabilities the programs it starts would inherit: %s", strerror(errno));
 
 	int fd;
 	struct stat bound = { 0 };
@@ -650,7 +655,7 @@ static int cmd_serve(int argc, char **argv, struct options *o)
 
 	log_msg(pol.mech == ISOLATE_NAMESPACES || pol.mech == ISOLATE_LANDLOCK ? LOG_NOTICE : LOG_WARNING,
 		"isolation: %s", pol.detail);
-	check_pipe_memory(o);
+	check_pipe_memory(o, cap);
 	if (cfg)
 		warn_unisolated(cfg, &pol);
 	o->lo.isolation = &pol;

@@ -8,6 +8,7 @@
  * their pipes at the size the budget gives them.
  */
 #include <check.h>
+#include <linux/capability.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -15,6 +16,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1100,7 +1102,13 @@ static void transfer_whole(int fd, uint64_t n, uint64_t seed)
 	close(fd);
 }
 
-START_TEST(test_filter_pipe_hog_is_said_and_ends_with_its_connection)
+/*
+ * The hog's attack, then another connection while it holds its pipes, then
+ * one after its end. CAP: the daemon runs with CAP_SYS_RESOURCE ambient
+ * (the unit's AmbientCapabilities=), or without (-1). False when the test
+ * cannot run here (said).
+ */
+static bool pipe_hog_attack(const char *test, int cap)
 {
 	unsigned long soft = 0;
 	FILE *f = fopen("/proc/sys/fs/pipe-user-pages-soft", "re");
@@ -1111,12 +1119,14 @@ START_TEST(test_filter_pipe_hog_is_said_and_ends_with_its_connection)
 	}
 	uid_t uid = 64977;
 	gid_t gid = 64977;
-	if (geteuid() != 0 || soft == 0 || !can_run_as(uid, gid)) {
-		printf("limits: SKIP test_filter_pipe_hog_is_said_and_ends_with_its_connection: %s\n",
+	bool bounded = cap >= 0 && prctl(PR_CAPBSET_READ, cap, 0, 0, 0) != 1;
+	if (geteuid() != 0 || soft == 0 || bounded || !can_run_as(uid, gid)) {
+		printf("limits: SKIP %s: %s\n", test,
 		       geteuid() != 0 ? "not root (the hog would take the test user's own pipe memory)"
 		       : soft == 0    ? "no soft limit on pipe memory"
+		       : bounded      ? "the capability is not in this machine's bounding set (a container's, or a VM's)"
 				      : "uid 64977 cannot run the build's programs");
-		return;
+		return false;
 	}
 	const char *extra[] = { "--pipe-memory", "8M", NULL, NULL, NULL };
 	const char *iso = getenv("QP_TEST_ISOLATION");
@@ -1124,8 +1134,9 @@ START_TEST(test_filter_pipe_hog_is_said_and_ends_with_its_connection)
 		extra[2] = "--isolation";
 		extra[3] = iso;
 	}
-	daemon_start_as(&d, config_hog, extra, uid, gid);
+	daemon_start_as_cap(&d, config_hog, extra, uid, gid, cap);
 	long page = sysconf(_SC_PAGESIZE);
+	ck_assert_int_eq(file_count(d.log, "sized with CAP_SYS_RESOURCE"), cap >= 0);
 
 	/* the hog runs its attack before it passes a byte: its echo means it is done */
 	int hog = call_open(&d, "qrexec-proxy+hog+target-vm+test.Echo+hog src-hog");
@@ -1133,14 +1144,24 @@ START_TEST(test_filter_pipe_hog_is_said_and_ends_with_its_connection)
 	ck_assert(file_wait_for(d.log, "hostile: pipe-hog: done", wait_ms(0)));
 	ck_assert_msg(file_count(d.log, "pipe-hog: allowed") == 1 && file_count(d.log, "over the limit (new pipes get 2 pages)") == 1,
 		      "the hog did not get its user over fs.pipe-user-pages-soft (%lu pages)", soft);
+	/* the daemon's exemption is not the filter's */
+	ck_assert_int_eq(file_count(d.log, "pipe-hog: blocked a pipe past fs.pipe-max-size"), 1);
+	ck_assert_int_eq(file_count(d.log, "BREACH"), 0);
 	int said = file_count(d.log, "the kernel gave");
 
-	/* another connection meanwhile: the data whole, the shortfall said */
+	/* another connection meanwhile: the data whole; its pipes short and said, or whole with the capability */
 	transfer_whole(call_open(&d, "qrexec-proxy+pass1+target-vm+test.Pipes src-during"), 4 << 20, 91);
 	char *sum = summary_with("source=src-during ");
 	ck_assert_msg(strstr(sum, " result=ok"), "%s", sum);
+	char *at = strstr(sum, " pipe=");
+	ck_assert_ptr_nonnull(at);
+	if (cap >= 0) {
+		ck_assert_msg(atol(at + 6) > 2 * page, "during the hog, with CAP_SYS_RESOURCE: %s", sum);
+		ck_assert_int_eq(file_count(d.log, "the kernel gave"), said);
+	} else {
+		ck_assert_int_gt(file_count(d.log, "the kernel gave"), said);
+	}
 	free(sum);
-	ck_assert_int_gt(file_count(d.log, "the kernel gave"), said);
 
 	/* the hog's connection ends: its pipes go with it */
 	end_call(hog);
@@ -1150,13 +1171,89 @@ START_TEST(test_filter_pipe_hog_is_said_and_ends_with_its_connection)
 	transfer_whole(call_open(&d, "qrexec-proxy+pass1+target-vm+test.Pipes src-after"), 4 << 20, 92);
 	sum = summary_with("source=src-after ");
 	ck_assert_msg(strstr(sum, " result=ok"), "%s", sum);
-	char *at = strstr(sum, " pipe=");
+	at = strstr(sum, " pipe=");
 	ck_assert_ptr_nonnull(at);
 	ck_assert_msg(atol(at + 6) > 2 * page, "after the hog: %s", sum);
 	free(sum);
 	ck_assert_int_eq(file_count(d.log, "the kernel gave"), said);
-	printf("limits: a filter took its user's pipe memory; meanwhile a connection's data arrived whole, its pipes' shortfall logged; after it, pipes at their share again\n");
 	daemon_teardown(&d);
+	return true;
+}
+
+/* the capability set FIELD ("CapEff:") of process PID, from /proc/PID/status */
+static unsigned long long caps_of(pid_t pid, const char *field)
+{
+	char path[64], line[256];
+	unsigned long long v = ~0ULL;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, strlen(field)))
+			v = strtoull(line + strlen(field), NULL, 16);
+	fclose(f);
+	ck_assert_msg(v != ~0ULL, "no %s in %s", field, path);
+	return v;
+}
+
+static void assert_caps(pid_t pid, const char *who, unsigned long long want)
+{
+	static const char *const sets[] = { "CapPrm:", "CapEff:", "CapInh:", "CapAmb:" };
+	for (size_t i = 0; i < 4; i++) {
+		unsigned long long w = i < 2 ? want : 0, got = caps_of(pid, sets[i]);
+		ck_assert_msg(got == w, "%s (pid %d): %s %016llx, not %016llx", who, (int)pid, sets[i], got, w);
+	}
+}
+
+/*
+ * Started with an ambient capability, as systemd's AmbientCapabilities=
+ * gives one: the daemon keeps CAP_SYS_RESOURCE (its pipes past the
+ * per-user limit) and nothing else, in no inheritable or ambient set, so
+ * the connector it starts has none. (Where this machine's bounding set
+ * has no CAP_SYS_RESOURCE, CAP_NET_BIND_SERVICE stands in: it is dropped.)
+ */
+START_TEST(test_programs_started_get_no_capability)
+{
+	uid_t uid = 64977;
+	gid_t gid = 64977;
+	if (geteuid() != 0 || !can_run_as(uid, gid)) {
+		printf("limits: SKIP test_programs_started_get_no_capability: %s\n",
+		       geteuid() != 0 ? "not root" : "uid 64977 cannot run the build's programs");
+		return;
+	}
+	int cap = prctl(PR_CAPBSET_READ, CAP_SYS_RESOURCE, 0, 0, 0) == 1 ? CAP_SYS_RESOURCE : CAP_NET_BIND_SERVICE;
+	unsigned long long kept = cap == CAP_SYS_RESOURCE ? 1ULL << CAP_SYS_RESOURCE : 0;
+	const char *extra[] = { NULL, NULL, NULL };
+	const char *iso = getenv("QP_TEST_ISOLATION");
+	if (iso && *iso) {
+		extra[0] = "--isolation";
+		extra[1] = iso;
+	}
+	daemon_start_as_cap(&d, config_hog, extra, uid, gid, cap);
+	ck_assert_int_eq(file_count(d.log, "sized with CAP_SYS_RESOURCE"), cap == CAP_SYS_RESOURCE);
+	assert_caps(d.pid, "the daemon", kept);
+	int fd = call_open(&d, "qrexec-proxy+pass1+target-vm+test.Echo+caps src-caps");
+	ck_assert(roundtrip(fd, 'c'));
+	assert_caps(connector_of("test.Echo+caps"), "the connector", 0);
+	end_call(fd);
+	daemon_teardown(&d);
+	printf("limits: started with %s ambient, the daemon kept %s, the connector it started had no capability\n",
+	       cap == CAP_SYS_RESOURCE ? "CAP_SYS_RESOURCE" : "CAP_NET_BIND_SERVICE",
+	       kept ? "CAP_SYS_RESOURCE alone" : "none");
+}
+END_TEST
+
+START_TEST(test_filter_pipe_hog_is_said_and_ends_with_its_connection)
+{
+	if (pipe_hog_attack("test_filter_pipe_hog_is_said_and_ends_with_its_connection", -1))
+		printf("limits: a filter took its user's pipe memory; meanwhile a connection's data arrived whole, its pipes' shortfall logged; after it, pipes at their share again\n");
+}
+END_TEST
+
+START_TEST(test_filter_pipe_hog_leaves_other_pipes_whole_with_cap_sys_resource)
+{
+	if (pipe_hog_attack("test_filter_pipe_hog_leaves_other_pipes_whole_with_cap_sys_resource", CAP_SYS_RESOURCE))
+		printf("limits: with CAP_SYS_RESOURCE, a filter that took its user's pipe memory left another connection's pipes at their share, and could not use the capability itself\n");
 }
 END_TEST
 
@@ -1183,6 +1280,8 @@ int main(void)
 	tcase_add_test(tc, test_silent_connection_holds_one_page);
 	tcase_add_test(tc, test_64_transfers_keep_budgeted_pipes);
 	tcase_add_test(tc, test_filter_pipe_hog_is_said_and_ends_with_its_connection);
+	tcase_add_test(tc, test_filter_pipe_hog_leaves_other_pipes_whole_with_cap_sys_resource);
+	tcase_add_test(tc, test_programs_started_get_no_capability);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

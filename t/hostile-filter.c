@@ -1123,6 +1123,16 @@ static void attack_pipe_hog(void)
 			max = 1 << 20;
 		fclose(f);
 	}
+	/* the daemon's own exemption (CAP_SYS_RESOURCE), if a filter had it: a pipe past fs.pipe-max-size */
+	int t[2];
+	if (pipe2(t, O_CLOEXEC) == 0) {
+		if (fcntl(t[0], F_SETPIPE_SZ, max * 2) >= 0)
+			say("BREACH", "a pipe grown past fs.pipe-max-size (%d bytes): a capability of the daemon's", max);
+		else
+			blocked(true, "a pipe past fs.pipe-max-size: %s", strerror(errno));
+		close(t[0]);
+		close(t[1]);
+	}
 	unsigned long pages = 0, npipes = 0, small = 0;
 	bool grow = true;
 	while (npipes < 4096 && small < 8) {

@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -167,8 +169,23 @@ int file_wait_count(const char *file, const char *needle, int n, int timeout_ms)
  * /dev/null, then, when DROP, the user UID/GID with no supplementary
  * groups, and the exec (under $QP_DAEMON_WRAPPER when set).
  */
+/*
+ * What systemd's AmbientCapabilities= does for a User=: CAP (a capability
+ * number) permitted, inheritable and ambient across setuid and execve.
+ */
+static void grant_ambient(int cap)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct c[_LINUX_CAPABILITY_U32S_3] = { { 0, 0, 0 } };
+	c[cap / 32].permitted = c[cap / 32].inheritable = c[cap / 32].effective = 1U << (cap % 32);
+	if (syscall(SYS_capset, &h, c) < 0 || prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0) {
+		dprintf(2, "testutil: unable to grant capability %d: %s\n", cap, strerror(errno));
+		_exit(94);
+	}
+}
+
 static _Noreturn void daemon_exec(const struct daemon *d, const char *prog, const char **argv, bool drop, uid_t uid,
-				  gid_t gid)
+				  gid_t gid, int cap)
 {
 	int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0 || dup2(fd, 2) < 0)
@@ -179,6 +196,8 @@ static _Noreturn void daemon_exec(const struct daemon *d, const char *prog, cons
 	setenv("FAKE_CONNECTOR_LOG", d->connlog, 1);
 	if (drop) {
 		pid_t parent = getppid();
+		if (cap >= 0 && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+			_exit(94);
 		if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0) {
 			dprintf(2, "testutil: unable to become uid %d gid %d: %s\n", (int)uid, (int)gid,
 				strerror(errno));
@@ -191,6 +210,8 @@ static _Noreturn void daemon_exec(const struct daemon *d, const char *prog, cons
 		 */
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
 			_exit(95);
+		if (cap >= 0)
+			grant_ambient(cap);
 	}
 	const char *wrap = getenv("QP_DAEMON_WRAPPER");
 	if (wrap && *wrap) {
@@ -238,7 +259,7 @@ void daemon_start(struct daemon *d, const char *config_body, const char *const *
 	d->pid = fork();
 	ck_assert_int_ge(d->pid, 0);
 	if (d->pid == 0)
-		daemon_exec(d, prog, argv, false, 0, 0);
+		daemon_exec(d, prog, argv, false, 0, 0, -1);
 	if (!file_wait_for(d->log, "serving", 30000)) {
 		char *s = file_read(d->log);
 		size_t len = strlen(s);
@@ -269,6 +290,12 @@ static char *with_dir(const char *body, const char *dir)
 
 void daemon_start_as(struct daemon *d, const char *config_body, const char *const *extra_args, uid_t uid,
 		     gid_t gid)
+{
+	daemon_start_as_cap(d, config_body, extra_args, uid, gid, -1);
+}
+
+void daemon_start_as_cap(struct daemon *d, const char *config_body, const char *const *extra_args, uid_t uid,
+			 gid_t gid, int cap)
 {
 	bool drop = uid != geteuid();
 	memset(d, 0, sizeof(*d));
@@ -306,7 +333,7 @@ void daemon_start_as(struct daemon *d, const char *config_body, const char *cons
 	d->pid = fork();
 	ck_assert_int_ge(d->pid, 0);
 	if (d->pid == 0)
-		daemon_exec(d, prog, argv, drop, uid, gid);
+		daemon_exec(d, prog, argv, drop, uid, gid, cap);
 	if (!file_wait_for(d->log, "serving", 30000)) {
 		char *s = file_read(d->log);
 		size_t len = strlen(s);

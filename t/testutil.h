@@ -37,6 +37,13 @@ void daemon_start(struct daemon *d, const char *config_body, const char *const *
  */
 void daemon_start_as(struct daemon *d, const char *config_body, const char *const *extra_args, uid_t uid,
 		     gid_t gid);
+/*
+ * daemon_start_as, with capability CAP (e.g. CAP_SYS_RESOURCE) ambient as
+ * systemd's AmbientCapabilities= gives it, when UID is not the test's own
+ * user (root only); -1 for none.
+ */
+void daemon_start_as_cap(struct daemon *d, const char *config_body, const char *const *extra_args, uid_t uid,
+			 gid_t gid, int cap);
 /* SIGTERM, wait; returns the daemon's wait status */
 int daemon_stop(struct daemon *d);
 /* waits up to TIMEOUT_MS for NEEDLE to appear in FILE */
