@@ -588,6 +588,15 @@ static void check_pipe_memory(struct options *o, enum pipecap cap)
 		soft ? "" : " (the kernel's per-user limit could not be read)");
 }
 
+/* before anything is forked: no filter, check or connector may inherit a capability */
+static enum pipecap keep_pipecap(void)
+{
+	enum pipecap cap;
+	if (pipecap_keep(&cap) < 0)
+		die_x(EXIT_SYS, "unable to drop the capabilities the programs it starts would inherit: %s", strerror(errno));
+	return cap;
+}
+
 static int cmd_serve(int argc, char **argv, struct options *o)
 {
 	int i = parse_options(argc, argv, o, "config socket log allow-root max-connections grace descriptor-timeout admit-timeout pipe-size isolation allow-peer-uid idle-timeout max-per-source queue-timeout max-queued max-queued-per-source pipe-memory no-spare control");
@@ -597,10 +606,7 @@ static int cmd_serve(int argc, char **argv, struct options *o)
 	o->lo.config_file = o->config;
 	if (geteuid() == 0 && !o->allow_root)
 		die_x(EXIT_USAGE, "refusing to serve as root: run it as an unprivileged user (the systemd units do), or pass --allow-root");
-	/* before anything is forked: no filter or connector may inherit a capability */
-	enum pipecap cap;
-	if (pipecap_keep(&cap) < 0)
-		die_x(EXIT_SYS, "unable to drop the capabilities the programs it starts would inherit: %s", strerror(errno));
+	enum pipecap cap = keep_pipecap();
 
 	int fd;
 	struct stat bound = { 0 };
@@ -769,6 +775,7 @@ static int cmd_exec(int argc, char **argv, struct options *o)
 	log_init(PROG, o->log_given ? o->log : LOG_TARGET_JOURNAL);
 	if (log_current_target() == LOG_TARGET_JOURNAL && !freopen("/dev/null", "w", stderr))
 		exit(EXIT_SYS);
+	keep_pipecap();
 
 	const char *source = getenv("QREXEC_REMOTE_DOMAIN");
 	char *arg = strdup(env_arg ? env_arg : i < argc ? argv[i] : "");
@@ -942,6 +949,7 @@ static int cmd_run(int argc, char **argv, struct options *o)
 {
 	int i = parse_options(argc, argv, o, "config source target service log admit-timeout pipe-size isolation");
 	log_init(PROG, o->log_given ? o->log : LOG_TARGET_STDERR);
+	keep_pipecap();
 	if (i >= argc)
 		usage("run needs a CHAIN and a COMMAND");
 	const char *chain_name = argv[i++];
