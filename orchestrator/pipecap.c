@@ -35,8 +35,13 @@ int pipecap_keep(enum pipecap *out)
 		struct __user_cap_data_struct keep[_LINUX_CAPABILITY_U32S_3] = { { 0, 0, 0 } };
 		if (have)
 			keep[idx].permitted = keep[idx].effective = bit;
-		/* dropping capabilities never fails for want of privilege */
-		if (syscall(SYS_capset, &h, keep) < 0)
+		/*
+		 * Dropping capabilities needs no privilege, but the unit's
+		 * SystemCallFilter=~@privileged refuses capset itself (EPERM):
+		 * then the others stay with the daemon, and the ambient set,
+		 * emptied below, is what keeps them from what it starts.
+		 */
+		if (syscall(SYS_capset, &h, keep) < 0 && errno != EPERM)
 			return -1;
 	}
 	/*
@@ -49,7 +54,8 @@ int pipecap_keep(enum pipecap *out)
 	 */
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		return -1;
-	if (have)
+	/* what is effective now */
+	if (have && syscall(SYS_capget, &h, d) == 0 && (d[idx].effective & bit))
 		*out = PIPECAP_KEPT;
 	return 0;
 }

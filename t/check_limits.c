@@ -1205,14 +1205,7 @@ static void assert_caps(pid_t pid, const char *who, unsigned long long want)
 	}
 }
 
-/*
- * Started with an ambient capability, as systemd's AmbientCapabilities=
- * gives one: the daemon keeps CAP_SYS_RESOURCE (its pipes past the
- * per-user limit) and nothing else, in no inheritable or ambient set, so
- * the connector it starts has none. (Where this machine's bounding set
- * has no CAP_SYS_RESOURCE, CAP_NET_BIND_SERVICE stands in: it is dropped.)
- */
-START_TEST(test_programs_started_get_no_capability)
+static void programs_get_no_capability(bool capset_refused)
 {
 	uid_t uid = 64977;
 	gid_t gid = 64977;
@@ -1222,24 +1215,54 @@ START_TEST(test_programs_started_get_no_capability)
 		return;
 	}
 	int cap = prctl(PR_CAPBSET_READ, CAP_SYS_RESOURCE, 0, 0, 0) == 1 ? CAP_SYS_RESOURCE : CAP_NET_BIND_SERVICE;
-	unsigned long long kept = cap == CAP_SYS_RESOURCE ? 1ULL << CAP_SYS_RESOURCE : 0;
+	unsigned long long bit = 1ULL << cap;
 	const char *extra[] = { NULL, NULL, NULL };
 	const char *iso = getenv("QP_TEST_ISOLATION");
 	if (iso && *iso) {
 		extra[0] = "--isolation";
 		extra[1] = iso;
 	}
-	daemon_start_as_cap(&d, config_hog, extra, uid, gid, cap);
+	daemon_start_as_cap(&d, config_hog, extra, uid, gid, cap | (capset_refused ? DAEMON_CAPSET_REFUSED : 0));
 	ck_assert_int_eq(file_count(d.log, "sized with CAP_SYS_RESOURCE"), cap == CAP_SYS_RESOURCE);
-	assert_caps(d.pid, "the daemon", kept);
+	if (!capset_refused) {
+		assert_caps(d.pid, "the daemon", cap == CAP_SYS_RESOURCE ? bit : 0);
+	} else {
+		/* what it could not drop stays with it (permitted, effective, inheritable), but none is ambient */
+		ck_assert_uint_eq(caps_of(d.pid, "CapPrm:"), bit);
+		ck_assert_uint_eq(caps_of(d.pid, "CapAmb:"), 0);
+	}
 	int fd = call_open(&d, "qrexec-proxy+pass1+target-vm+test.Echo+caps src-caps");
 	ck_assert(roundtrip(fd, 'c'));
-	assert_caps(connector_of("test.Echo+caps"), "the connector", 0);
+	pid_t conn = connector_of("test.Echo+caps");
+	if (!capset_refused) {
+		assert_caps(conn, "the connector", 0);
+	} else {
+		/* the inheritable set it could not empty passes through execve, but grants nothing by itself */
+		ck_assert_uint_eq(caps_of(conn, "CapPrm:"), 0);
+		ck_assert_uint_eq(caps_of(conn, "CapEff:"), 0);
+		ck_assert_uint_eq(caps_of(conn, "CapAmb:"), 0);
+	}
 	end_call(fd);
 	daemon_teardown(&d);
-	printf("limits: started with %s ambient, the daemon kept %s, the connector it started had no capability\n",
+	printf("limits: started with %s ambient%s, the daemon kept %s, the connector it started had no capability\n",
 	       cap == CAP_SYS_RESOURCE ? "CAP_SYS_RESOURCE" : "CAP_NET_BIND_SERVICE",
-	       kept ? "CAP_SYS_RESOURCE alone" : "none");
+	       capset_refused ? " and capset refused (the unit's SystemCallFilter)" : "",
+	       cap == CAP_SYS_RESOURCE ? "CAP_SYS_RESOURCE alone" : capset_refused ? "what it could not drop, in no ambient set" : "none");
+}
+
+/*
+ * Started with an ambient capability, as systemd's AmbientCapabilities=
+ * gives one: the daemon keeps CAP_SYS_RESOURCE (its pipes past the
+ * per-user limit) and nothing else, in no inheritable or ambient set, so
+ * the connector it starts has none. (Where this machine's bounding set
+ * has no CAP_SYS_RESOURCE, CAP_NET_BIND_SERVICE stands in: it is dropped.)
+ * Under the unit, capset itself is refused (SystemCallFilter=~@privileged):
+ * what the connector inherits is still nothing.
+ */
+START_TEST(test_programs_started_get_no_capability)
+{
+	programs_get_no_capability(false);
+	programs_get_no_capability(true);
 }
 END_TEST
 

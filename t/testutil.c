@@ -11,6 +11,9 @@
 #include <string.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
@@ -184,9 +187,27 @@ static void grant_ambient(int cap)
 	}
 }
 
+/* capset fails with EPERM from here on, through execve: the unit's SystemCallFilter=~@privileged */
+static void refuse_capset(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_capset, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0) {
+		dprintf(2, "testutil: unable to refuse capset: %s\n", strerror(errno));
+		_exit(93);
+	}
+}
+
 static _Noreturn void daemon_exec(const struct daemon *d, const char *prog, const char **argv, bool drop, uid_t uid,
 				  gid_t gid, int cap)
 {
+	bool refused = cap >= 0 && (cap & DAEMON_CAPSET_REFUSED);
+	cap = cap >= 0 ? cap & ~DAEMON_CAPSET_REFUSED : cap;
 	int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0 || dup2(fd, 2) < 0)
 		_exit(99);
@@ -212,6 +233,8 @@ static _Noreturn void daemon_exec(const struct daemon *d, const char *prog, cons
 			_exit(95);
 		if (cap >= 0)
 			grant_ambient(cap);
+		if (refused)
+			refuse_capset();
 	}
 	const char *wrap = getenv("QP_DAEMON_WRAPPER");
 	if (wrap && *wrap) {

@@ -44,6 +44,8 @@ void daemon_start_as(struct daemon *d, const char *config_body, const char *cons
  */
 void daemon_start_as_cap(struct daemon *d, const char *config_body, const char *const *extra_args, uid_t uid,
 			 gid_t gid, int cap);
+/* or'ed into CAP: capset fails with EPERM in the daemon, as under the unit's SystemCallFilter=~@privileged */
+#define DAEMON_CAPSET_REFUSED 0x100
 /* SIGTERM, wait; returns the daemon's wait status */
 int daemon_stop(struct daemon *d);
 /* waits up to TIMEOUT_MS for NEEDLE to appear in FILE */
