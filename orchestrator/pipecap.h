@@ -22,11 +22,12 @@ enum pipecap {
 };
 
 /*
- * Keeps CAP_SYS_RESOURCE in the permitted and effective sets if it is
- * permitted, drops every other capability, and empties the inheritable and
- * ambient sets, so that no program the daemon execs (filters, connector)
- * gets any capability. Call once, before anything is forked. Leaves a
- * root daemon's capabilities alone. Returns what the daemon has, or -1
+ * Empties the ambient set, so that no program the daemon execs (filters,
+ * connector) gets any capability; and, where capset is allowed (the
+ * unit's SystemCallFilter=~@privileged refuses it), keeps CAP_SYS_RESOURCE
+ * alone in the permitted and effective sets and empties the inheritable
+ * one. Call once, before anything is forked. Leaves a root daemon's
+ * capabilities alone. Sets *OUT to what the daemon has; returns 0, or -1
  * with errno set when the ambient set could not be emptied (the daemon
  * must not go on: its children would inherit it).
  */
