@@ -167,12 +167,6 @@ int file_wait_count(const char *file, const char *needle, int n, int timeout_ms)
 }
 
 /*
- * The daemon's side of the fork: stderr to its log (opened before any
- * privilege is dropped, so the log stays the test's), stdin and stdout on
- * /dev/null, then, when DROP, the user UID/GID with no supplementary
- * groups, and the exec (under $QP_DAEMON_WRAPPER when set).
- */
-/*
  * What systemd's AmbientCapabilities= does for a User=: CAP (a capability
  * number) permitted, inheritable and ambient across setuid and execve.
  */
@@ -203,6 +197,14 @@ static void refuse_capset(void)
 	}
 }
 
+/*
+ * The daemon's side of the fork: stderr to its log (opened before any
+ * privilege is dropped, so the log stays the test's), stdin and stdout on
+ * /dev/null, then, when DROP, the user UID/GID with no supplementary
+ * groups (with capability CAP ambient when CAP >= 0, capset refused too
+ * with DAEMON_CAPSET_REFUSED in it), and the exec (under
+ * $QP_DAEMON_WRAPPER when set).
+ */
 static _Noreturn void daemon_exec(const struct daemon *d, const char *prog, const char **argv, bool drop, uid_t uid,
 				  gid_t gid, int cap)
 {
