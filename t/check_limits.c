@@ -974,13 +974,7 @@ START_TEST(test_64_transfers_keep_budgeted_pipes)
 	}
 	const char *budget = geteuid() == 0 ? "32M" : "8M";
 	uint64_t budget_bytes = (uint64_t)(geteuid() == 0 ? 32 : 8) << 20;
-	const char *extra[] = { "--pipe-memory", budget, NULL, NULL, NULL };
-	/* daemon_start does this for the other tests: the whole suite under another mechanism */
-	const char *iso = getenv("QP_TEST_ISOLATION");
-	if (iso && *iso) {
-		extra[2] = "--isolation";
-		extra[3] = iso;
-	}
+	const char *extra[] = { "--pipe-memory", budget, NULL };
 	daemon_start_as(&d, config_body, extra, uid, gid);
 
 	/* every one set up first (its first byte back), then all send at once */
@@ -1128,12 +1122,7 @@ static bool pipe_hog_attack(const char *test, int cap)
 				      : "uid 64977 cannot run the build's programs");
 		return false;
 	}
-	const char *extra[] = { "--pipe-memory", "8M", NULL, NULL, NULL };
-	const char *iso = getenv("QP_TEST_ISOLATION");
-	if (iso && *iso) {
-		extra[2] = "--isolation";
-		extra[3] = iso;
-	}
+	const char *extra[] = { "--pipe-memory", "8M", NULL };
 	daemon_start_as_cap(&d, config_hog, extra, uid, gid, cap);
 	long page = sysconf(_SC_PAGESIZE);
 	ck_assert_int_eq(file_count(d.log, "sized with CAP_SYS_RESOURCE"), cap >= 0);
@@ -1216,13 +1205,7 @@ static void programs_get_no_capability(bool capset_refused)
 	}
 	int cap = prctl(PR_CAPBSET_READ, CAP_SYS_RESOURCE, 0, 0, 0) == 1 ? CAP_SYS_RESOURCE : CAP_NET_BIND_SERVICE;
 	unsigned long long bit = 1ULL << cap;
-	const char *extra[] = { NULL, NULL, NULL };
-	const char *iso = getenv("QP_TEST_ISOLATION");
-	if (iso && *iso) {
-		extra[0] = "--isolation";
-		extra[1] = iso;
-	}
-	daemon_start_as_cap(&d, config_hog, extra, uid, gid, cap | (capset_refused ? DAEMON_CAPSET_REFUSED : 0));
+	daemon_start_as_cap(&d, config_hog, NULL, uid, gid, cap | (capset_refused ? DAEMON_CAPSET_REFUSED : 0));
 	ck_assert_int_eq(file_count(d.log, "sized with CAP_SYS_RESOURCE"), cap == CAP_SYS_RESOURCE);
 	if (!capset_refused) {
 		assert_caps(d.pid, "the daemon", cap == CAP_SYS_RESOURCE ? bit : 0);

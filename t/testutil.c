@@ -351,8 +351,17 @@ void daemon_start_as_cap(struct daemon *d, const char *config_body, const char *
 	int n = 8;
 	if (uid == 0)
 		argv[n++] = "--allow-root";
-	for (int i = 0; extra_args && extra_args[i] && n < 38; i++)
+	bool iso_given = false;
+	for (int i = 0; extra_args && extra_args[i] && n < 36; i++) {
+		iso_given = iso_given || !strcmp(extra_args[i], "--isolation");
 		argv[n++] = extra_args[i];
+	}
+	/* as daemon_start: the whole suite under another mechanism, unless the test names one */
+	const char *iso = getenv("QP_TEST_ISOLATION");
+	if (iso && *iso && !iso_given) {
+		argv[n++] = "--isolation";
+		argv[n++] = iso;
+	}
 	argv[n] = NULL;
 
 	d->pid = fork();

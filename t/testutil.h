@@ -31,7 +31,9 @@ void daemon_start(struct daemon *d, const char *config_body, const char *const *
  * when that is not the test's own user: its directory is that user's (mode
  * 0755, to bind its socket there), the configuration and the log stay the
  * test's (readable), the connector's log is the user's. --allow-root only
- * when UID is 0. The daemon is killed if the test's process ends first.
+ * when UID is 0; --isolation $QP_TEST_ISOLATION, as daemon_start, unless
+ * EXTRA_ARGS names a mechanism. The daemon is killed if the test's process
+ * ends first.
  * In CONFIG_BODY, @D@ stands for the daemon's directory (as well as @B@ and
  * @S@, see write_config), so a chain can name the daemon's own socket.
  */
