@@ -1016,6 +1016,12 @@ static int cmd_policy(int argc, char **argv, struct options *o)
 		      o->proxy_qube);
 	struct policy_options po = { .proxy_qube = o->proxy_qube, .date = policy_date() };
 	struct qp_config *cfg = load_or_die(o->config);
+	if (policy_proxy_qube_conflicts(cfg, o->proxy_qube, stderr))
+		die_x(EXIT_USAGE,
+		      "--proxy-qube '%s' is also a qube the chains name (above): the rules would let it call itself through "
+		      "the proxy; give the name of the qube the proxy runs in, and keep that qube out of every chain's "
+		      "sources and targets",
+		      o->proxy_qube);
 	/* whole or not at all: a policy cut short would still parse in dom0 */
 	char *text = NULL;
 	size_t len = 0;

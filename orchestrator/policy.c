@@ -503,3 +503,37 @@ bool policy_valid_proxy_qube(const char *name)
 	return name && ((*name >= 'a' && *name <= 'z') || (*name >= 'A' && *name <= 'Z')) &&
 	       config_valid_name(name, 31) && strcmp(name, "dom0") != 0;
 }
+
+static bool names(char *const *list, size_t n, const char *name)
+{
+	for (size_t i = 0; list && i < n; i++)
+		if (!strcmp(list[i], name))
+			return true;
+	return false;
+}
+
+size_t policy_proxy_qube_conflicts(const struct qp_config *cfg, const char *name, FILE *errf)
+{
+	size_t n = 0;
+	for (size_t c = 0; c < cfg->nchains; c++) {
+		const struct qp_chain *ch = &cfg->chains[c];
+		const char *file = ch->file ? ch->file : cfg->file;
+		const char *as = names(ch->sources, ch->nsources, name) ? "a source" :
+				 names(ch->targets, ch->ntargets, name) ? "a target" : NULL;
+		if (as) {
+			fprintf(errf, "%s:%d:%d: '%s' is %s of chain '%s'\n", file, ch->line, ch->column, name, as, ch->name);
+			n++;
+		}
+	}
+	for (size_t i = 0; i < cfg->ntransparent; i++) {
+		const struct qp_transparent *e = &cfg->transparent[i];
+		const char *as = names(e->sources, e->nsources, name) ? "a source" :
+				 e->target && !strcmp(e->target, name) ? "the target" : NULL;
+		if (as) {
+			fprintf(errf, "%s:%d:%d: '%s' is %s of the transparent entry of '%s'\n", cfg->file, e->line,
+				e->column, name, as, e->service);
+			n++;
+		}
+	}
+	return n;
+}

@@ -34,4 +34,13 @@ int policy_write(const struct qp_config *cfg, const struct policy_options *o, FI
 /* Whether NAME can be the proxy qube: a qube name (a letter, then up to 30 of [A-Za-z0-9_.-]), not dom0. */
 bool policy_valid_proxy_qube(const char *name);
 
+/*
+ * The places where CFG names NAME as a qube the proxy talks to: a source
+ * or target of a chain, or of a transparent entry. The proxy qube must be
+ * none of them, or the rules written would let it call itself through
+ * the proxy. One line per place to ERRF ("FILE:LINE:COLUMN: ..."); returns
+ * how many.
+ */
+size_t policy_proxy_qube_conflicts(const struct qp_config *cfg, const char *name, FILE *errf);
+
 #endif

@@ -505,6 +505,44 @@ START_TEST(test_mode_errors)
 }
 END_TEST
 
+/* the proxy qube cannot be a qube the chains name: its rules would let it call itself through the proxy */
+START_TEST(test_mode_proxy_qube_named_by_chains)
+{
+	char path[300];
+	snprintf(path, sizeof(path), "%s/chains.yaml", dir);
+	spill(path, "chains:\n  c:\n    sources: [work]\n    targets: [vault]\n    services: [a.B]\n    filters: []\n"
+		    "  d:\n    targets: [work]\n    filters: []\n"
+		    "transparent:\n  - service: a.B\n    sources: [personal]\n    target: backup\n    chain: c\n");
+	struct run r;
+	static const struct {
+		const char *qube, *place;
+	} named[] = {
+		{ "work", ":2:3: 'work' is a source of chain 'c'\n" },
+		{ "work", ":7:3: 'work' is a target of chain 'd'\n" },
+		{ "vault", ":2:3: 'vault' is a target of chain 'c'\n" },
+		{ "personal", ":11:5: 'personal' is a source of the transparent entry of 'a.B'\n" },
+		{ "backup", ":11:5: 'backup' is the target of the transparent entry of 'a.B'\n" },
+	};
+	for (size_t i = 0; i < sizeof(named) / sizeof(named[0]); i++) {
+		run_policy((const char *const[]){ "policy", "--config", path, "--proxy-qube", named[i].qube, NULL }, NULL,
+			   &r);
+		ck_assert_msg(r.rc == 100, "--proxy-qube %s: exit %d", named[i].qube, r.rc);
+		ck_assert_str_eq(r.out, "");
+		char want[400];
+		snprintf(want, sizeof(want), "%s%s", path, named[i].place);
+		ck_assert_msg(strstr(r.err, want), "--proxy-qube %s: no '%s' in:\n%s", named[i].qube, want, r.err);
+		snprintf(want, sizeof(want), "--proxy-qube '%s' is also a qube the chains name", named[i].qube);
+		ck_assert_msg(strstr(r.err, want), "--proxy-qube %s: no '%s' in:\n%s", named[i].qube, want, r.err);
+		run_free(&r);
+	}
+	/* a name no chain uses is the proxy qube */
+	run_policy((const char *const[]){ "policy", "--config", path, "--proxy-qube", "sys-proxy", NULL }, NULL, &r);
+	ck_assert_msg(r.rc == 0, "exit %d: %s", r.rc, r.err);
+	ck_assert_ptr_nonnull(strstr(r.out, "sys-proxy"));
+	run_free(&r);
+}
+END_TEST
+
 START_TEST(test_mode_help)
 {
 	struct run r;
@@ -538,6 +576,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, test_valid_proxy_qube);
 	tcase_add_test(tc, test_mode_writes_the_same);
 	tcase_add_test(tc, test_mode_errors);
+	tcase_add_test(tc, test_mode_proxy_qube_named_by_chains);
 	tcase_add_test(tc, test_mode_help);
 	suite_add_tcase(s, tc);
 	return s;
