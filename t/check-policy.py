@@ -33,14 +33,27 @@ format refuses are refused by the reader; and the rules, evaluated as qrexec
 does (the first rule that matches decides), allow exactly the calls the
 chains allow.
 
+And every dom0 policy line the documentation shows (README, doc/*.md,
+the man pages doc/*.1, *.5, *.7, the comments of conf/**/*.yaml): a line
+that looks like a rule (SERVICE, then '*' or '+ARGUMENT', then an action
+among the next fields) must read without an error and be one that
+qrexec-proxy policy writes, for one of the example configurations
+(conf/, conf/examples/, t/policy/*.yaml) and the proxy qube the line
+names: a rule of its output, or one of its commented-out rules completed
+(TARGET, SERVICE, NAME, ARGUMENT filled in, @anyvm narrowed to a qube).
+A rule that sends the caller's call to @default, or to any other qube
+than the proxy, matches nothing, and fails.
+
 Exit status: 0 pass, 1 fail, as the automake test harness expects.
-"check-policy.py --read FILE" reads one policy file with the reader alone.
+"check-policy.py --read FILE" reads one policy file with the reader alone;
+"check-policy.py --docs" checks the documentation's lines alone.
 """
 import glob
 import os
 import re
 import subprocess
 import sys
+import tempfile
 
 RPCNAME = re.compile(r"^[A-Za-z0-9_.+-]*$")
 QUBE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,30}$")
@@ -221,9 +234,151 @@ def read_file(path):
     return 1 if errors else 0
 
 
+# ---- the documentation's policy lines ----
+
+ACTIONS = ("allow", "deny", "ask")
+PLACEHOLDERS = {"TARGET": r"[A-Za-z0-9_.-]+", "SERVICE": r"[A-Za-z0-9_.-]+",
+                "NAME": r"[A-Za-z0-9_.-]+", "ARGUMENT": r"[A-Za-z0-9_.+-]*"}
+
+
+def unroff(line):
+    line = line.replace("\\-", "-").replace("\\(dq", '"').replace("\\e", "\\").replace("\\&", "")
+    return re.sub(r"\\f[BIRP]", "", line)
+
+
+def looks_like_rule(text):
+    """Whether TEXT is meant as a policy rule: SERVICE, '*' or '+ARG', and an action after them."""
+    f = text.split()
+    return (len(f) >= 3 and re.match(r"^(\*|[A-Za-z0-9_.-]+)$", f[0]) is not None and
+            (f[1] == "*" or f[1].startswith("+")) and any(a in f[2:6] for a in ACTIONS))
+
+
+def doc_lines(srcdir):
+    """(where, text) of every line of the documentation that looks like a policy rule."""
+    found = []
+
+    def add(path, n, text):
+        text = text.strip().rstrip("\\").strip()
+        if looks_like_rule(text):
+            found.append((f"{os.path.relpath(path, srcdir)}:{n}", text))
+
+    texts = [os.path.join(srcdir, "README")] + sorted(glob.glob(os.path.join(srcdir, "doc", "*.md")))
+    for path in texts:
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                add(path, n, line)
+                # inline code: `...` within a sentence
+                for span in re.findall(r"`([^`]+)`", line):
+                    if span.strip() != line.strip():
+                        add(path, n, span)
+    for path in sorted(glob.glob(os.path.join(srcdir, "doc", "*.[157]"))):
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if not line.startswith((".", "'")):
+                    add(path, n, unroff(line))
+    confs = sorted(glob.glob(os.path.join(srcdir, "conf", "**", "*.yaml"), recursive=True))
+    for path in confs:
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if "#" in line:
+                    add(path, n, line.split("#", 1)[1])
+    return found
+
+
+def example_configs(srcdir):
+    return (sorted(glob.glob(os.path.join(srcdir, "conf", "**", "*.yaml"), recursive=True)) +
+            sorted(glob.glob(os.path.join(srcdir, "t", "policy", "*.yaml"))))
+
+
+def template_matches(template, rule):
+    """Whether RULE is TEMPLATE (a rule the generator left to complete) completed."""
+    t, r = template.split(), rule.split()
+    if len(t) != len(r):
+        return False
+    for i, (a, b) in enumerate(zip(t, r)):
+        if i == 2 and a == "@anyvm":
+            continue  # a source narrowed to one qube (the grammar checks the name)
+        pattern = "".join(PLACEHOLDERS.get(part, re.escape(part))
+                          for part in re.split(r"(TARGET|SERVICE|NAME|ARGUMENT)", a))
+        if not re.fullmatch(pattern, b):
+            return False
+    return True
+
+
+def with_filter_path(config, builddir, tmp):
+    """A copy of CONFIG that finds the built filters, as installed ones would be."""
+    with open(config, encoding="utf-8") as f:
+        text = f.read()
+    head = f'filter_path: ["{os.path.join(builddir, "filters")}"]'
+    if re.search(r"^filter_path:", text, flags=re.M):
+        text = re.sub(r"^filter_path:.*$", head, text, flags=re.M)
+    else:
+        text = head + "\n" + text
+    path = os.path.join(tmp, f"{len(os.listdir(tmp))}-{os.path.basename(config)}")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return path
+
+
+def check_docs(srcdir, builddir, result):
+    builddir = os.path.abspath(builddir)
+    prog = os.path.join(builddir, "qrexec-proxy")
+    lines = doc_lines(srcdir)
+    result(len(lines) >= 8, f"{len(lines)} policy lines in the documentation")
+    with tempfile.TemporaryDirectory() as tmp:
+        configs = [(c, with_filter_path(c, builddir, tmp)) for c in example_configs(srcdir)]
+        check_doc_lines(srcdir, prog, configs, lines, result)
+
+
+def check_doc_lines(srcdir, prog, configs, lines, result):
+    cache = {}
+
+    def generated(config, qube):
+        if (config, qube) not in cache:
+            p = subprocess.run([prog, "policy", "--config", config, "--proxy-qube", qube],
+                               capture_output=True, text=True, check=False,
+                               env=dict(os.environ, SOURCE_DATE_EPOCH="0"))
+            rules, templates = [], []
+            if p.returncode == 0:
+                rules = [" ".join(ln.split()) for ln in p.stdout.splitlines()
+                         if ln.strip() and not ln.startswith("#")]
+                templates = [" ".join(ln[1:].split()) for ln in p.stdout.splitlines()
+                             if len(ln) > 1 and ln[0] == "#" and ln[1] not in " #"]
+            cache[(config, qube)] = (rules, templates)
+        return cache[(config, qube)]
+
+    for where, text in lines:
+        _, _, errs = read_policy(text)
+        if errs:
+            result(False, f"{where}: {text}", "; ".join(e.split(": ", 1)[1] for e in errs))
+            continue
+        rule = " ".join(text.split())
+        # the proxy qube is one of the qubes the line names
+        qubes = {tok.split("=", 1)[-1] for tok in rule.split()[2:]
+                 if QUBE.match(tok.split("=", 1)[-1]) and tok.split("=", 1)[-1] not in ACTIONS}
+        # a rule written as it is, else a rule left to complete, completed
+        source = None
+        for completed in (False, True):
+            for qube in sorted(qubes):
+                for config, copy in configs:
+                    rules, templates = generated(copy, qube)
+                    if (any(template_matches(t, rule) for t in templates) if completed else rule in rules):
+                        source = f"{os.path.relpath(config, srcdir)}, --proxy-qube {qube}" + \
+                            (", completed" if completed else "")
+                        break
+                if source:
+                    break
+            if source:
+                break
+        result(source is not None, f"{where}: {text}" + (f" (written for {source})" if source else ""),
+               "" if source else "qrexec-proxy policy writes no such rule for any example configuration and "
+               f"proxy qube ({', '.join(sorted(qubes)) or 'none named'})")
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--read":
         return read_file(sys.argv[2])
+    docs_only = len(sys.argv) == 2 and sys.argv[1] == "--docs"
     srcdir = os.environ.get("QP_SRCDIR") or os.environ.get("srcdir") or \
         os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     builddir = os.environ.get("QP_BUILDDIR")
@@ -233,6 +388,14 @@ def main():
         nonlocal failures
         print(f"{'PASS' if ok else 'FAIL'}: {what}{': ' + detail if detail else ''}")
         failures += not ok
+
+    if docs_only:
+        if not builddir:
+            print("SKIP: QP_BUILDDIR not set")
+            return 77
+        check_docs(srcdir, builddir, result)
+        print(f"{'FAIL' if failures else 'PASS'}: check-policy --docs: {failures} failure(s)")
+        return 1 if failures else 0
 
     for line in GOOD_LINES:
         _, _, errs = read_policy(line)
@@ -312,6 +475,9 @@ def main():
             result((got == "allow") == want,
                    f"{source} -> {target} {service} {argument}: {'allowed' if want else 'refused'}",
                    f"the rules say {got}")
+
+        # the policy lines of README, the man pages and the example configurations
+        check_docs(srcdir, builddir, result)
 
     print(f"{'FAIL' if failures else 'PASS'}: check-policy: {failures} failure(s)")
     return 1 if failures else 0
