@@ -10,9 +10,9 @@
 # packages), so make rpm passes --nodeps there, and only there.
 # (debian/ file by file: a dpkg-buildpackage run in the source tree leaves its products there)
 EXTRA_DIST += debian/changelog debian/control debian/copyright debian/rules debian/source/format \
-	debian/qrexec-proxy.install debian/qrexec-proxy.dirs debian/qrexec-proxy.postrm \
+	debian/qrexec-proxy.install debian/qrexec-proxy.dirs debian/qrexec-proxy.prerm debian/qrexec-proxy.postrm \
 	debian/qrexec-proxy-dev.install debian/qrexec-proxy.lintian-overrides \
-	rpm/qrexec-proxy.spec.in rpm/qrexec-proxy.spec packages.mk
+	rpm/qrexec-proxy.spec.in rpm/qrexec-proxy.spec packages.mk doc/packages.md
 
 DPKG_BUILDPACKAGE_FLAGS =
 RPMBUILD_FLAGS = $$(test -f /etc/debian_version && echo --nodeps)

@@ -4,7 +4,7 @@ sysusersdir = $(prefix)/lib/sysusers.d
 sysusers_DATA = systemd/qrexec-proxy.conf
 # enabled where presets decide (Fedora: %systemd_post); the units' own
 # condition then keeps them to the qubes where the service is enabled
-presetdir = $(prefix)/lib/systemd/system-preset
+presetdir = $(systemdsystempresetdir)
 dist_preset_DATA = systemd/75-qrexec-proxy.preset
 EXTRA_DIST += systemd/qrexec-proxy.socket.in systemd/qrexec-proxy.service.in systemd/qrexec-proxy.sysusers
 CLEANFILES += $(systemdsystemunit_DATA) systemd/qrexec-proxy.conf
