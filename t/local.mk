@@ -71,6 +71,12 @@ check-repeat: all $(check_PROGRAMS)
 	$(SHELL) $(srcdir)/t/check-repeat.sh -n $(N) -C . $(REPEAT_TARGETS)
 
 EXTRA_DIST += t/demo.sh t/quickstart.sh t/check-repeat.sh
+
+# The test command's counts (t/phases.sh) on phases of every form; what it
+# runs besides the suites: the configured tools checked against those
+# installed, the README's two commands in a fresh clone (doc/testing.md)
+QP_TESTS += t/check-quickstart.sh
+EXTRA_DIST += t/phases.sh t/check-quickstart.sh t/check-configured.sh t/check-fresh-clone.sh doc/testing.md
 .PHONY: check-valgrind demo check-repeat
 
 include t/faults.mk
