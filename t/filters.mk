@@ -11,15 +11,15 @@ t_check_filters_LDADD = $(CHECK_LIBS)
 
 # locks itself down like a filter: no sanitizer runtime, which needs more system calls
 t_filter_misbehave_SOURCES = t/filter-misbehave.c
-t_filter_misbehave_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/filters
+t_filter_misbehave_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/filters/kit
 t_filter_misbehave_CFLAGS = $(WARN_CFLAGS) $(SECCOMP_CFLAGS)
 t_filter_misbehave_LDFLAGS = $(HARDEN_LDFLAGS)
-t_filter_misbehave_LDADD = filters/libqrexec-proxy-filter.a $(SECCOMP_LIBS)
+t_filter_misbehave_LDADD = filters/kit/libqrexec-proxy-filter.a $(SECCOMP_LIBS)
 
 # the same, built as the built-in filters are (their libc, their precompiled
 # seccomp programs): both ways of locking down must forbid the same
 t_filter_misbehave_builtin_SOURCES = t/filter-misbehave.c
-t_filter_misbehave_builtin_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/filters
+t_filter_misbehave_builtin_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/filters/kit
 t_filter_misbehave_builtin_CFLAGS = $(BUILTIN_CC_FLAGS)
 t_filter_misbehave_builtin_LDFLAGS = $(BUILTIN_LINK_FLAGS)
 t_filter_misbehave_builtin_LDADD = $(BUILTIN_LIBS)
@@ -37,12 +37,12 @@ doc_examples_uppercase_CPPFLAGS = -I$(builddir)/t/include
 doc_examples_uppercase_CFLAGS = $(WARN_CFLAGS) $(SECCOMP_CFLAGS)
 # locks itself down: no sanitizer runtime, which needs more system calls
 doc_examples_uppercase_LDFLAGS = $(HARDEN_LDFLAGS)
-doc_examples_uppercase_LDADD = filters/libqrexec-proxy-filter.a $(SECCOMP_LIBS)
+doc_examples_uppercase_LDADD = filters/kit/libqrexec-proxy-filter.a $(SECCOMP_LIBS)
 BUILT_SOURCES += t/include/qrexec-proxy/qpf.h
 CLEANFILES += t/include/qrexec-proxy/qpf.h
-t/include/qrexec-proxy/qpf.h: $(top_srcdir)/filters/qpf.h
+t/include/qrexec-proxy/qpf.h: $(top_srcdir)/filters/kit/qpf.h
 	$(MKDIR_P) t/include/qrexec-proxy
-	cp $(top_srcdir)/filters/qpf.h $@
+	cp $(top_srcdir)/filters/kit/qpf.h $@
 
 # the chain examples of the man pages, checked by qrexec-proxy check (the steps' own argument checks)
 QP_TESTS += t/check-man-examples.py
@@ -51,7 +51,7 @@ EXTRA_DIST += t/check-man-examples.py
 # a kit filter marked QPF_PRESTART that logs its environment (t/check_warm.c)
 QP_CHECK_PROGS += t/env-filter
 t_env_filter_SOURCES = t/env-filter.c
-t_env_filter_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/filters
+t_env_filter_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/filters/kit
 t_env_filter_CFLAGS = $(WARN_CFLAGS) $(SECCOMP_CFLAGS)
 t_env_filter_LDFLAGS = $(HARDEN_LDFLAGS)
-t_env_filter_LDADD = filters/libqrexec-proxy-filter.a $(SECCOMP_LIBS)
+t_env_filter_LDADD = filters/kit/libqrexec-proxy-filter.a $(SECCOMP_LIBS)
