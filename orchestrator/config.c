@@ -13,6 +13,7 @@
  * and the administrator wants to read the messages in file order.
  */
 #include "config.h"
+#include "names.h"
 #include "descriptor.h"
 
 #include <dirent.h>
@@ -33,7 +34,6 @@
 #define CONFIG_MAX_DEPTH 32
 /* Past this, more messages only bury the first ones. */
 #define CONFIG_MAX_ERRORS 100
-#define CONFIG_NAME_MAX 255
 /* Room for one quoted user string inside a message. */
 #define SHOW_BUF 100
 
@@ -562,22 +562,6 @@ static bool prescan(struct loader *ld)
 
 /* ---- semantics ---- */
 
-bool config_valid_name(const char *s, size_t max)
-{
-	if (!s)
-		return false;
-	size_t len = strnlen(s, max + 1);
-	if (len == 0 || len > max || s[0] == '-' || s[0] == '.')
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-		      c == '-' || c == '.'))
-			return false;
-	}
-	return true;
-}
-
 static int placeholder_index(const char *name, size_t len)
 {
 	for (size_t i = 0; i < NPLACEHOLDERS; i++)
@@ -711,9 +695,9 @@ static char *find_filter(struct loader *ld, const yaml_node_t *n, const char *na
 		       kind, SHOW(name));
 		return NULL;
 	}
-	if (!config_valid_name(name, CONFIG_NAME_MAX)) {
+	if (!name_valid(name, NAME_CHAIN_MAX)) {
 		report(ld, n, "invalid %s name '%s': a short name has 1 to %d characters from [A-Za-z0-9_.-] and does not start with '-' or '.'",
-		       kind, SHOW(name), CONFIG_NAME_MAX);
+		       kind, SHOW(name), NAME_CHAIN_MAX);
 		return NULL;
 	}
 	if (!ld->filter_path_ok)
@@ -875,23 +859,6 @@ static int get_limit(struct loader *ld, const yaml_node_t *n, const char *what)
 	return (int)l;
 }
 
-/* a qube name as qrexec lets it through: a letter first, then [A-Za-z0-9_.-], at most 31 bytes */
-static bool valid_qube(const char *s)
-{
-	return ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')) && config_valid_name(s, 31);
-}
-
-/* a service pattern: SERVICE, SERVICE+ARG, SERVICE+ (any argument) or PREFIX* */
-static bool valid_service_pattern(const char *s)
-{
-	size_t n = strlen(s);
-	if (n > 0 && s[n - 1] == '*')
-		n--;
-	if (n == 0 || n > 65000 || s[0] == '+' || s[0] == '-' || s[0] == '.')
-		return false;
-	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-+") == n;
-}
-
 /* sources, targets or services of a chain: a list of names, each checked by VALID */
 static void get_allowlist(struct loader *ld, yaml_node_t *n, const char *key, const char *chain,
 			  bool (*valid)(const char *), const char *rule, char ***out, size_t *nout)
@@ -927,13 +894,13 @@ static void get_chain(struct loader *ld, yaml_node_t *key, yaml_node_t *n, struc
 	snprintf(where, sizeof(where), "in chain '%s'", shown);
 	get_keys(ld, n, spec, sizeof(spec) / sizeof(spec[0]), where);
 	if (spec[4].value)
-		get_allowlist(ld, spec[4].value, "sources", shown, valid_qube, "a qube name", &chain->sources,
+		get_allowlist(ld, spec[4].value, "sources", shown, name_qube, "a qube name", &chain->sources,
 			      &chain->nsources);
 	if (spec[5].value)
-		get_allowlist(ld, spec[5].value, "targets", shown, valid_qube, "a qube name", &chain->targets,
+		get_allowlist(ld, spec[5].value, "targets", shown, name_qube, "a qube name", &chain->targets,
 			      &chain->ntargets);
 	if (spec[6].value)
-		get_allowlist(ld, spec[6].value, "services", shown, valid_service_pattern,
+		get_allowlist(ld, spec[6].value, "services", shown, name_service_pattern,
 			      "a service name (SERVICE, SERVICE+ARG, SERVICE+ for any argument, or PREFIX*)",
 			      &chain->services, &chain->nservices);
 	chain->idle_timeout_ms = -1;
@@ -1015,10 +982,10 @@ static void get_chains(struct loader *ld, yaml_node_t *n)
 		chain->column = (int)k->start_mark.column + 1;
 		if (k->type != YAML_SCALAR_NODE) {
 			report(ld, k, "a chain name must be a string, found %s", describe(k));
-		} else if (k->data.scalar.length > CONFIG_NAME_MAX || memchr(k->data.scalar.value, '\0', k->data.scalar.length) ||
-			   !config_valid_name((const char *)k->data.scalar.value, CONFIG_NAME_MAX)) {
+		} else if (k->data.scalar.length > NAME_CHAIN_MAX || memchr(k->data.scalar.value, '\0', k->data.scalar.length) ||
+			   !name_valid((const char *)k->data.scalar.value, NAME_CHAIN_MAX)) {
 			report(ld, k, "invalid chain name '%s': use 1 to %d characters from [A-Za-z0-9_.-], not starting with '-' or '.'",
-			       SHOW_NODE(k), CONFIG_NAME_MAX);
+			       SHOW_NODE(k), NAME_CHAIN_MAX);
 		} else {
 			chain->name = strdup((const char *)k->data.scalar.value);
 			if (!chain->name)
@@ -1106,9 +1073,9 @@ static void get_transparent_entry(struct loader *ld, yaml_node_t *n, struct qp_t
 		if (strchr(e->service, '+'))
 			report(ld, spec[0].value, "'service' '%s' has an argument; give the service name alone (a call's argument is passed on unchanged)",
 			       SHOW(e->service));
-		else if (!config_valid_name(e->service, QP_SERVICE_MAX))
+		else if (!name_valid(e->service, NAME_SERVICE_MAX))
 			report(ld, spec[0].value, "invalid service name '%s': use 1 to %d characters from [A-Za-z0-9_.-], not starting with '-' or '.'",
-			       SHOW(e->service), QP_SERVICE_MAX);
+			       SHOW(e->service), NAME_SERVICE_MAX);
 		else if (!strcmp(e->service, QP_PROXY_SERVICE))
 			report(ld, spec[0].value, "'" QP_PROXY_SERVICE "' cannot be transparent: its calls name their chain and target themselves (" QP_PROXY_SERVICE "+CHAIN+TARGET+SERVICE)");
 	}
@@ -1117,19 +1084,19 @@ static void get_transparent_entry(struct loader *ld, yaml_node_t *n, struct qp_t
 		if (e->nsources == 0)
 			report(ld, spec[1].value, "'sources' is empty, so the entry would match no call; remove 'sources' to match any source");
 		for (size_t i = 0; i < e->nsources; i++)
-			if (!valid_qube(e->sources[i]))
+			if (!name_qube(e->sources[i]))
 				report(ld, list_item(ld, spec[1].value, i), "'%s' in 'sources' of a transparent entry is not a qube name",
 				       SHOW(e->sources[i]));
 	}
 	if (spec[2].value && (e->target = scalar_dup(ld, spec[2].value, "'target' of a transparent entry")) &&
-	    !valid_qube(e->target))
+	    !name_qube(e->target))
 		report(ld, spec[2].value, "'target' '%s' is not a qube name (a letter, then up to 30 of [A-Za-z0-9_.-])",
 		       SHOW(e->target));
 	if (spec[3].value) {
 		e->chain_line = (int)spec[3].value->start_mark.line + 1;
 		e->chain_column = (int)spec[3].value->start_mark.column + 1;
 		if ((e->chain = scalar_dup(ld, spec[3].value, "'chain' of a transparent entry")) &&
-		    !config_valid_name(e->chain, CONFIG_NAME_MAX))
+		    !name_valid(e->chain, NAME_CHAIN_MAX))
 			report(ld, spec[3].value, "invalid chain name '%s' in a transparent entry", SHOW(e->chain));
 	}
 }

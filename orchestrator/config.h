@@ -119,11 +119,4 @@ struct qp_placeholders {
 char **config_expand_connector(char *const *template_argv, const struct qp_placeholders *ph);
 void config_free_argv(char **argv);
 
-/*
- * True if S is a valid name for chains, targets and services as qrexec
- * lets them through: non-empty, at most MAX bytes, only [A-Za-z0-9_.-],
- * not starting with '-' or '.'.
- */
-bool config_valid_name(const char *s, size_t max);
-
 #endif

@@ -51,7 +51,7 @@
 #include <time.h>
 #include <sys/types.h>
 
-#define LIMITS_NAME_MAX 256        /* chain names (CONFIG_NAME_MAX + 1) */
+#define LIMITS_NAME_MAX 256        /* chain names (NAME_CHAIN_MAX + 1) */
 #define LIMITS_QUBE_MAX 32         /* qube names (31 bytes) + 1 */
 #define LIMITS_SERVICE_MAX 1088    /* the service, bounded and escaped as in the summary */
 #define LIMITS_AUX_PIPE 4096       /* stderr and event pipes: one page each */

@@ -196,7 +196,7 @@ int serve_prepared(int fd, int limits_fd, const char *id, const struct qp_config
 	}
 	/* any other service name was redirected here by dom0: the configuration says where it goes */
 	if (!proxy_form && !transparent_route(cfg, d.service_name, d.argument, d.source, &call, &owned, &why)) {
-		char what[QP_SERVICE_MAX + QP_VMNAME_MAX + 32];
+		char what[NAME_SERVICE_MAX + NAME_QUBE_MAX + 32];
 		snprintf(what, sizeof(what), "call for %s from %s", d.service_name, d.source);
 		int rc = refuse(fd, id, what, why);
 		free(buf);

@@ -10,6 +10,7 @@ orchestrator_libqp_a_SOURCES = \
 	orchestrator/isolate.c orchestrator/isolate.h \
 	orchestrator/connlimits.c orchestrator/connlimits.h \
 	orchestrator/log.c orchestrator/log.h \
+	orchestrator/names.c orchestrator/names.h \
 	orchestrator/logrelay.c orchestrator/logrelay.h \
 	orchestrator/reload.c orchestrator/reload.h \
 	orchestrator/pipecap.c orchestrator/pipecap.h \

@@ -781,7 +781,7 @@ static int cmd_exec(int argc, char **argv, struct options *o)
 	char *arg = strdup(env_arg ? env_arg : i < argc ? argv[i] : "");
 	if (!arg)
 		die_sys(EXIT_SYS, "out of memory");
-	if (!source || !valid_vm_name(source))
+	if (!source || !name_qube(source))
 		die_x(EXIT_REFUSED, "refused: QREXEC_REMOTE_DOMAIN is missing or not a qube name");
 	const char *why;
 	/*
@@ -957,9 +957,9 @@ static int cmd_run(int argc, char **argv, struct options *o)
 		i++;
 	if (i >= argc)
 		usage("run needs a COMMAND after the chain (CHAIN -- COMMAND [ARG...])");
-	if (!valid_vm_name(o->source))
+	if (!name_qube(o->source))
 		die_x(EXIT_USAGE, "--source '%s' is not a valid qube name", o->source);
-	if (!valid_vm_name(o->target))
+	if (!name_qube(o->target))
 		die_x(EXIT_USAGE, "--target '%s' is not a valid qube name", o->target);
 
 	struct qp_config *cfg = load_or_die(o->config);

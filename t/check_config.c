@@ -6,6 +6,7 @@
  * /usr/libexec.
  */
 #include "config.h"
+#include "names.h"
 
 #include <check.h>
 #include <errno.h>
@@ -902,35 +903,35 @@ END_TEST
 
 START_TEST(test_valid_name)
 {
-	ck_assert(config_valid_name("a", 255));
-	ck_assert(config_valid_name("A-Z_a.z-09", 255));
-	ck_assert(config_valid_name("0", 1));
-	ck_assert(config_valid_name("a.", 2));
-	ck_assert(config_valid_name("a-", 2));
-	ck_assert(config_valid_name("_x", 2));
-	ck_assert(!config_valid_name("", 255));
-	ck_assert(!config_valid_name(NULL, 255));
-	ck_assert(!config_valid_name("-a", 255));
-	ck_assert(!config_valid_name(".a", 255));
-	ck_assert(!config_valid_name(".", 255));
-	ck_assert(!config_valid_name("..", 255));
-	ck_assert(!config_valid_name("a b", 255));
-	ck_assert(!config_valid_name("a+b", 255));
-	ck_assert(!config_valid_name("a/b", 255));
-	ck_assert(!config_valid_name("a\nb", 255));
-	ck_assert(!config_valid_name("\xc3\xa9", 255));
-	ck_assert(!config_valid_name("ab", 1));
-	ck_assert(!config_valid_name("a", 0));
+	ck_assert(name_valid("a", 255));
+	ck_assert(name_valid("A-Z_a.z-09", 255));
+	ck_assert(name_valid("0", 1));
+	ck_assert(name_valid("a.", 2));
+	ck_assert(name_valid("a-", 2));
+	ck_assert(name_valid("_x", 2));
+	ck_assert(!name_valid("", 255));
+	ck_assert(!name_valid(NULL, 255));
+	ck_assert(!name_valid("-a", 255));
+	ck_assert(!name_valid(".a", 255));
+	ck_assert(!name_valid(".", 255));
+	ck_assert(!name_valid("..", 255));
+	ck_assert(!name_valid("a b", 255));
+	ck_assert(!name_valid("a+b", 255));
+	ck_assert(!name_valid("a/b", 255));
+	ck_assert(!name_valid("a\nb", 255));
+	ck_assert(!name_valid("\xc3\xa9", 255));
+	ck_assert(!name_valid("ab", 1));
+	ck_assert(!name_valid("a", 0));
 	char s[300];
 	memset(s, 'x', sizeof(s) - 1);
 	s[sizeof(s) - 1] = '\0';
 	s[255] = '\0';
-	ck_assert(config_valid_name(s, 255));
+	ck_assert(name_valid(s, 255));
 	s[255] = 'x';
-	ck_assert(!config_valid_name(s, 255));
+	ck_assert(!name_valid(s, 255));
 	/* no read past MAX + 1 bytes: an unterminated buffer is fine */
 	char unterminated[4] = { 'a', 'b', 'c', 'd' };
-	ck_assert(!config_valid_name(unterminated, 3));
+	ck_assert(!name_valid(unterminated, 3));
 }
 END_TEST
 

@@ -140,16 +140,16 @@ END_TEST
 
 START_TEST(test_vm_names)
 {
-	ck_assert(valid_vm_name("work"));
-	ck_assert(valid_vm_name("a"));
-	ck_assert(valid_vm_name("sys-net_2.0"));
-	ck_assert(!valid_vm_name(""));
-	ck_assert(!valid_vm_name("0day"));
-	ck_assert(!valid_vm_name("-x"));
-	ck_assert(!valid_vm_name("a b"));
-	ck_assert(!valid_vm_name("a+b"));
-	ck_assert(valid_vm_name("abcdefghijklmnopqrstuvwxyz01234"));
-	ck_assert(!valid_vm_name("abcdefghijklmnopqrstuvwxyz012345"));
+	ck_assert(name_qube("work"));
+	ck_assert(name_qube("a"));
+	ck_assert(name_qube("sys-net_2.0"));
+	ck_assert(!name_qube(""));
+	ck_assert(!name_qube("0day"));
+	ck_assert(!name_qube("-x"));
+	ck_assert(!name_qube("a b"));
+	ck_assert(!name_qube("a+b"));
+	ck_assert(name_qube("abcdefghijklmnopqrstuvwxyz01234"));
+	ck_assert(!name_qube("abcdefghijklmnopqrstuvwxyz012345"));
 }
 END_TEST
 
