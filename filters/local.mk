@@ -9,12 +9,12 @@ QPF_CFLAGS = $(WARN_CFLAGS) $(SECCOMP_CFLAGS)
 # and a pkg-config file (cc f.c $(pkg-config --cflags --libs qrexec-proxy-filter)).
 # Its qpf_lockdown() builds the seccomp program with libseccomp.
 lib_LIBRARIES = filters/kit/libqrexec-proxy-filter.a
-filters_kit_libqrexec_proxy_filter_a_SOURCES = filters/kit/qpf.c filters/kit/qpf.h \
+filters_kit_libqrexec_proxy_filter_a_SOURCES = filters/kit/qpf.c filters/kit/qpf.h filters/kit/qpf-contract.h \
 	filters/kit/qpf-lockdown.c filters/kit/lockdown-build.c filters/kit/lockdown-build.h \
 	filters/kit/lockdown.h
 filters_kit_libqrexec_proxy_filter_a_CFLAGS = $(QPF_CFLAGS)
 qpfincludedir = $(includedir)/qrexec-proxy
-qpfinclude_HEADERS = filters/kit/qpf.h
+qpfinclude_HEADERS = filters/kit/qpf.h filters/kit/qpf-contract.h
 pkgconfigdir = $(libdir)/pkgconfig
 pkgconfig_DATA = filters/kit/qrexec-proxy-filter.pc
 EXTRA_DIST += filters/kit/qrexec-proxy-filter.pc.in

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "qpf-contract.h"
 #include "argcheck.h"
 #include "spawn.h"
 #include "util.h"
@@ -54,10 +55,10 @@ static int job_prepare(struct job *j)
 		j->argv[k + 1] = s->args[k];
 	/* what a step may need to parse its arguments; "check" where a name stands */
 	const char *vars[][2] = {
-		{ "PATH", "/usr/local/bin:/usr/bin:/bin" }, { "QREXEC_PROXY_DIRECTION", "check" },
-		{ "QREXEC_PROXY_CHAIN", j->chain->name }, { "QREXEC_REMOTE_DOMAIN", "check" },
-		{ "QREXEC_PROXY_TARGET", "check" }, { "QREXEC_PROXY_SERVICE", "check" },
-		{ "QREXEC_PROXY_CONNECTION", "0000000000000000" },
+		{ "PATH", "/usr/local/bin:/usr/bin:/bin" }, { QPC_ENV_DIRECTION, QPC_DIR_CHECK },
+		{ QPC_ENV_CHAIN, j->chain->name }, { QPC_ENV_SOURCE, "check" },
+		{ QPC_ENV_TARGET, "check" }, { QPC_ENV_SERVICE, "check" },
+		{ QPC_ENV_CONNECTION, "0000000000000000" },
 	};
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
 		if (asprintf(&j->envp[i], "%s=%s", vars[i][0], vars[i][1]) < 0) {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <linux/seccomp.h>
 
+#include "qpf-contract.h"
 #include "isolate.h"
 #include "connlimits.h"
 #include "log.h"
@@ -47,7 +48,7 @@ struct proc {
 	int err_fd;           /* read end of its stderr pipe, -1 once closed */
 	size_t linelen;
 	char tag[128];
-	char line[1024];
+	char line[QPC_LINE_MAX];
 };
 
 struct relay {
@@ -203,19 +204,19 @@ static char **build_env(const struct supervise_args *a, const char *direction, b
 	} else {
 		/* the state directory is the admission checks' alone: filters never hear of it */
 		const char *sd = a->isolation ? a->isolation->state_dir : NULL;
-		bool admit = direction && !strcmp(direction, "admit");
+		bool admit = direction && !strcmp(direction, QPC_DIR_ADMIT);
 		if (asprintf(&env[n++], "PATH=%s", "/usr/local/bin:/usr/bin:/bin") < 0)
 			goto fail;
 		if (admit && sd && asprintf(&env[n++], "STATE_DIRECTORY=%s", sd) < 0)
 			goto fail;
 	}
-	if (asprintf(&env[n++], "QREXEC_REMOTE_DOMAIN=%s", a->source) < 0 ||
-	    asprintf(&env[n++], "QREXEC_PROXY_CHAIN=%s", a->chain->name) < 0 ||
-	    asprintf(&env[n++], "QREXEC_PROXY_TARGET=%s", a->target) < 0 ||
-	    asprintf(&env[n++], "QREXEC_PROXY_SERVICE=%s", a->service) < 0 ||
-	    asprintf(&env[n++], "QREXEC_PROXY_CONNECTION=%s", a->conn_id) < 0)
+	if (asprintf(&env[n++], QPC_ENV_SOURCE "=%s", a->source) < 0 ||
+	    asprintf(&env[n++], QPC_ENV_CHAIN "=%s", a->chain->name) < 0 ||
+	    asprintf(&env[n++], QPC_ENV_TARGET "=%s", a->target) < 0 ||
+	    asprintf(&env[n++], QPC_ENV_SERVICE "=%s", a->service) < 0 ||
+	    asprintf(&env[n++], QPC_ENV_CONNECTION "=%s", a->conn_id) < 0)
 		goto fail;
-	if (direction && asprintf(&env[n++], "QREXEC_PROXY_DIRECTION=%s", direction) < 0)
+	if (direction && asprintf(&env[n++], QPC_ENV_DIRECTION "=%s", direction) < 0)
 		goto fail;
 	env[n] = NULL;
 	return env;
@@ -1809,9 +1810,9 @@ enum qp_result supervise_connection(const struct supervise_args *a, struct super
 		log_sys(LOG_WARNING, "unable to become a subreaper: a filter's orphans may outlive the connection");
 
 	c.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	c.env_filter[0] = build_env(a, "admit", false);
-	c.env_filter[QP_DIR_SRC2DST] = build_env(a, "src2dst", false);
-	c.env_filter[QP_DIR_DST2SRC] = build_env(a, "dst2src", false);
+	c.env_filter[0] = build_env(a, QPC_DIR_ADMIT, false);
+	c.env_filter[QP_DIR_SRC2DST] = build_env(a, QPC_DIR_SRC2DST, false);
+	c.env_filter[QP_DIR_DST2SRC] = build_env(a, QPC_DIR_DST2SRC, false);
 	c.env_connector = build_env(a, NULL, true);
 	if (c.devnull < 0 || !c.env_filter[0] || !c.env_filter[1] || !c.env_filter[2] ||
 	    !c.env_connector) {

@@ -19,8 +19,6 @@
 
 /* the most a note section may be read of; ours is 32 bytes */
 #define NOTES_MAX (64 * 1024)
-/* the most an environment may be: it must fit in the socket at once */
-#define ENV_MAX (96 * 1024)
 
 size_t warm_hops(const struct qp_chain *ch, struct hop *hops, size_t *nup)
 {
@@ -59,10 +57,10 @@ static bool has_note(const unsigned char *p, size_t len)
 		size_t nsz = ((size_t)nh.n_namesz + 3) & ~(size_t)3, dsz = ((size_t)nh.n_descsz + 3) & ~(size_t)3;
 		if (nh.n_namesz > len || nh.n_descsz > len || nsz > len - off || dsz > len - off - nsz)
 			return false;
-		if (nh.n_type == WARM_NOTE_TYPE && nh.n_namesz == sizeof(WARM_NOTE_NAME) &&
-		    !memcmp(p + off, WARM_NOTE_NAME, sizeof(WARM_NOTE_NAME)) &&
-		    nh.n_descsz == sizeof(WARM_NOTE_DESC) - 1 &&
-		    !memcmp(p + off + nsz, WARM_NOTE_DESC, sizeof(WARM_NOTE_DESC) - 1))
+		if (nh.n_type == QPC_NOTE_TYPE && nh.n_namesz == sizeof(QPC_NOTE_NAME) &&
+		    !memcmp(p + off, QPC_NOTE_NAME, sizeof(QPC_NOTE_NAME)) &&
+		    nh.n_descsz == sizeof(QPC_NOTE_DESC) - 1 &&
+		    !memcmp(p + off + nsz, QPC_NOTE_DESC, sizeof(QPC_NOTE_DESC) - 1))
 			return true;
 		off += nsz + dsz;
 	}
@@ -122,7 +120,7 @@ int warm_prepare(struct warm *w, const struct qp_chain *ch, struct isolate_prepa
 		if (!warm_capable(ch->filters[i].path))
 			return -1;
 
-	static char *const prestart_env[] = { "QREXEC_PROXY_PRESTART=1", NULL };
+	static char *const prestart_env[] = { QPC_ENV_PRESTART "=1", NULL };
 	struct isolate_proc ip[64];
 	char **argvs[64] = { NULL };
 	int peer[64];
@@ -199,7 +197,7 @@ size_t warm_env_size(char *const *env)
 int warm_send_fd(int fd, char *const *env)
 {
 	size_t len = warm_env_size(env);
-	if (fd < 0 || len > ENV_MAX) {
+	if (fd < 0 || len > QPC_ENV_HANDOFF_MAX) {
 		errno = fd < 0 ? EBADF : E2BIG;
 		return -1;
 	}
@@ -251,7 +249,7 @@ bool warm_alive(struct warm *w)
  */
 static void log_leftover(const struct warm *w, size_t i)
 {
-	char buf[4096], line[1024];
+	char buf[4096], line[QPC_LINE_MAX];
 	size_t len = 0;
 	const struct hop *hp = &w->hops[w->map[i]];
 	char tag[160];

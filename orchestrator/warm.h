@@ -27,13 +27,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "qpf-contract.h"
 #include "config.h"
 #include "isolate.h"
 
-/* the kit's note: name "qrexec-proxy", this type, descriptor "prestart" */
-#define WARM_NOTE_NAME "qrexec-proxy"
-#define WARM_NOTE_TYPE 1
-#define WARM_NOTE_DESC "prestart"
 
 /* one process of a pipeline: a filter in one direction, or the connector (step NULL) */
 struct hop {

@@ -38,11 +38,14 @@ doc_examples_uppercase_CFLAGS = $(WARN_CFLAGS) $(SECCOMP_CFLAGS)
 # locks itself down: no sanitizer runtime, which needs more system calls
 doc_examples_uppercase_LDFLAGS = $(HARDEN_LDFLAGS)
 doc_examples_uppercase_LDADD = filters/kit/libqrexec-proxy-filter.a $(SECCOMP_LIBS)
-BUILT_SOURCES += t/include/qrexec-proxy/qpf.h
-CLEANFILES += t/include/qrexec-proxy/qpf.h
+BUILT_SOURCES += t/include/qrexec-proxy/qpf.h t/include/qrexec-proxy/qpf-contract.h
+CLEANFILES += t/include/qrexec-proxy/qpf.h t/include/qrexec-proxy/qpf-contract.h
 t/include/qrexec-proxy/qpf.h: $(top_srcdir)/filters/kit/qpf.h
 	$(MKDIR_P) t/include/qrexec-proxy
 	cp $(top_srcdir)/filters/kit/qpf.h $@
+t/include/qrexec-proxy/qpf-contract.h: $(top_srcdir)/filters/kit/qpf-contract.h
+	$(MKDIR_P) t/include/qrexec-proxy
+	cp $(top_srcdir)/filters/kit/qpf-contract.h $@
 
 # the chain examples of the man pages, checked by qrexec-proxy check (the steps' own argument checks)
 QP_TESTS += t/check-man-examples.py
