@@ -30,6 +30,7 @@
 #include <linux/mount.h>
 #include <linux/seccomp.h>
 
+#include "fdpass.h"
 #include "isolate.h"
 #include "spawn.h"
 
@@ -445,53 +446,17 @@ struct request_hdr {
 };
 #define REQUEST_MAX (16U << 20)
 
-static int read_full(int fd, void *buf, size_t len)
-{
-	char *p = buf;
-	while (len) {
-		ssize_t r = read(fd, p, len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			if (r == 0)
-				errno = EPIPE;
-			return -1;
-		}
-		p += r;
-		len -= (size_t)r;
-	}
-	return 0;
-}
-
 /* Takes the programs of a prepared sandbox from CTL into X. 0 at EOF (nothing to run), 1, or -1. */
 static int init_receive(struct init_ctx *x, int ctl)
 {
 	struct request_hdr h;
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * 3 * 64)];
-		struct cmsghdr align;
-	} cbuf;
-	struct iovec iov = { &h, sizeof(h) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
-			      .msg_controllen = sizeof(cbuf.buf) };
-	ssize_t r;
-	while ((r = recvmsg(ctl, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
-		;
-	if (r == 0)
-		return 0;
-	if (r < 0)
-		return -1;
-	int *fds = NULL;
+	int fds[FDPASS_MAX_FDS];
 	size_t nfds = 0;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm))
-		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-			fds = (int *)CMSG_DATA(cm);
-			nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		}
+	int r = fdpass_recv(ctl, &h, sizeof(h), fds, FDPASS_MAX_FDS, &nfds);
+	if (r <= 0)
+		return r;
 	errno = EPROTO;
-	if ((size_t)r < sizeof(h) && read_full(ctl, (char *)&h + r, sizeof(h) - (size_t)r) < 0)
-		return -1;
-	if (msg.msg_flags & MSG_CTRUNC || h.n > 64 || nfds != 3 * (size_t)h.n || h.len > REQUEST_MAX)
+	if (h.n > 64 || nfds != 3 * (size_t)h.n || h.len > REQUEST_MAX)
 		return -1;
 	/*
 	 * The init closed 0, 1 and 2: fds received land there first, where the
@@ -510,7 +475,7 @@ static int init_receive(struct init_ctx *x, int ctl)
 		}
 	uint32_t *counts = malloc(h.len + 1);
 	struct isolate_proc *procs = calloc(h.n ? h.n : 1, sizeof(*procs));
-	if (!counts || !procs || read_full(ctl, counts, h.len) < 0)
+	if (!counts || !procs || fdpass_read_full(ctl, counts, h.len) < 0)
 		return -1;
 	char *str = (char *)counts + 2 * sizeof(uint32_t) * h.n, *end = (char *)counts + h.len;
 	*end = '\0';
@@ -921,42 +886,7 @@ int isolate_run(struct isolate_prepared *p, const struct isolate_proc *procs, si
 		for (int j = 0; j < 3; j++)
 			fds[3 * i + (size_t)j] = procs[i].fd[j];
 	}
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * 3 * 64)];
-		struct cmsghdr align;
-	} cbuf;
-	memset(&cbuf, 0, sizeof(cbuf));
-	struct iovec iov[2] = { { &h, sizeof(h) }, { body, len } };
-	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
-	if (n > 0) {
-		msg.msg_control = cbuf.buf;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int) * 3 * n);
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * 3 * n);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * 3 * n);
-	}
-	size_t total = sizeof(h) + len, sent = 0;
-	int rc = 0;
-	while (sent < total) {
-		ssize_t w;
-		if (sent == 0) {
-			w = sendmsg(p->ctl, &msg, MSG_NOSIGNAL);
-		} else {
-			size_t off = sent - sizeof(h); /* the header always goes whole with the first part */
-			w = sent < sizeof(h) ? -1 : send(p->ctl, body + off, len - off, MSG_NOSIGNAL);
-			if (sent < sizeof(h))
-				errno = EPROTO;
-		}
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			rc = -1;
-			break;
-		}
-		sent += (size_t)w;
-	}
+	int rc = fdpass_send(p->ctl, &h, sizeof(h), body, len, fds, 3 * n, 0);
 	int err = errno;
 	free(body);
 	close(p->ctl);

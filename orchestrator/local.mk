@@ -7,6 +7,7 @@ orchestrator_libqp_a_SOURCES = \
 	orchestrator/argcheck.c orchestrator/argcheck.h \
 	orchestrator/config.c orchestrator/config.h \
 	orchestrator/descriptor.c orchestrator/descriptor.h \
+	orchestrator/fdpass.c orchestrator/fdpass.h \
 	orchestrator/isolate.c orchestrator/isolate.h \
 	orchestrator/connlimits.c orchestrator/connlimits.h \
 	orchestrator/log.c orchestrator/log.h \

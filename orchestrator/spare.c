@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "connlimits.h"
+#include "fdpass.h"
 #include "isolate.h"
 #include "log.h"
 #include "spare.h"
@@ -52,25 +53,13 @@ static _Noreturn void spare_main(int ctl, int chan, const struct qp_config *cfg,
 	warm_prepare(&warm, guess, &prep);
 
 	struct handoff h;
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} cbuf;
-	struct iovec iov = { &h, sizeof(h) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
-			      .msg_controllen = sizeof(cbuf.buf) };
-	ssize_t r;
-	while ((r = recvmsg(ctl, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
-		;
 	int fd = -1;
-	struct cmsghdr *cm = r > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
-	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-	    cm->cmsg_len == CMSG_LEN(sizeof(int)))
-		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	size_t nfds = 0;
+	int r = fdpass_recv(ctl, &h, sizeof(h), &fd, 1, &nfds);
 	close(ctl);
-	if (r != (ssize_t)sizeof(h) || fd < 0) {
+	if (r <= 0 || nfds != 1) {
 		/* dropped (reload, stop) or the listener is gone: nothing was ours yet */
-		if (fd >= 0)
+		if (nfds == 1)
 			close(fd);
 		close(chan);
 		warm_discard(&warm);
@@ -142,23 +131,7 @@ pid_t spare_take(struct spare *s, int fd, const char *id, int64_t start_ns, int 
 		return -1;
 	struct handoff h = { .start_ns = start_ns };
 	snprintf(h.id, sizeof(h.id), "%s", id);
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} cbuf;
-	memset(&cbuf, 0, sizeof(cbuf));
-	struct iovec iov = { &h, sizeof(h) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
-			      .msg_controllen = sizeof(cbuf.buf) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	ssize_t w;
-	while ((w = sendmsg(s->ctl, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 && errno == EINTR)
-		;
-	if (w != (ssize_t)sizeof(h)) {
+	if (fdpass_send(s->ctl, &h, sizeof(h), NULL, 0, &fd, 1, MSG_DONTWAIT) < 0) {
 		/* a spare that cannot take it is of no use any more */
 		log_sys(LOG_DEBUG, "the spare supervisor did not take the connection");
 		spare_drop(s);
