@@ -137,12 +137,12 @@ static int report(FILE *errf, FILE *warnings, struct job *j)
 	return 0;
 }
 
-/* Runs JOBS[0..N) (at most 64) in one sandbox to their end or the deadline; -1 if the sandbox could not run. */
+/* Runs JOBS[0..N) (at most QP_MAX_PROCS) in one sandbox to their end or the deadline; -1 if the sandbox could not run. */
 static int run_batch(struct job *jobs, size_t n, const struct isolate_policy *pol, const struct sock_fprog *seccomp,
 		     int devnull, FILE *errf)
 {
-	struct isolate_proc ip[64];
-	int ew[64];
+	struct isolate_proc ip[QP_MAX_PROCS];
+	int ew[QP_MAX_PROCS];
 	struct isolate_sandbox sb;
 	int rc = -1;
 
@@ -267,8 +267,8 @@ int argcheck_config(const struct qp_config *cfg, const struct isolate_policy *po
 			}
 		}
 	}
-	for (size_t first = 0; first < n; first += 64) {
-		size_t k = n - first < 64 ? n - first : 64;
+	for (size_t first = 0; first < n; first += QP_MAX_PROCS) {
+		size_t k = n - first < QP_MAX_PROCS ? n - first : QP_MAX_PROCS;
 		if (run_batch(jobs + first, k, &local, seccomp, devnull, errf) < 0) {
 			problems = -1;
 			goto out;

@@ -445,6 +445,7 @@ struct request_hdr {
 	uint32_t len; /* of what follows the header */
 };
 #define REQUEST_MAX (16U << 20)
+_Static_assert(3 * QP_MAX_PROCS <= FDPASS_MAX_FDS, "three fds of every program in one message");
 
 /* Takes the programs of a prepared sandbox from CTL into X. 0 at EOF (nothing to run), 1, or -1. */
 static int init_receive(struct init_ctx *x, int ctl)
@@ -456,7 +457,7 @@ static int init_receive(struct init_ctx *x, int ctl)
 	if (r <= 0)
 		return r;
 	errno = EPROTO;
-	if (h.n > 64 || nfds != 3 * (size_t)h.n || h.len > REQUEST_MAX)
+	if (h.n > QP_MAX_PROCS || nfds != 3 * (size_t)h.n || h.len > REQUEST_MAX)
 		return -1;
 	/*
 	 * The init closed 0, 1 and 2: fds received land there first, where the
@@ -525,7 +526,7 @@ static void *spawner_run(void *arg)
 	struct spawner *sp = arg;
 	const struct init_ctx *x = sp->x;
 	size_t stride = sp->stride ? sp->stride : 2;
-	for (size_t i = sp->first; i < x->n && i < 64; i += stride) {
+	for (size_t i = sp->first; i < x->n && i < QP_MAX_PROCS; i += stride) {
 		struct spawn_req req = {
 			.path = x->procs[i].path,
 			.argv = x->procs[i].argv,
@@ -559,7 +560,7 @@ static _Noreturn void init_main(const struct init_ctx *cx, pid_t parent)
 	struct init_ctx *x = &local;
 	const struct isolate_policy *pol = x->pol;
 	size_t nkeep = 3 + 3 * x->n;
-	int keep[3 + 3 * 64];
+	int keep[3 + 3 * QP_MAX_PROCS];
 	size_t k = 0;
 
 	/* if the supervisor dies, so does the sandbox (and, for namespaces, all inside) */
@@ -616,7 +617,7 @@ static _Noreturn void init_main(const struct init_ctx *cx, pid_t parent)
 	}
 
 	pid_t pgid = getpid();
-	pid_t pids[64];
+	pid_t pids[QP_MAX_PROCS];
 	size_t started = 0, exited = 0;
 	if (x->role == ISOLATE_FILTERS && x->n >= 2) {
 		/*
@@ -644,7 +645,7 @@ static _Noreturn void init_main(const struct init_ctx *cx, pid_t parent)
 			for (int j = 0; j < 3; j++)
 				close(x->procs[i].fd[j]);
 	}
-	for (size_t i = started; i < x->n && i < 64; i++) {
+	for (size_t i = started; i < x->n && i < QP_MAX_PROCS; i++) {
 		struct spawn_req req = {
 			.path = x->procs[i].path,
 			.argv = x->procs[i].argv,
@@ -737,8 +738,8 @@ static int sandbox_fork(const struct isolate_policy *pol, enum isolate_role role
 
 	sb->pid = -1;
 	sb->events = -1;
-	if (n > 64 || pol->mech == ISOLATE_NONE) {
-		errno = n > 64 ? E2BIG : EPERM;
+	if (n > QP_MAX_PROCS || pol->mech == ISOLATE_NONE) {
+		errno = n > QP_MAX_PROCS ? E2BIG : EPERM;
 		return -1;
 	}
 	if (pipe2(ev, O_CLOEXEC) < 0)
@@ -812,8 +813,8 @@ static int sandbox_fork(const struct isolate_policy *pol, enum isolate_role role
 int isolate_start(const struct isolate_policy *pol, enum isolate_role role, const struct isolate_proc *procs,
 		  size_t n, const struct sock_fprog *seccomp, struct isolate_sandbox *sb)
 {
-	const char *programs[64];
-	for (size_t i = 0; i < n && i < 64; i++)
+	const char *programs[QP_MAX_PROCS];
+	for (size_t i = 0; i < n && i < QP_MAX_PROCS; i++)
 		programs[i] = procs[i].path;
 	return sandbox_fork(pol, role, procs, n, programs, n, -1, seccomp, sb);
 }
@@ -843,8 +844,8 @@ int isolate_prepare(const struct isolate_policy *pol, enum isolate_role role, co
 
 int isolate_run(struct isolate_prepared *p, const struct isolate_proc *procs, size_t n, struct isolate_sandbox *sb)
 {
-	if (p->ctl < 0 || n > 64) {
-		errno = n > 64 ? E2BIG : EBADF;
+	if (p->ctl < 0 || n > QP_MAX_PROCS) {
+		errno = n > QP_MAX_PROCS ? E2BIG : EBADF;
 		return -1;
 	}
 	size_t len = 2 * sizeof(uint32_t) * n;
@@ -865,7 +866,7 @@ int isolate_run(struct isolate_prepared *p, const struct isolate_proc *procs, si
 		return -1;
 	uint32_t *counts = (uint32_t *)(void *)body;
 	char *str = body + 2 * sizeof(uint32_t) * n;
-	int fds[3 * 64];
+	int fds[3 * QP_MAX_PROCS];
 	for (size_t i = 0; i < n; i++) {
 		uint32_t na = 0, ne = 0;
 		size_t l = strlen(procs[i].path) + 1;

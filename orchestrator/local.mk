@@ -15,13 +15,17 @@ orchestrator_libqp_a_SOURCES = \
 	orchestrator/logrelay.c orchestrator/logrelay.h \
 	orchestrator/reload.c orchestrator/reload.h \
 	orchestrator/pipecap.c orchestrator/pipecap.h \
+	orchestrator/pipeline.c orchestrator/pipeline.h \
+	orchestrator/procs.c \
+	orchestrator/relay.c \
+	orchestrator/slot.c \
 	orchestrator/policy.c orchestrator/policy.h \
 	orchestrator/sandbox.c orchestrator/sandbox.h \
 	orchestrator/spare.c orchestrator/spare.h \
 	orchestrator/status.c orchestrator/status.h \
 	orchestrator/spawn.c orchestrator/spawn.h \
 	orchestrator/summary.c orchestrator/summary.h \
-	orchestrator/supervise.c orchestrator/supervise.h \
+	orchestrator/supervise.c orchestrator/supervise.h orchestrator/conn.h \
 	orchestrator/listener.c orchestrator/listener.h \
 	orchestrator/transparent.c orchestrator/transparent.h \
 	orchestrator/links.c orchestrator/links.h \
