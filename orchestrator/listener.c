@@ -27,6 +27,7 @@
 #include "reload.h"
 #include "spare.h"
 #include "status.h"
+#include "summary.h"
 #include "spawn.h"
 #include "supervise.h"
 #include "transparent.h"
@@ -356,14 +357,23 @@ static void reap_supervisors(struct limits *book, struct spare *spare)
 			 * writes it. Its connector and sandbox died with it
 			 * (PR_SET_PDEATHSIG); what else it left comes here.
 			 */
-			char buf[96];
-			int64_t us = (mono_ns() - c->accepted_ns) / 1000;
+			char buf[96], reason[160];
 			struct log_connection lc = { .id = c->id };
 			log_set_connection(&lc);
 			log_msg(LOG_ERR, "supervisor %d %s", (int)pid, spawn_strstatus(status, buf, sizeof(buf)));
-			log_msg(LOG_WARNING,
-				"connection %s: result=failed reason=\"the supervisor (pid %d) %s\" duration=%lld.%06llds",
-				c->id, (int)pid, buf, (long long)(us / 1000000), (long long)(us % 1000000));
+			snprintf(reason, sizeof(reason), "the supervisor (pid %d) %s", (int)pid, buf);
+			struct summary s;
+			summary_init(&s, c->id);
+			s.text[SUMMARY_SOURCE] = c->source[0] ? c->source : NULL;
+			s.text[SUMMARY_TARGET] = c->target[0] ? c->target : NULL;
+			s.text[SUMMARY_SERVICE] = c->service[0] ? c->service : NULL;
+			s.text[SUMMARY_CHAIN] = c->chain[0] ? c->chain : NULL;
+			s.text[SUMMARY_RESULT] = qp_result_name(QP_FAILED);
+			s.text[SUMMARY_REASON] = reason;
+			s.num[SUMMARY_DURATION] = (mono_ns() - c->accepted_ns) / 1000;
+			s.num[SUMMARY_SRC2DST] = (int64_t)c->bytes_src2dst;
+			s.num[SUMMARY_DST2SRC] = (int64_t)c->bytes_dst2src;
+			summary_log(LOG_WARNING, &s);
 			log_set_connection(NULL);
 			strays = true;
 		}

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * One message is one datagram of NUL-terminated strings:
- *   PRIORITY \0 HASCONN \0 ID \0 SOURCE \0 TARGET \0 SERVICE \0 CHAIN \0 MESSAGE \0 (KEY=VALUE \0)*
+ * One message is one datagram of NUL-terminated strings: the fields of
+ * enum relay_field in their order, then KEY=VALUE pairs.
  * A datagram arrives whole or not at all, so messages of concurrent
  * supervisors never mix.
  */
@@ -19,6 +19,19 @@
 /* the service's argument is the caller's, up to 65,000 bytes; the rest is ours and bounded */
 #define RELAY_MAX (128 * 1024)
 #define RELAY_MAX_KV 30
+
+/* the strings before the KEY=VALUE pairs, in their order */
+enum relay_field {
+	RELAY_PRIORITY,
+	RELAY_HAS_CONN, /* "1": the connection's fields follow; "0": none */
+	RELAY_ID,
+	RELAY_SOURCE,
+	RELAY_TARGET,
+	RELAY_SERVICE,
+	RELAY_CHAIN,
+	RELAY_MESSAGE,
+	RELAY_NFIELDS,
+};
 
 int logrelay_open(int fds[2])
 {
@@ -50,19 +63,23 @@ int logrelay_send(int fd, int priority, const struct log_connection *conn, const
 		return -1;
 	char prio[8];
 	snprintf(prio, sizeof(prio), "%d", priority);
-	struct iovec iov[8 + 3 * RELAY_MAX_KV];
+	struct iovec iov[RELAY_NFIELDS + 3 * RELAY_MAX_KV];
 	int k = 0;
 	size_t total = 0;
 #define PUT(s, len) do { iov[k].iov_base = (void *)(s); iov[k].iov_len = (len); total += (len); k++; } while (0)
 #define PUTS(s) PUT(s, strlen(s) + 1)
-	PUTS(prio);
-	PUTS(conn ? "1" : "0");
-	PUTS(orempty(conn ? conn->id : NULL));
-	PUTS(orempty(conn ? conn->source : NULL));
-	PUTS(orempty(conn ? conn->target : NULL));
-	PUTS(orempty(conn ? conn->service : NULL));
-	PUTS(orempty(conn ? conn->chain : NULL));
-	PUTS(orempty(msg));
+	const char *f[RELAY_NFIELDS] = {
+		[RELAY_PRIORITY] = prio,
+		[RELAY_HAS_CONN] = conn ? "1" : "0",
+		[RELAY_ID] = orempty(conn ? conn->id : NULL),
+		[RELAY_SOURCE] = orempty(conn ? conn->source : NULL),
+		[RELAY_TARGET] = orempty(conn ? conn->target : NULL),
+		[RELAY_SERVICE] = orempty(conn ? conn->service : NULL),
+		[RELAY_CHAIN] = orempty(conn ? conn->chain : NULL),
+		[RELAY_MESSAGE] = orempty(msg),
+	};
+	for (size_t i = 0; i < RELAY_NFIELDS; i++)
+		PUTS(f[i]);
 	for (size_t i = 0; i < n; i++) {
 		PUT(kv[i].key, strlen(kv[i].key));
 		PUT("=", 1);
@@ -101,8 +118,8 @@ static void relay_one(char *buf, size_t len)
 {
 	char *p = buf;
 	const char *end = buf + len;
-	const char *f[8];
-	for (int i = 0; i < 8; i++)
+	const char *f[RELAY_NFIELDS];
+	for (int i = 0; i < RELAY_NFIELDS; i++)
 		if (!(f[i] = next_field(&p, end)))
 			return; /* not one of ours: a supervisor writes whole messages */
 	struct log_kv kv[RELAY_MAX_KV];
@@ -117,15 +134,16 @@ static void relay_one(char *buf, size_t len)
 		kv[n].value = eq + 1;
 		n++;
 	}
-	int priority = atoi(f[0]);
+	int priority = atoi(f[RELAY_PRIORITY]);
 	if (priority < 0 || priority > 7)
 		priority = LOG_WARNING;
-	struct log_connection lc = { f[2], f[3], f[4], f[5], f[6] };
-	log_set_connection(f[1][0] == '1' ? &lc : NULL);
+	struct log_connection lc = { .id = f[RELAY_ID], .source = f[RELAY_SOURCE], .target = f[RELAY_TARGET],
+				     .service = f[RELAY_SERVICE], .chain = f[RELAY_CHAIN] };
+	log_set_connection(f[RELAY_HAS_CONN][0] == '1' ? &lc : NULL);
 	if (n)
-		log_structured(priority, f[7], kv, n);
+		log_structured(priority, f[RELAY_MESSAGE], kv, n);
 	else
-		log_msg(priority, "%s", f[7]);
+		log_msg(priority, "%s", f[RELAY_MESSAGE]);
 	log_set_connection(NULL);
 }
 

@@ -535,63 +535,26 @@ out:
 	free(what);
 }
 
-/*
- * The connection's one summary: key=value pairs in a fixed order, the
- * caller's values bounded and escaped (summary.h), so result, reason,
- * durations and byte counts are always there and the line always parses;
- * the same as journal fields of their own (QP_*).
- */
+/* The connection's one summary (summary.h), once everything has ended. */
 static void log_summary(struct conn *c, int64_t start_ns)
 {
 	const struct supervise_args *a = c->a;
-	struct supervise_result *res = c->res;
-	int64_t us = (mono_ns() - start_ns) / 1000;
-	int64_t setup_us = c->setup_ns ? (c->setup_ns - start_ns) / 1000 : 0;
-	int prio = res->result == QP_OK ? LOG_INFO : LOG_WARNING;
-	char line[3072], dur[32], setup[32], queued[32], f[5][SUMMARY_FIELD_MAX * 4 + 64], n[6][24];
-	size_t o = 0;
-
-	snprintf(dur, sizeof(dur), "%lld.%06llds", (long long)(us / 1000000), (long long)(us % 1000000));
-	snprintf(setup, sizeof(setup), "%lld.%06llds", (long long)(setup_us / 1000000), (long long)(setup_us % 1000000));
-	o = (size_t)snprintf(line, sizeof(line), "connection %s:", a->conn_id);
-	summary_add(line, sizeof(line), &o, "source", a->source, SUMMARY_FIELD_MAX);
-	summary_add(line, sizeof(line), &o, "target", a->target, SUMMARY_FIELD_MAX);
-	summary_add(line, sizeof(line), &o, "service", a->service, SUMMARY_FIELD_MAX);
-	summary_add(line, sizeof(line), &o, "chain", a->chain->name, SUMMARY_FIELD_MAX);
-	summary_add(line, sizeof(line), &o, "result", qp_result_name(res->result), SUMMARY_FIELD_MAX);
-	if (res->reason[0])
-		summary_add(line, sizeof(line), &o, "reason", res->reason, SUMMARY_FIELD_MAX);
-	summary_add(line, sizeof(line), &o, "duration", dur, sizeof(dur));
-	summary_add(line, sizeof(line), &o, "setup", setup, sizeof(setup));
-	summary_add_u64(line, sizeof(line), &o, "src2dst", res->bytes_src2dst);
-	summary_add_u64(line, sizeof(line), &o, "dst2src", res->bytes_dst2src);
-	snprintf(queued, sizeof(queued), "%lld.%03llds", (long long)(res->queued_ms / 1000),
-		 (long long)(res->queued_ms % 1000));
-	summary_add(line, sizeof(line), &o, "queued", queued, sizeof(queued));
-	summary_add_u64(line, sizeof(line), &o, "pipe", (uint64_t)res->min_pipe);
-
-	snprintf(n[0], sizeof(n[0]), "%llu", (unsigned long long)res->bytes_src2dst);
-	snprintf(n[1], sizeof(n[1]), "%llu", (unsigned long long)res->bytes_dst2src);
-	snprintf(n[2], sizeof(n[2]), "%lld", (long long)setup_us);
-	snprintf(n[3], sizeof(n[3]), "%lld", (long long)(us / 1000));
-	snprintf(n[4], sizeof(n[4]), "%lld", (long long)res->queued_ms);
-	snprintf(n[5], sizeof(n[5]), "%d", res->min_pipe);
-	struct log_kv kv[] = {
-		{ "QP_CONNECTION", a->conn_id },
-		{ "QP_SOURCE", summary_bounded(f[0], sizeof(f[0]), a->source, SUMMARY_FIELD_MAX) },
-		{ "QP_CHAIN", summary_bounded(f[1], sizeof(f[1]), a->chain->name, SUMMARY_FIELD_MAX) },
-		{ "QP_TARGET", summary_bounded(f[2], sizeof(f[2]), a->target, SUMMARY_FIELD_MAX) },
-		{ "QP_SERVICE", summary_bounded(f[3], sizeof(f[3]), a->service, SUMMARY_FIELD_MAX) },
-		{ "QP_RESULT", qp_result_name(res->result) },
-		{ "QP_REASON", summary_bounded(f[4], sizeof(f[4]), res->reason, SUMMARY_FIELD_MAX) },
-		{ "QP_BYTES_IN", n[0] },
-		{ "QP_BYTES_OUT", n[1] },
-		{ "QP_SETUP_US", n[2] },
-		{ "QP_DURATION_MS", n[3] },
-		{ "QP_QUEUED_MS", n[4] },
-		{ "QP_PIPE_SIZE", n[5] },
-	};
-	log_structured(prio, line, kv, sizeof(kv) / sizeof(kv[0]));
+	const struct supervise_result *res = c->res;
+	struct summary s;
+	summary_init(&s, a->conn_id);
+	s.text[SUMMARY_SOURCE] = a->source;
+	s.text[SUMMARY_TARGET] = a->target;
+	s.text[SUMMARY_SERVICE] = a->service;
+	s.text[SUMMARY_CHAIN] = a->chain->name;
+	s.text[SUMMARY_RESULT] = qp_result_name(res->result);
+	s.text[SUMMARY_REASON] = res->reason;
+	s.num[SUMMARY_DURATION] = (mono_ns() - start_ns) / 1000;
+	s.num[SUMMARY_SETUP] = c->setup_ns ? (c->setup_ns - start_ns) / 1000 : 0;
+	s.num[SUMMARY_SRC2DST] = (int64_t)res->bytes_src2dst;
+	s.num[SUMMARY_DST2SRC] = (int64_t)res->bytes_dst2src;
+	s.num[SUMMARY_QUEUED] = res->queued_ms * 1000;
+	s.num[SUMMARY_PIPE] = res->min_pipe;
+	summary_log(res->result == QP_OK ? LOG_INFO : LOG_WARNING, &s);
 }
 
 enum qp_result supervise_connection(const struct supervise_args *a, struct supervise_result *res)
