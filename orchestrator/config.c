@@ -1533,29 +1533,21 @@ static bool service_matches(const char *pattern, const char *service)
 	return !strcmp(service, pattern);
 }
 
-bool config_chain_allows(const struct qp_chain *ch, const char *source, const char *target, const char *service,
-			 const char **why)
+const char *config_chain_refuses(const struct qp_chain *ch, const char *source, const char *target,
+				 const char *service)
 {
 	bool ok = !ch->sources;
 	for (size_t i = 0; !ok && i < ch->nsources; i++)
 		ok = !strcmp(ch->sources[i], source);
-	if (!ok) {
-		*why = "the source is not in the chain's sources";
-		return false;
-	}
+	if (!ok)
+		return "source";
 	ok = !ch->targets;
 	for (size_t i = 0; !ok && i < ch->ntargets; i++)
 		ok = !strcmp(ch->targets[i], target);
-	if (!ok) {
-		*why = "the target is not in the chain's targets";
-		return false;
-	}
+	if (!ok)
+		return "target";
 	ok = !ch->services;
 	for (size_t i = 0; !ok && i < ch->nservices; i++)
 		ok = service_matches(ch->services[i], service);
-	if (!ok) {
-		*why = "the service is not in the chain's services";
-		return false;
-	}
-	return true;
+	return ok ? NULL : "service";
 }

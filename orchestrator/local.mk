@@ -14,6 +14,7 @@ orchestrator_libqp_a_SOURCES = \
 	orchestrator/names.c orchestrator/names.h \
 	orchestrator/logrelay.c orchestrator/logrelay.h \
 	orchestrator/reload.c orchestrator/reload.h \
+	orchestrator/route.c orchestrator/route.h \
 	orchestrator/pipecap.c orchestrator/pipecap.h \
 	orchestrator/pipeline.c orchestrator/pipeline.h \
 	orchestrator/procs.c \
@@ -21,6 +22,7 @@ orchestrator_libqp_a_SOURCES = \
 	orchestrator/slot.c \
 	orchestrator/policy.c orchestrator/policy.h \
 	orchestrator/sandbox.c orchestrator/sandbox.h \
+	orchestrator/serve.c orchestrator/serve.h \
 	orchestrator/spare.c orchestrator/spare.h \
 	orchestrator/status.c orchestrator/status.h \
 	orchestrator/spawn.c orchestrator/spawn.h \
@@ -28,6 +30,7 @@ orchestrator_libqp_a_SOURCES = \
 	orchestrator/supervise.c orchestrator/supervise.h orchestrator/conn.h \
 	orchestrator/listener.c orchestrator/listener.h \
 	orchestrator/transparent.c orchestrator/transparent.h \
+	orchestrator/unixsock.c orchestrator/unixsock.h \
 	orchestrator/links.c orchestrator/links.h \
 	orchestrator/util.c orchestrator/util.h \
 	orchestrator/warm.c orchestrator/warm.h

@@ -40,7 +40,9 @@
 #include "sandbox.h"
 #include "status.h"
 #include "supervise.h"
+#include "route.h"
 #include "transparent.h"
+#include "unixsock.h"
 #include "util.h"
 
 #define PROG "qrexec-proxy"
@@ -355,13 +357,13 @@ static int parse_options(int argc, char **argv, struct options *o, const char *a
 			o->lo.grace_ms = parse_seconds_ms(optarg, "--grace");
 			break;
 		case OPT_DESC_TIMEOUT:
-			o->lo.descriptor_timeout_ms = parse_seconds_ms(optarg, "--descriptor-timeout");
+			o->lo.serve.descriptor_timeout_ms = parse_seconds_ms(optarg, "--descriptor-timeout");
 			break;
 		case OPT_ADMIT_TIMEOUT:
-			o->lo.admit_timeout_ms = parse_seconds_ms(optarg, "--admit-timeout");
+			o->lo.serve.admit_timeout_ms = parse_seconds_ms(optarg, "--admit-timeout");
 			break;
 		case OPT_PIPE_SIZE:
-			o->lo.pipe_size = parse_count(optarg, "--pipe-size", 0, 1 << 30);
+			o->lo.serve.pipe_size = parse_count(optarg, "--pipe-size", 0, 1 << 30);
 			break;
 		case OPT_SOURCE:
 			o->source = optarg;
@@ -387,7 +389,7 @@ static int parse_options(int argc, char **argv, struct options *o, const char *a
 			o->timeout_ms = parse_seconds_ms(optarg, "--timeout");
 			break;
 		case OPT_IDLE_TIMEOUT:
-			o->lo.idle_timeout_ms = parse_seconds_ms(optarg, "--idle-timeout");
+			o->lo.serve.idle_timeout_ms = parse_seconds_ms(optarg, "--idle-timeout");
 			break;
 		case OPT_NO_SPARE:
 			o->no_spare = true;
@@ -584,7 +586,7 @@ static void check_pipe_memory(struct options *o, enum pipecap cap)
 			"--pipe-memory %llu KiB is more than the kernel lets this user have in pipes (fs.pipe-user-pages-soft: %llu KiB): under load, pipes will fall to two pages",
 			(unsigned long long)(o->lo.pipe_memory >> 10), (unsigned long long)(soft >> 10));
 	log_msg(LOG_INFO, "pipe memory: %llu KiB for all connections, data pipes of at most %d bytes, sized %s%s",
-		(unsigned long long)(o->lo.pipe_memory >> 10), o->lo.pipe_size, pipecap_describe(cap),
+		(unsigned long long)(o->lo.pipe_memory >> 10), o->lo.serve.pipe_size, pipecap_describe(cap),
 		soft ? "" : " (the kernel's per-user limit could not be read)");
 }
 
@@ -652,7 +654,7 @@ static int cmd_serve(int argc, char **argv, struct options *o)
 		if (o->socket)
 			log_msg(LOG_NOTICE, "using the socket systemd passed; --socket %s is ignored", o->socket);
 	} else {
-		fd = listener_bind(o->socket);
+		fd = unixsock_bind(o->socket);
 		if (fd < 0)
 			exit(EXIT_SYS);
 		if (lstat(o->socket, &bound) < 0)
@@ -664,7 +666,7 @@ static int cmd_serve(int argc, char **argv, struct options *o)
 	check_pipe_memory(o, cap);
 	if (cfg)
 		warn_unisolated(cfg, &pol);
-	o->lo.isolation = &pol;
+	o->lo.serve.isolation = &pol;
 	o->lo.spare = !o->no_spare;
 	o->lo.control_path = status_control_path(o->control, n == 1 ? NULL : o->socket);
 	o->lo.peer_uids = o->peer_uids;
@@ -744,8 +746,8 @@ static int run_one(const struct options *o, const struct qp_config *cfg, const s
 		.out_fd = 1,
 		.seccomp = &prog,
 		.isolation = &pol,
-		.admit_timeout_ms = o->lo.admit_timeout_ms,
-		.pipe_size = o->lo.pipe_size,
+		.admit_timeout_ms = o->lo.serve.admit_timeout_ms,
+		.pipe_size = o->lo.serve.pipe_size,
 		.limits_fd = -1,
 	};
 	enum qp_result r = supervise_connection(&a, &res);
@@ -791,33 +793,23 @@ static int cmd_exec(int argc, char **argv, struct options *o)
 	 * says where the call goes. Without the variable, the proxy's form.
 	 */
 	const char *full_env = getenv("QREXEC_SERVICE_FULL_NAME");
-	char *full = full_env ? strdup(full_env) : NULL, *tservice = NULL, *targument = NULL, *owned = NULL;
+	char *full = full_env ? strdup(full_env) : NULL, *tservice = NULL, *targument = NULL;
 	if (full_env && !full)
 		die_sys(EXIT_SYS, "out of memory");
 	if (full && transparent_split_full_name(full, &tservice, &targument, &why) < 0)
 		die_x(EXIT_REFUSED, "refused: malformed QREXEC_SERVICE_FULL_NAME from %s: %s", source, why);
 	bool transparent = tservice && strcmp(tservice, QP_PROXY_SERVICE) != 0;
-	struct qp_call call;
-	if (!transparent && argument_parse(arg, &call, &why) < 0)
-		die_x(EXIT_REFUSED, "refused: malformed argument from %s: %s", source, why);
-
 	struct qp_config *cfg = load_or_die(o->config);
-	if (transparent && !transparent_route(cfg, tservice, targument, source, &call, &owned, &why))
-		die_x(EXIT_REFUSED, "refused: call for %s from %s: %s", tservice, source, why);
-	const struct qp_chain *chain = config_chain(cfg, call.chain);
-	if (!chain)
-		die_x(EXIT_REFUSED, "refused: %s asked for chain '%s', which is not in %s", source, call.chain, o->config);
-	if (!config_chain_allows(chain, source, call.target, call.service, &why))
-		die_x(EXIT_REFUSED, "refused: %s asked for chain '%s' to %s: %s", source, call.chain, call.target, why);
-	struct qp_placeholders ph = { .target = call.target, .service = call.service, .source = source,
-				      .chain = call.chain };
-	char **connector = config_expand_connector(config_connector(cfg, chain), &ph);
-	if (!connector)
-		die_sys(EXIT_SYS, "unable to prepare the connector");
-	int rc = run_one(o, cfg, chain, connector, source, call.target, call.service);
-	config_free_argv(connector);
+	struct route r;
+	enum route_status rs = route_call(cfg, transparent ? tservice : QP_PROXY_SERVICE, transparent ? targument : arg,
+					  source, &r);
+	if (rs == ROUTE_FAILED)
+		die_x(EXIT_SYS, "%s", r.reason);
+	if (rs != ROUTE_OK)
+		die_x(EXIT_REFUSED, "refused: call from %s: %s", source, r.reason);
+	int rc = run_one(o, cfg, r.chain, r.connector, source, r.call.target, r.call.service);
+	route_free(&r);
 	config_free(cfg);
-	free(owned);
 	free(full);
 	free(arg);
 	return rc;
@@ -966,10 +958,10 @@ static int cmd_run(int argc, char **argv, struct options *o)
 	const struct qp_chain *chain = config_chain(cfg, chain_name);
 	if (!chain)
 		die_x(EXIT_USAGE, "no chain '%s' in %s", chain_name, o->config);
-	const char *why;
-	if (!config_chain_allows(chain, o->source, o->target, o->service, &why))
-		die_x(EXIT_REFUSED, "refused: chain '%s' from %s to %s for %s: %s", chain_name, o->source, o->target,
-		      o->service, why);
+	const char *which = config_chain_refuses(chain, o->source, o->target, o->service);
+	if (which)
+		die_x(EXIT_REFUSED, "refused: chain '%s' from %s to %s for %s: the %s is not in the chain's %ss", chain_name,
+		      o->source, o->target, o->service, which, which);
 	char *path = find_command(argv[i]);
 	if (!path)
 		die_x(127, "%s: command not found", argv[i]);
@@ -1074,8 +1066,9 @@ int main(int argc, char **argv)
 		.config = DEFAULT_CONFIG,
 		.log = LOG_TARGET_AUTO,
 		.lo = { .max_connections = 256, .max_per_source = 8, .max_queued = 1024, .max_queued_per_source = 32,
-			.queue_timeout_ms = 30000, .grace_ms = 30000, .descriptor_timeout_ms = 10000,
-			.admit_timeout_ms = 10000, .pipe_size = QP_DEFAULT_PIPE_SIZE },
+			.queue_timeout_ms = 30000, .grace_ms = 30000,
+			.serve = { .descriptor_timeout_ms = 10000, .admit_timeout_ms = 10000,
+				   .pipe_size = QP_DEFAULT_PIPE_SIZE } },
 		.source = "local",
 		.target = "local",
 		.service = "local",

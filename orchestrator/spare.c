@@ -20,6 +20,7 @@
 #include "isolate.h"
 #include "log.h"
 #include "spare.h"
+#include "serve.h"
 #include "supervise.h"
 #include "util.h"
 #include "warm.h"
@@ -30,10 +31,21 @@ struct handoff {
 	int64_t start_ns;
 };
 
+/* what the spare is forked with */
+struct spare_start_args {
+	const struct serve_ctx *x;
+	int ctl;        /* its end of the hand-over socket */
+	int other;      /* the listener's end: closed in the child */
+	char guess[LIMITS_NAME_MAX];
+};
+
 /* In the spare: waits for its connection and serves it; never returns. */
-static _Noreturn void spare_main(int ctl, int chan, const struct qp_config *cfg, const struct sock_fprog *seccomp,
-				 const struct listener_opts *o, const char *hint)
+static void spare_main(int chan, void *arg)
 {
+	struct spare_start_args *sa = arg;
+	const struct serve_ctx *x = sa->x;
+	int ctl = sa->ctl;
+	close(sa->other);
 	/* "qp-spare" in ps while it waits; a supervisor like any other once it has its connection */
 	char comm[16] = "";
 	prctl(PR_GET_NAME, comm, 0, 0, 0);
@@ -46,10 +58,13 @@ static _Noreturn void spare_main(int ctl, int chan, const struct qp_config *cfg,
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
 		log_sys(LOG_WARNING, "unable to become a subreaper: a filter's orphans may outlive the spare");
 	struct isolate_prepared prep;
-	serve_prepare(cfg, seccomp, o, &prep);
+	serve_prepare(x, &prep);
 	/* the filters of the chain the next call most likely asks for, started in that sandbox */
 	struct warm warm;
-	const struct qp_chain *guess = hint[0] ? config_chain(cfg, hint) : cfg->nchains == 1 ? &cfg->chains[0] : NULL;
+	const struct qp_config *cfg = x->cfg;
+	const struct qp_chain *guess = sa->guess[0] ? config_chain(cfg, sa->guess)
+				       : cfg->nchains == 1 ? &cfg->chains[0]
+							   : NULL;
 	warm_prepare(&warm, guess, &prep);
 
 	struct handoff h;
@@ -57,71 +72,45 @@ static _Noreturn void spare_main(int ctl, int chan, const struct qp_config *cfg,
 	size_t nfds = 0;
 	int r = fdpass_recv(ctl, &h, sizeof(h), &fd, 1, &nfds);
 	close(ctl);
+	int code = 0;
 	if (r <= 0 || nfds != 1) {
 		/* dropped (reload, stop) or the listener is gone: nothing was ours yet */
 		if (nfds == 1)
 			close(fd);
 		close(chan);
-		warm_discard(&warm);
-		isolate_discard(&prep);
-		supervise_end_orphans();
-		_exit(0);
+	} else {
+		h.id[sizeof(h.id) - 1] = '\0';
+		prctl(PR_SET_NAME, comm, 0, 0, 0);
+		code = serve_connection(x, fd, chan, h.id, &prep, &warm, h.start_ns);
 	}
-	h.id[sizeof(h.id) - 1] = '\0';
-	prctl(PR_SET_NAME, comm, 0, 0, 0);
-	int code = serve_prepared(fd, chan, h.id, cfg, seccomp, o, &prep, &warm, h.start_ns);
 	warm_discard(&warm);
 	isolate_discard(&prep);
 	supervise_end_orphans();
+	config_free(x->cfg);
 	exit(code);
 }
 
-int spare_start(struct spare *s, const struct qp_config *cfg, const struct sock_fprog *seccomp,
-		const struct listener_opts *o, const char *hint, void (*in_child)(void *), void *arg)
+int spare_start(struct spare *s, const struct serve_ctx *x, const char *hint)
 {
-	/* the listener's book, where HINT may live, is freed in the child */
-	char guess[LIMITS_NAME_MAX];
-	snprintf(guess, sizeof(guess), "%s", hint ? hint : "");
-	int sv[2], ch[2] = { -1, -1 };
+	int sv[2];
 	s->pid = -1;
 	s->ctl = -1;
 	s->chan = -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -1;
-	/* the admission channel, as the listener makes for a supervisor it forks (connlimits.h) */
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) < 0 || fd_set_nonblock(ch[0], true) < 0) {
-		int err = errno;
-		close(sv[0]);
-		close(sv[1]);
-		if (ch[0] >= 0) {
-			close(ch[0]);
-			close(ch[1]);
-		}
-		errno = err;
-		return -1;
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		int err = errno;
-		close(sv[0]);
-		close(sv[1]);
-		close(ch[0]);
-		close(ch[1]);
-		errno = err;
-		return -1;
-	}
-	if (pid == 0) {
-		close(sv[0]);
-		close(ch[0]);
-		if (in_child)
-			in_child(arg);
-		spare_main(sv[1], ch[1], cfg, seccomp, o, guess);
-	}
+	/* the listener's book, where HINT may live, is freed in the child: a copy */
+	struct spare_start_args sa = { .x = x, .ctl = sv[1], .other = sv[0] };
+	snprintf(sa.guess, sizeof(sa.guess), "%s", hint ? hint : "");
+	pid_t pid = serve_fork(x, -1, NULL, 0, &s->chan, spare_main, &sa);
+	int err = errno;
 	close(sv[1]);
-	close(ch[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		errno = err;
+		return -1;
+	}
 	s->pid = pid;
 	s->ctl = sv[0];
-	s->chan = ch[0];
 	return 0;
 }
 

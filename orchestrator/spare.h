@@ -8,7 +8,7 @@
 #include <linux/filter.h>
 
 #include "config.h"
-#include "listener.h"
+#include "serve.h"
 
 /*
  * A supervisor forked before its connection arrives: the fork, and the
@@ -33,15 +33,13 @@ struct spare {
 };
 
 /*
- * Forks a spare serving connections under CFG, with an admission channel
- * of its own; in the child, IN_CHILD(ARG) first drops what is the
- * listener's. HINT: the chain of the last call (NULL or "": none), whose
- * filters the spare starts ahead if it can (warm.h); with one chain in
- * CFG, that one. 0, or -1 with errno (then the listener forks per
- * connection as before).
+ * Forks a spare (serve_fork) serving connections under X's configuration,
+ * with an admission channel of its own. HINT: the chain of the last call
+ * (NULL or "": none), whose filters the spare starts ahead if it can
+ * (warm.h); with one chain in the configuration, that one. 0, or -1 with
+ * errno (then the listener forks per connection as before).
  */
-int spare_start(struct spare *s, const struct qp_config *cfg, const struct sock_fprog *seccomp,
-		const struct listener_opts *o, const char *hint, void (*in_child)(void *), void *arg);
+int spare_start(struct spare *s, const struct serve_ctx *x, const char *hint);
 
 /*
  * Hands connection FD (its ID and accept time START_NS) to the spare.

@@ -10,7 +10,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "listener.h"
+#include "serve.h"
+#include "unixsock.h"
 #include "log.h"
 #include "status.h"
 #include "util.h"
@@ -37,10 +38,10 @@ int status_bind(const char *path)
 {
 	/* 0600 from the start: nobody but root and the daemon's user may ever connect */
 	mode_t old = umask(0177);
-	int fd = listener_bind(path);
+	int fd = unixsock_bind(path);
 	int err = errno;
 	umask(old);
-	/* listener_bind makes it 0660 for the qrexec socket's group; this one is the daemon user's alone */
+	/* unixsock_bind makes it 0660 for the qrexec socket's group; this one is the daemon user's alone */
 	if (fd >= 0 && (chmod(path, 0600) < 0 || fd_set_nonblock(fd, true) < 0)) {
 		err = errno;
 		close(fd);
@@ -135,7 +136,7 @@ void status_write(FILE *out, const struct limits *L, bool json, int64_t now_ms)
 		L->queued, L->nconns, L->o.max_connections, L->o.max_per_source);
 }
 
-void status_serve(int lfd, const struct limits *book, void (*in_child)(void *), void *arg)
+void status_serve(int lfd, const struct limits *book)
 {
 	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0) {
@@ -165,8 +166,8 @@ void status_serve(int lfd, const struct limits *book, void (*in_child)(void *), 
 	}
 	/* the child: a copy of the book as it is now; nothing it does can hold up the listener */
 	int keep = fd;
-	if (in_child)
-		in_child(arg);
+	/* the listener's sockets: not its to keep (it keeps its copy of the book, to print it) */
+	serve_forget_in_child(false);
 	alarm(10);
 	signal(SIGPIPE, SIG_IGN);
 	if (fd_set_nonblock(keep, false) < 0)
