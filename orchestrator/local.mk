@@ -10,9 +10,10 @@ orchestrator_libqp_a_SOURCES = \
 	orchestrator/fdpass.c orchestrator/fdpass.h \
 	orchestrator/isolate.c orchestrator/isolate.h \
 	orchestrator/connlimits.c orchestrator/connlimits.h \
+	orchestrator/kvline.c orchestrator/kvline.h \
 	orchestrator/log.c orchestrator/log.h \
 	orchestrator/names.c orchestrator/names.h \
-	orchestrator/logrelay.c orchestrator/logrelay.h \
+	orchestrator/logrelay.c orchestrator/logrelay.h orchestrator/logwire.h \
 	orchestrator/reload.c orchestrator/reload.h \
 	orchestrator/route.c orchestrator/route.h \
 	orchestrator/pipecap.c orchestrator/pipecap.h \

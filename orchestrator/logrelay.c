@@ -1,10 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/*
- * One message is one datagram of NUL-terminated strings: the fields of
- * enum relay_field in their order, then KEY=VALUE pairs.
- * A datagram arrives whole or not at all, so messages of concurrent
- * supervisors never mix.
- */
+/* The listener's side of the log relay (see logrelay.h; the format is logwire.h's). */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,23 +10,7 @@
 #include <unistd.h>
 
 #include "logrelay.h"
-
-/* the service's argument is the caller's, up to 65,000 bytes; the rest is ours and bounded */
-#define RELAY_MAX (128 * 1024)
-#define RELAY_MAX_KV 30
-
-/* the strings before the KEY=VALUE pairs, in their order */
-enum relay_field {
-	RELAY_PRIORITY,
-	RELAY_HAS_CONN, /* "1": the connection's fields follow; "0": none */
-	RELAY_ID,
-	RELAY_SOURCE,
-	RELAY_TARGET,
-	RELAY_SERVICE,
-	RELAY_CHAIN,
-	RELAY_MESSAGE,
-	RELAY_NFIELDS,
-};
+#include "logwire.h"
 
 int logrelay_open(int fds[2])
 {
@@ -49,56 +28,6 @@ int logrelay_open(int fds[2])
 		return -1;
 	}
 	return 0;
-}
-
-static const char *orempty(const char *s)
-{
-	return s ? s : "";
-}
-
-int logrelay_send(int fd, int priority, const struct log_connection *conn, const char *msg,
-		  const struct log_kv *kv, size_t n)
-{
-	if (fd < 0 || n > RELAY_MAX_KV)
-		return -1;
-	char prio[8];
-	snprintf(prio, sizeof(prio), "%d", priority);
-	struct iovec iov[RELAY_NFIELDS + 3 * RELAY_MAX_KV];
-	int k = 0;
-	size_t total = 0;
-#define PUT(s, len) do { iov[k].iov_base = (void *)(s); iov[k].iov_len = (len); total += (len); k++; } while (0)
-#define PUTS(s) PUT(s, strlen(s) + 1)
-	const char *f[RELAY_NFIELDS] = {
-		[RELAY_PRIORITY] = prio,
-		[RELAY_HAS_CONN] = conn ? "1" : "0",
-		[RELAY_ID] = orempty(conn ? conn->id : NULL),
-		[RELAY_SOURCE] = orempty(conn ? conn->source : NULL),
-		[RELAY_TARGET] = orempty(conn ? conn->target : NULL),
-		[RELAY_SERVICE] = orempty(conn ? conn->service : NULL),
-		[RELAY_CHAIN] = orempty(conn ? conn->chain : NULL),
-		[RELAY_MESSAGE] = orempty(msg),
-	};
-	for (size_t i = 0; i < RELAY_NFIELDS; i++)
-		PUTS(f[i]);
-	for (size_t i = 0; i < n; i++) {
-		PUT(kv[i].key, strlen(kv[i].key));
-		PUT("=", 1);
-		PUTS(orempty(kv[i].value));
-	}
-#undef PUTS
-#undef PUT
-	if (total > RELAY_MAX)
-		return -1;
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)k };
-	/* blocks while the listener's queue is full: it drains it in its poll loop */
-	for (;;) {
-		ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
-		if (w == (ssize_t)total)
-			return 0;
-		if (w < 0 && errno == EINTR)
-			continue;
-		return -1;
-	}
 }
 
 /* the next NUL-terminated string of [*P, END), or NULL when there is none */

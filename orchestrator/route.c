@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "route.h"
-#include "summary.h"
+#include "kvline.h"
 #include "transparent.h"
 
 static enum route_status refused(struct route *r, enum route_status st, const char *fmt, ...)
@@ -23,7 +23,7 @@ static enum route_status refused(struct route *r, enum route_status st, const ch
 /* a value the caller chose, as a reason may quote it: bounded and escaped */
 static const char *shown(char *buf, size_t size, const char *v)
 {
-	return summary_bounded(buf, size, v ? v : "", 64);
+	return kvline_bounded(buf, size, v ? v : "", 64);
 }
 
 enum route_status route_call(const struct qp_config *cfg, const char *service_name, char *argument,

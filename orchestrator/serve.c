@@ -78,7 +78,7 @@ static int make_channel(int sv[2])
 }
 
 pid_t serve_fork(const struct serve_ctx *x, int fd, const char *id, int64_t start_ns, int *chan,
-		 void (*spare)(int chan, void *arg), void *arg)
+		 void (*run_instead)(int chan, void *arg), void *arg)
 {
 	int sv[2];
 	if (make_channel(sv) < 0)
@@ -101,7 +101,7 @@ pid_t serve_fork(const struct serve_ctx *x, int fd, const char *id, int64_t star
 	close(sv[0]);
 	int code;
 	if (fd < 0) {
-		spare(sv[1], arg);
+		run_instead(sv[1], arg);
 		code = 111; /* a spare does not return */
 	} else {
 		code = serve_connection(x, fd, sv[1], id, NULL, NULL, start_ns);

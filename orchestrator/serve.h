@@ -51,13 +51,13 @@ void serve_forget_in_child(bool memory);
 /*
  * Forks a supervisor with an admission channel of its own (connlimits.h):
  * with FD >= 0 the connection accepted on it (ID, accepted at START_NS),
- * served at once; with FD -1 a spare, which runs SPARE(its end of the
- * channel, ARG) instead. Returns the pid, the listener's end of the
+ * served at once; with FD -1 a spare, which runs RUN_INSTEAD(its end
+ * of the channel, ARG) instead. Returns the pid, the listener's end of the
  * channel in *CHAN (non-blocking), or -1 with errno (FD is still the
  * caller's).
  */
 pid_t serve_fork(const struct serve_ctx *x, int fd, const char *id, int64_t start_ns, int *chan,
-		 void (*spare)(int chan, void *arg), void *arg);
+		 void (*run_instead)(int chan, void *arg), void *arg);
 
 /*
  * Builds, under the daemon's isolation, the sandbox a connection's filters

@@ -17,7 +17,7 @@
 
 #include "conn.h"
 #include "log.h"
-#include "summary.h"
+#include "kvline.h"
 #include "util.h"
 #include "warm.h"
 
@@ -274,7 +274,7 @@ int slot_wait(struct conn *c)
 	snprintf(m.source, sizeof(m.source), "%s", a->source);
 	snprintf(m.target, sizeof(m.target), "%s", a->target);
 	snprintf(m.chain, sizeof(m.chain), "%s", ch->name);
-	summary_bounded(m.service, sizeof(m.service), a->service, SUMMARY_FIELD_MAX);
+	kvline_bounded(m.service, sizeof(m.service), a->service, KVLINE_FIELD_MAX);
 	count_pipes(ch, &m.ndata, &m.naux);
 	if (limits_send(a->limits_fd, &m) < 0) {
 		log_sys(LOG_ERR, "unable to ask the listener for a slot");
