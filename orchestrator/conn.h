@@ -10,7 +10,6 @@
  */
 #include <stdbool.h>
 #include <stdint.h>
-
 #include "connlimits.h"
 #include "isolate.h"
 #include "qpf-contract.h"

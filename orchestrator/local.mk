@@ -9,6 +9,7 @@ orchestrator_libqp_a_SOURCES = \
 	orchestrator/descriptor.c orchestrator/descriptor.h \
 	orchestrator/fdpass.c orchestrator/fdpass.h \
 	orchestrator/isolate.c orchestrator/isolate.h \
+	orchestrator/isolate_init.c orchestrator/isolate_init.h \
 	orchestrator/connlimits.c orchestrator/connlimits.h \
 	orchestrator/kvline.c orchestrator/kvline.h \
 	orchestrator/log.c orchestrator/log.h \

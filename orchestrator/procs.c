@@ -17,7 +17,6 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
-
 #include "qpf-contract.h"
 #include "conn.h"
 #include "log.h"

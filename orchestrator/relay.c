@@ -13,7 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
-
 #include "conn.h"
 #include "log.h"
 

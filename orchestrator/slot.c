@@ -14,7 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
-
 #include "conn.h"
 #include "log.h"
 #include "kvline.h"

@@ -18,7 +18,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-
 #include "qpf-contract.h"
 #include "conn.h"
 #include "log.h"

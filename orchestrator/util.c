@@ -83,3 +83,19 @@ const char *argv_string(char *const *argv, char *buf, size_t size)
 	}
 	return buf;
 }
+
+int write_text_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	size_t len = strlen(text);
+	ssize_t w = write(fd, text, len);
+	int err = errno;
+	close(fd);
+	if (w != (ssize_t)len) {
+		errno = w < 0 ? err : EIO;
+		return -1;
+	}
+	return 0;
+}

@@ -18,4 +18,7 @@ void make_connection_id(char out[17]);
 /* joins ARGV with spaces into BUF for log lines (truncated with "...") */
 const char *argv_string(char *const *argv, char *buf, size_t size);
 
+/* writes TEXT to the existing file PATH in one write(2) (a /proc file); 0, or -1 with errno */
+int write_text_file(const char *path, const char *text);
+
 #endif
