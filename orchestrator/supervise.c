@@ -357,15 +357,162 @@ out:
 	return rc;
 }
 
+/* what each pollfd of the running connection stands for (>= 0: the stderr of procs[i]) */
+enum {
+	WAKE_SIGNAL = -1,
+	WAKE_UP_FROM = -2,
+	WAKE_UP_TO = -3,
+	WAKE_DOWN_FROM = -4,
+	WAKE_DOWN_TO = -5,
+	WAKE_SANDBOX = -6,
+	WAKE_CALLER_HUP = -7, /* the caller's socket after its EOF */
+	WAKE_LISTENER = -8,
+};
+
+/* the earlier of *TIMEOUT (-1: none) and AT_MS from now */
+static void timeout_until(int *timeout, int64_t at_ms)
+{
+	int64_t left = at_ms - mono_ms();
+	int t = left <= 0 ? 0 : left > 0x7fffffff ? 0x7fffffff : (int)left;
+	if (*timeout < 0 || t < *timeout)
+		*timeout = t;
+}
+
+/* Whether bytes can move at once in either direction. */
+static bool pump_ready(const struct conn *c)
+{
+	return (!c->up.done && c->up.from_ready && (c->up.to_ready || c->up.discard)) ||
+	       (!c->down.done && c->down.from_ready && c->down.to_ready);
+}
+
+/* Fills PF and WHAT with what the connection waits for now; returns their number, *TIMEOUT how long. */
+static size_t wait_set(struct conn *c, struct pollfd *pf, int *what, int *timeout)
+{
+	size_t n = 0;
+	*timeout = -1;
+#define WAIT_ON(f, ev, w) do { pf[n] = (struct pollfd){ .fd = (f), .events = (ev) }; what[n++] = (w); } while (0)
+	WAIT_ON(c->sigfd, POLLIN, WAKE_SIGNAL);
+	if (c->sb.events >= 0)
+		WAIT_ON(c->sb.events, POLLIN, WAKE_SANDBOX);
+	if (!c->up.done) {
+		if (!c->up.from_ready)
+			WAIT_ON(c->up.from, POLLIN, WAKE_UP_FROM);
+		if (!c->up.to_ready && !c->up.discard)
+			WAIT_ON(c->up.to, POLLOUT, WAKE_UP_TO);
+	}
+	/*
+	 * After the caller's EOF nothing is read from the socket any more,
+	 * but its going away (a POLLHUP, reported whatever the events asked)
+	 * must still end the connection at once.
+	 */
+	if (c->up.done && c->is_socket && !c->down.done)
+		WAIT_ON(c->a->in_fd, 0, WAKE_CALLER_HUP);
+	if (!c->down.done) {
+		if (!c->down.from_ready)
+			WAIT_ON(c->down.from, POLLIN, WAKE_DOWN_FROM);
+		if (!c->down.to_ready)
+			WAIT_ON(c->down.to, POLLOUT, WAKE_DOWN_TO);
+	}
+	for (size_t i = 0; i < c->nprocs; i++)
+		if (c->procs[i].err_fd >= 0)
+			WAIT_ON(c->procs[i].err_fd, POLLIN, (int)i);
+	if (c->a->limits_fd >= 0 && !c->listener_gone)
+		WAIT_ON(c->a->limits_fd, POLLIN, WAKE_LISTENER);
+#undef WAIT_ON
+	if (pump_ready(c)) {
+		*timeout = 0;
+		return n;
+	}
+	/* a direction still unseen is looked at again once the pipeline has run a second */
+	if (slot_dir_unseen(c))
+		timeout_until(timeout, c->dir_idle_at_ms);
+	if (c->resize_pending)
+		timeout_until(timeout, c->resize_at_ms);
+	if (c->idle_ms > 0)
+		timeout_until(timeout, c->active_ms + c->idle_ms);
+	/* bytes moved that the book has not heard of yet: wake up to say so within the second */
+	if (c->a->limits_fd >= 0 && c->up.bytes + c->down.bytes != c->state_bytes)
+		timeout_until(timeout, c->state_ms + 1000);
+	return n;
+}
+
+/* What woke the connection up: PF[0..N) with their revents. */
+static void on_wake(struct conn *c, const struct pollfd *pf, const int *what, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		short ev = pf[i].revents;
+		if (!ev)
+			continue;
+		switch (what[i]) {
+		case WAKE_SIGNAL:
+			procs_read_signals(c);
+			break;
+		case WAKE_UP_FROM:
+			c->up.from_ready = true;
+			break;
+		case WAKE_UP_TO:
+			c->up.to_ready = true;
+			break;
+		case WAKE_DOWN_FROM:
+			c->down.from_ready = true;
+			break;
+		case WAKE_DOWN_TO:
+			c->down.to_ready = true;
+			break;
+		case WAKE_SANDBOX:
+			procs_sandbox_drain(c);
+			break;
+		case WAKE_CALLER_HUP:
+			if (ev & (POLLHUP | POLLERR))
+				relay_caller_gone_abort(c, "the caller went away");
+			break;
+		case WAKE_LISTENER:
+			slot_read_listener(c);
+			break;
+		default:
+			procs_drain_stderr(&c->procs[what[i]]);
+			break;
+		}
+	}
+}
+
+/* After a wake-up: bytes moved, the direction's use, pending resizes, the book told. */
+static void after_wake(struct conn *c)
+{
+	/*
+	 * Every process we started has ended: whatever they left behind in
+	 * the group (a forked helper holding a pipe) must not keep the
+	 * connection open.
+	 */
+	if (!c->stragglers_killed && procs_all_reaped(c)) {
+		c->stragglers_killed = true;
+		supervise_end_orphans();
+	}
+	if (!c->up.done && c->up.from_ready && (c->up.to_ready || c->up.discard))
+		relay_up(c);
+	if (!c->aborting && !c->down.done && c->down.from_ready && c->down.to_ready)
+		relay_down(c);
+	uint64_t moved = c->up.bytes + c->up.discarded + c->down.bytes;
+	if (moved != c->moved) {
+		c->moved = moved;
+		c->active_ms = mono_ms();
+		slot_update_dir_use(c, c->active_ms);
+	} else if (slot_dir_unseen(c)) {
+		slot_update_dir_use(c, mono_ms());
+	}
+	if (c->resize_pending && mono_ms() >= c->resize_at_ms)
+		slot_apply(c);
+	/* the bytes so far, for the listener's book: at most about once a second, when they changed */
+	if (c->a->limits_fd >= 0 && c->up.bytes + c->down.bytes != c->state_bytes &&
+	    mono_ms() - c->state_ms >= 1000)
+		slot_tell(c, LIMITS_RUNNING, c->told_held, c->told_stuck);
+}
+
+/* Moves bytes and watches every process until all have ended and the caller has its EOF, or an abort. */
 static void run_loop(struct conn *c)
 {
 	size_t maxfds = 8 + c->nprocs;
 	struct pollfd *pf = calloc(maxfds, sizeof(*pf));
-	/*
-	 * what each pollfd stands for: -1 sigfd, -2/-3 up from/to, -4/-5 down
-	 * from/to, -6 sandbox, -7 the caller's socket after its EOF, -8 the
-	 * listener, >=0 proc
-	 */
 	int *what = calloc(maxfds, sizeof(*what));
 
 	if (!pf || !what) {
@@ -373,161 +520,24 @@ static void run_loop(struct conn *c)
 		goto out;
 	}
 	while (!c->aborting && !(procs_all_reaped(c) && c->down.done)) {
-		size_t n = 0;
-		int timeout = -1;
-
-		pf[n] = (struct pollfd){ .fd = c->sigfd, .events = POLLIN };
-		what[n++] = -1;
-		if (c->sb.events >= 0) {
-			pf[n] = (struct pollfd){ .fd = c->sb.events, .events = POLLIN };
-			what[n++] = -6;
+		int timeout;
+		size_t n = wait_set(c, pf, what, &timeout);
+		if (c->idle_ms > 0 && !pump_ready(c) && mono_ms() >= c->active_ms + c->idle_ms) {
+			conn_abort(c, "no data either way for %d.%03d s (idle_timeout)", c->idle_ms / 1000,
+				   c->idle_ms % 1000);
+			break;
 		}
-		if (!c->up.done) {
-			if (!c->up.from_ready) {
-				pf[n] = (struct pollfd){ .fd = c->up.from, .events = POLLIN };
-				what[n++] = -2;
-			}
-			if (!c->up.to_ready && !c->up.discard) {
-				pf[n] = (struct pollfd){ .fd = c->up.to, .events = POLLOUT };
-				what[n++] = -3;
-			}
-			if (c->up.from_ready && (c->up.to_ready || c->up.discard))
-				timeout = 0;
-		}
-		/*
-		 * After the caller's EOF nothing is read from the socket any
-		 * more, but its going away (a POLLHUP, reported whatever the
-		 * events asked) must still end the connection at once.
-		 */
-		if (c->up.done && c->is_socket && !c->down.done) {
-			pf[n] = (struct pollfd){ .fd = c->a->in_fd, .events = 0 };
-			what[n++] = -7;
-		}
-		if (!c->down.done) {
-			if (!c->down.from_ready) {
-				pf[n] = (struct pollfd){ .fd = c->down.from, .events = POLLIN };
-				what[n++] = -4;
-			}
-			if (!c->down.to_ready) {
-				pf[n] = (struct pollfd){ .fd = c->down.to, .events = POLLOUT };
-				what[n++] = -5;
-			}
-			if (c->down.from_ready && c->down.to_ready)
-				timeout = 0;
-		}
-		for (size_t i = 0; i < c->nprocs; i++) {
-			if (c->procs[i].err_fd >= 0) {
-				pf[n] = (struct pollfd){ .fd = c->procs[i].err_fd, .events = POLLIN };
-				what[n++] = (int)i;
-			}
-		}
-		if (c->a->limits_fd >= 0 && !c->listener_gone) {
-			pf[n] = (struct pollfd){ .fd = c->a->limits_fd, .events = POLLIN };
-			what[n++] = -8;
-		}
-		/* a direction still unseen is looked at again once the pipeline has run a second */
-		if (timeout != 0 && slot_dir_unseen(c)) {
-			int64_t left = c->dir_idle_at_ms - mono_ms();
-			int t = left > 0 ? (int)left : 0;
-			if (timeout < 0 || t < timeout)
-				timeout = t;
-		}
-		if (c->resize_pending && timeout != 0) {
-			int64_t left = c->resize_at_ms - mono_ms();
-			int t = left > 0 ? (int)left : 0;
-			if (timeout < 0 || t < timeout)
-				timeout = t;
-		}
-
-		if (c->idle_ms > 0 && timeout != 0) {
-			int64_t left = c->active_ms + c->idle_ms - mono_ms();
-			if (left <= 0) {
-				conn_abort(c, "no data either way for %d.%03d s (idle_timeout)", c->idle_ms / 1000,
-					   c->idle_ms % 1000);
-				break;
-			}
-			if (timeout < 0 || left < timeout)
-				timeout = left > 0x7fffffff ? 0x7fffffff : (int)left;
-		}
-		/* bytes moved that the book has not heard of yet: wake up to say so within the second */
-		if (c->a->limits_fd >= 0 && timeout != 0 && c->up.bytes + c->down.bytes != c->state_bytes) {
-			int64_t left = c->state_ms + 1000 - mono_ms();
-			int t = left > 0 ? (int)left : 0;
-			if (timeout < 0 || t < timeout)
-				timeout = t;
-		}
-		int r = poll(pf, n, timeout);
-		if (r < 0) {
+		if (poll(pf, n, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_sys(LOG_ERR, "unable to poll");
 			conn_abort(c, "unable to poll: %s", strerror(errno));
 			break;
 		}
-		for (size_t i = 0; i < n && r > 0; i++) {
-			short ev = pf[i].revents;
-			if (!ev)
-				continue;
-			switch (what[i]) {
-			case -1:
-				procs_read_signals(c);
-				break;
-			case -2:
-				c->up.from_ready = true;
-				break;
-			case -3:
-				c->up.to_ready = true;
-				break;
-			case -4:
-				c->down.from_ready = true;
-				break;
-			case -5:
-				c->down.to_ready = true;
-				break;
-			case -6:
-				procs_sandbox_drain(c);
-				break;
-			case -7:
-				if (ev & (POLLHUP | POLLERR))
-					relay_caller_gone_abort(c, "the caller went away");
-				break;
-			case -8:
-				slot_read_listener(c);
-				break;
-			default:
-				procs_drain_stderr(&c->procs[what[i]]);
-				break;
-			}
-		}
+		on_wake(c, pf, what, n);
 		if (c->aborting)
 			break;
-		/*
-		 * Every process we started has ended: whatever they left behind
-		 * in the group (a forked helper holding a pipe) must not keep the
-		 * connection open.
-		 */
-		if (!c->stragglers_killed && procs_all_reaped(c)) {
-			c->stragglers_killed = true;
-			supervise_end_orphans();
-		}
-		if (!c->up.done && c->up.from_ready && (c->up.to_ready || c->up.discard))
-			relay_up(c);
-		if (!c->aborting && !c->down.done && c->down.from_ready && c->down.to_ready)
-			relay_down(c);
-		uint64_t moved = c->up.bytes + c->up.discarded + c->down.bytes;
-		if (moved != c->moved) {
-			c->moved = moved;
-			c->active_ms = mono_ms();
-			slot_update_dir_use(c, c->active_ms);
-		} else if (slot_dir_unseen(c)) {
-			slot_update_dir_use(c, mono_ms());
-		}
-		if (c->resize_pending && mono_ms() >= c->resize_at_ms)
-			slot_apply(c);
-		/* the bytes so far, for the listener's book: at most about once a second, when they changed */
-		if (c->a->limits_fd >= 0 && c->up.bytes + c->down.bytes != c->state_bytes &&
-		    mono_ms() - c->state_ms >= 1000)
-			slot_tell(c, LIMITS_RUNNING, c->told_held, c->told_stuck);
+		after_wake(c);
 	}
 out:
 	free(pf);
@@ -556,6 +566,164 @@ static void log_summary(struct conn *c, int64_t start_ns)
 	summary_log(res->result == QP_OK ? LOG_INFO : LOG_WARNING, &s);
 }
 
+/* Signals through a signalfd, the environments, /dev/null: -1 with the result set when it cannot be. */
+static int conn_setup(struct conn *c)
+{
+	const struct supervise_args *a = c->a;
+	sigset_t mask;
+	struct stat st;
+
+	c->out_is_socket = fstat(a->out_fd, &st) == 0 && S_ISSOCK(st.st_mode);
+	c->up.from_is_socket = fstat(a->in_fd, &st) == 0 && S_ISSOCK(st.st_mode);
+	c->is_socket = a->in_fd == a->out_fd && c->out_is_socket;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
+	    (c->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
+		log_sys(LOG_ERR, "unable to set up signals");
+		conn_reason(c, "unable to set up signals");
+		c->res->result = QP_FAILED;
+		return -1;
+	}
+	/* a caller that goes away must be an error code, not a death */
+	signal(SIGPIPE, SIG_IGN);
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+		log_sys(LOG_WARNING, "unable to become a subreaper: a filter's orphans may outlive the connection");
+
+	c->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	c->env_filter[0] = procs_env(a, QPC_DIR_ADMIT, false);
+	c->env_filter[QP_DIR_SRC2DST] = procs_env(a, QPC_DIR_SRC2DST, false);
+	c->env_filter[QP_DIR_DST2SRC] = procs_env(a, QPC_DIR_DST2SRC, false);
+	c->env_connector = procs_env(a, NULL, true);
+	if (c->devnull < 0 || !c->env_filter[0] || !c->env_filter[1] || !c->env_filter[2] || !c->env_connector) {
+		log_sys(LOG_ERR, "unable to prepare the connection");
+		conn_reason(c, "unable to prepare the connection");
+		c->res->result = QP_FAILED;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * No boundary between connections works here: only programs that lock
+ * themselves down further (the built-ins) may run, under BUILTINS_ONLY.
+ * -1 with the result set when the chain runs another.
+ */
+static int conn_without_isolation(struct conn *c, struct isolate_policy *builtins_only)
+{
+	const struct qp_chain *ch = c->a->chain;
+	const char *third = NULL;
+	for (size_t i = 0; i < ch->nadmit && !third; i++)
+		if (!isolate_is_builtin(ch->admit[i].path))
+			third = ch->admit[i].path;
+	for (size_t i = 0; i < ch->nfilters && !third; i++)
+		if (!isolate_is_builtin(ch->filters[i].path))
+			third = ch->filters[i].path;
+	if (third) {
+		log_msg(LOG_ERR, "chain %s runs %s, a filter that is not built in, and this system allows no isolation for it (%s); set 'isolation: seccomp-only' in the configuration to run it anyway, less isolated",
+			ch->name, third, c->pol->detail);
+		conn_reason(c, "no isolation for a third-party filter");
+		c->res->result = QP_REFUSED;
+		return -1;
+	}
+	*builtins_only = *c->pol;
+	builtins_only->mech = ISOLATE_SECCOMP_ONLY;
+	c->pol = builtins_only;
+	return 0;
+}
+
+/* The pipeline, started and run to its end; -1 with the result set when it could not start. */
+static int conn_run(struct conn *c)
+{
+	const struct supervise_args *a = c->a;
+	/* the supervisor is the only owner of these fds, so O_NONBLOCK is ours to set */
+	c->saved_in_fl = fcntl(a->in_fd, F_GETFL);
+	c->saved_out_fl = a->out_fd != a->in_fd ? fcntl(a->out_fd, F_GETFL) : -1;
+	if (fd_set_nonblock(a->in_fd, true) < 0 || fd_set_nonblock(a->out_fd, true) < 0) {
+		log_sys(LOG_ERR, "unable to make the caller's fds non-blocking");
+		conn_reason(c, "unable to set up the caller's fds");
+		c->res->result = QP_FAILED;
+		return -1;
+	}
+	if (start_pipeline(c) < 0) {
+		if (c->res->result == QP_OK)
+			c->res->result = QP_FAILED;
+		procs_kill_all(c);
+		procs_reap_all(c);
+		return -1;
+	}
+	c->idle_ms = a->chain->idle_timeout_ms >= 0 ? a->chain->idle_timeout_ms : a->idle_timeout_ms;
+	c->active_ms = mono_ms();
+	c->dir_idle_at_ms = c->active_ms + DIR_IDLE_AFTER_MS;
+	if (a->limits_fd >= 0) {
+		long page = sysconf(_SC_PAGESIZE);
+		uint64_t held = 0;
+		for (size_t i = 0; i < c->npipes && page > 0; i++)
+			held += (uint64_t)(c->data_pipe > 0 ? slot_busy_pipe_size(c, i) : 16 * page) / (uint64_t)page;
+		slot_tell(c, LIMITS_RUNNING, held, false);
+		/* a resize may have come while the pipeline started */
+		slot_read_listener(c);
+	}
+	run_loop(c);
+	/* the pipes are as good as gone: the listener may give others more */
+	slot_tell(c, LIMITS_CLOSING, 0, false);
+	if (c->aborting) {
+		if (c->is_socket)
+			shutdown(a->in_fd, SHUT_RDWR);
+		procs_reap_all(c);
+	}
+	/*
+	 * Whatever a filter left behind outside a PID namespace passed to us:
+	 * end it (already done when every process ended normally).
+	 */
+	if (!c->stragglers_killed)
+		supervise_end_orphans();
+	if (c->up.discard && c->up.discarded > 0)
+		log_msg(LOG_INFO, "the pipeline stopped reading from the source early; the rest (%llu bytes) was discarded",
+			(unsigned long long)c->up.discarded);
+	return 0;
+}
+
+/* However it ended: what the processes said, the summary, then everything the connection held goes. */
+static void conn_finish(struct conn *c, int64_t start_ns)
+{
+	const struct supervise_args *a = c->a;
+	for (size_t i = 0; i < c->nprocs; i++) {
+		procs_drain_stderr(&c->procs[i]);
+		if (c->procs[i].err_fd >= 0)
+			close(c->procs[i].err_fd);
+	}
+	/* whatever of the warm pipeline was not taken (the call was refused before it ran) */
+	if (a->warm)
+		warm_discard(a->warm);
+	c->res->bytes_src2dst = c->up.bytes;
+	c->res->bytes_dst2src = c->down.bytes;
+	log_summary(c, start_ns);
+	if (c->up.to >= 0)
+		close(c->up.to);
+	if (c->down.from >= 0)
+		close(c->down.from);
+	if (c->saved_in_fl >= 0)
+		fcntl(a->in_fd, F_SETFL, c->saved_in_fl);
+	if (c->saved_out_fl >= 0)
+		fcntl(a->out_fd, F_SETFL, c->saved_out_fl);
+	procs_sandbox_forget(c);
+	slot_forget_pipes(c);
+	free(c->up.buf);
+	free(c->down.buf);
+	free(c->procs);
+	for (int i = 0; i < 3; i++)
+		procs_env_free(c->env_filter[i]);
+	procs_env_free(c->env_connector);
+	if (c->devnull >= 0)
+		close(c->devnull);
+	if (c->sigfd >= 0)
+		close(c->sigfd);
+}
+
 enum qp_result supervise_connection(const struct supervise_args *a, struct supervise_result *res)
 {
 	struct conn c = {
@@ -571,164 +739,29 @@ enum qp_result supervise_connection(const struct supervise_args *a, struct super
 		.down = { .name = "dst2src", .from = -1, .to = a->out_fd, .use_splice = true },
 	};
 	struct isolate_policy builtins_only;
-	int64_t start = mono_ns();
-	sigset_t mask;
-	struct stat st;
+	int64_t start = a->start_ns ? a->start_ns : mono_ns();
 
 	memset(res, 0, sizeof(*res));
 	res->result = QP_OK;
-	c.out_is_socket = fstat(a->out_fd, &st) == 0 && S_ISSOCK(st.st_mode);
-	c.up.from_is_socket = fstat(a->in_fd, &st) == 0 && S_ISSOCK(st.st_mode);
-	c.is_socket = a->in_fd == a->out_fd && c.out_is_socket;
-
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
-	    (c.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
-		log_sys(LOG_ERR, "unable to set up signals");
-		conn_reason(&c, "unable to set up signals");
-		res->result = QP_FAILED;
+	if (conn_setup(&c) < 0)
 		goto out;
-	}
-	/* a caller that goes away must be an error code, not a death */
-	signal(SIGPIPE, SIG_IGN);
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
-		log_sys(LOG_WARNING, "unable to become a subreaper: a filter's orphans may outlive the connection");
-
-	c.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	c.env_filter[0] = procs_env(a, QPC_DIR_ADMIT, false);
-	c.env_filter[QP_DIR_SRC2DST] = procs_env(a, QPC_DIR_SRC2DST, false);
-	c.env_filter[QP_DIR_DST2SRC] = procs_env(a, QPC_DIR_DST2SRC, false);
-	c.env_connector = procs_env(a, NULL, true);
-	if (c.devnull < 0 || !c.env_filter[0] || !c.env_filter[1] || !c.env_filter[2] ||
-	    !c.env_connector) {
-		log_sys(LOG_ERR, "unable to prepare the connection");
-		conn_reason(&c, "unable to prepare the connection");
-		res->result = QP_FAILED;
+	if (c.pol->mech == ISOLATE_NONE && conn_without_isolation(&c, &builtins_only) < 0)
 		goto out;
-	}
-
-	if (c.pol->mech == ISOLATE_NONE) {
-		/*
-		 * No boundary between connections works here: only programs that
-		 * lock themselves down further (the built-ins) may run.
-		 */
-		const char *third = NULL;
-		for (size_t i = 0; i < a->chain->nadmit && !third; i++)
-			if (!isolate_is_builtin(a->chain->admit[i].path))
-				third = a->chain->admit[i].path;
-		for (size_t i = 0; i < a->chain->nfilters && !third; i++)
-			if (!isolate_is_builtin(a->chain->filters[i].path))
-				third = a->chain->filters[i].path;
-		if (third) {
-			log_msg(LOG_ERR, "chain %s runs %s, a filter that is not built in, and this system allows no isolation for it (%s); set 'isolation: seccomp-only' in the configuration to run it anyway, less isolated",
-				a->chain->name, third, c.pol->detail);
-			conn_reason(&c, "no isolation for a third-party filter");
-			res->result = QP_REFUSED;
-			goto out;
-		}
-		builtins_only = *c.pol;
-		builtins_only.mech = ISOLATE_SECCOMP_ONLY;
-		c.pol = &builtins_only;
-	}
-
 	/* filters started ahead for another chain, under another isolation, or not all alive, are of no use */
 	if (a->warm && a->warm->chain &&
 	    (a->warm->chain != a->chain || a->warm->pol->mech != c.pol->mech || !warm_alive(a->warm)))
 		warm_discard(a->warm);
-
 	/* over a limit, wait for a slot before anything starts: no admission check, no pipe, no connector */
 	c.data_pipe = a->pipe_size;
 	c.aux_pipe = LIMITS_AUX_PIPE;
 	if (a->limits_fd >= 0 && slot_wait(&c) < 0)
 		goto out;
-
 	if (run_admission(&c) < 0) {
 		res->result = c.terminated ? QP_ABORTED : c.sb_setup_failed ? QP_FAILED : QP_REFUSED;
 		goto out;
 	}
-
-	/* the supervisor is the only owner of these fds, so O_NONBLOCK is ours to set */
-	c.saved_in_fl = fcntl(a->in_fd, F_GETFL);
-	c.saved_out_fl = a->out_fd != a->in_fd ? fcntl(a->out_fd, F_GETFL) : -1;
-	if (fd_set_nonblock(a->in_fd, true) < 0 || fd_set_nonblock(a->out_fd, true) < 0) {
-		log_sys(LOG_ERR, "unable to make the caller's fds non-blocking");
-		conn_reason(&c, "unable to set up the caller's fds");
-		res->result = QP_FAILED;
-		goto out;
-	}
-
-	if (start_pipeline(&c) < 0) {
-		if (res->result == QP_OK)
-			res->result = QP_FAILED;
-		procs_kill_all(&c);
-		procs_reap_all(&c);
-		goto out;
-	}
-	c.idle_ms = a->chain->idle_timeout_ms >= 0 ? a->chain->idle_timeout_ms : a->idle_timeout_ms;
-	c.active_ms = mono_ms();
-	c.dir_idle_at_ms = c.active_ms + DIR_IDLE_AFTER_MS;
-	if (a->limits_fd >= 0) {
-		long page = sysconf(_SC_PAGESIZE);
-		uint64_t held = 0;
-		for (size_t i = 0; i < c.npipes && page > 0; i++)
-			held += (uint64_t)(c.data_pipe > 0 ? slot_busy_pipe_size(&c, i) : 16 * page) / (uint64_t)page;
-		slot_tell(&c, LIMITS_RUNNING, held, false);
-		/* a resize may have come while the pipeline started */
-		slot_read_listener(&c);
-	}
-	run_loop(&c);
-	/* the pipes are as good as gone: the listener may give others more */
-	slot_tell(&c, LIMITS_CLOSING, 0, false);
-	if (c.aborting) {
-		if (c.is_socket)
-			shutdown(a->in_fd, SHUT_RDWR);
-		procs_reap_all(&c);
-	}
-	/*
-	 * Whatever a filter left behind outside a PID namespace passed to us:
-	 * end it (already done when every process ended normally).
-	 */
-	if (!c.stragglers_killed)
-		supervise_end_orphans();
-	if (c.up.discard && c.up.discarded > 0)
-		log_msg(LOG_INFO, "the pipeline stopped reading from the source early; the rest (%llu bytes) was discarded",
-			(unsigned long long)c.up.discarded);
+	conn_run(&c);
 out:
-	/* what the processes said, however the connection ended: before its summary */
-	for (size_t i = 0; i < c.nprocs; i++) {
-		procs_drain_stderr(&c.procs[i]);
-		if (c.procs[i].err_fd >= 0)
-			close(c.procs[i].err_fd);
-	}
-	/* whatever of the warm pipeline was not taken (the call was refused before it ran) */
-	if (a->warm)
-		warm_discard(a->warm);
-	res->bytes_src2dst = c.up.bytes;
-	res->bytes_dst2src = c.down.bytes;
-	log_summary(&c, a->start_ns ? a->start_ns : start);
-	if (c.up.to >= 0)
-		close(c.up.to);
-	if (c.down.from >= 0)
-		close(c.down.from);
-	if (c.saved_in_fl >= 0)
-		fcntl(a->in_fd, F_SETFL, c.saved_in_fl);
-	if (c.saved_out_fl >= 0)
-		fcntl(a->out_fd, F_SETFL, c.saved_out_fl);
-	procs_sandbox_forget(&c);
-	slot_forget_pipes(&c);
-	free(c.up.buf);
-	free(c.down.buf);
-	free(c.procs);
-	for (int i = 0; i < 3; i++)
-		procs_env_free(c.env_filter[i]);
-	procs_env_free(c.env_connector);
-	if (c.devnull >= 0)
-		close(c.devnull);
-	if (c.sigfd >= 0)
-		close(c.sigfd);
+	conn_finish(&c, start);
 	return res->result;
 }
