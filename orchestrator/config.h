@@ -121,4 +121,7 @@ struct qp_placeholders {
 char **config_expand_connector(char *const *template_argv, const struct qp_placeholders *ph);
 void config_free_argv(char **argv);
 
+/* The index of placeholder NAME (LEN bytes, without braces) of a connector template, or -1. */
+int config_placeholder_index(const char *name, size_t len);
+
 #endif

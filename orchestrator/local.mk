@@ -5,7 +5,9 @@ bin_PROGRAMS += qrexec-proxy
 noinst_LIBRARIES += orchestrator/libqp.a
 orchestrator_libqp_a_SOURCES = \
 	orchestrator/argcheck.c orchestrator/argcheck.h \
-	orchestrator/config.c orchestrator/config.h \
+	orchestrator/config.c orchestrator/config.h orchestrator/config_loader.h \
+	orchestrator/config_query.c \
+	orchestrator/config_yaml.c \
 	orchestrator/descriptor.c orchestrator/descriptor.h \
 	orchestrator/fdpass.c orchestrator/fdpass.h \
 	orchestrator/isolate.c orchestrator/isolate.h \
