@@ -42,7 +42,8 @@ orchestrator_libqp_a_CFLAGS = $(AM_CFLAGS) $(SYSTEMD_CFLAGS) $(YAML_CFLAGS) $(SE
 
 QP_LIBS = orchestrator/libqp.a $(SYSTEMD_LIBS) $(YAML_LIBS) $(SECCOMP_LIBS)
 
-qrexec_proxy_SOURCES = orchestrator/main.c
+qrexec_proxy_SOURCES = orchestrator/main.c orchestrator/options.c orchestrator/options.h \
+	orchestrator/startup.c orchestrator/startup.h
 qrexec_proxy_CFLAGS = $(AM_CFLAGS) $(SYSTEMD_CFLAGS)
 qrexec_proxy_LDADD = $(QP_LIBS)
 
