@@ -118,14 +118,9 @@ static void summary_of_dead(const struct limits_conn *c, pid_t pid, int status)
 static void reap_supervisors(struct listener *L)
 {
 	bool strays = false;
-	for (;;) {
-		int status;
-		pid_t pid = waitpid(-1, &status, WNOHANG);
-		if (pid <= 0) {
-			if (pid < 0 && errno == EINTR)
-				continue;
-			break;
-		}
+	int status;
+	pid_t pid;
+	while ((pid = reap_any(&status)) > 0) {
 		if (spare_reaped(&L->spare, pid))
 			continue; /* it took no connection: another is forked when calls pause */
 		const struct limits_conn *c = limits_find(&L->book, pid);
@@ -230,9 +225,7 @@ static int reload_config(struct listener *L)
 	}
 	fclose(errf);
 	if (!n) {
-		char *save = NULL;
-		for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-			log_msg(LOG_ERR, "%s", line);
+		log_lines(LOG_ERR, text);
 		log_msg(LOG_ERR, "configuration not reloaded: %s; fix %s and send SIGHUP again",
 			*L->cfg ? "keeping the previous one" : "still refusing every call", file);
 	} else {

@@ -324,3 +324,10 @@ _Noreturn void die_sys(int code, const char *fmt, ...)
 	va_end(ap);
 	exit(code);
 }
+
+void log_lines(int priority, char *text)
+{
+	char *save = NULL;
+	for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save))
+		log_msg(priority, "%s", line);
+}

@@ -11,6 +11,7 @@
 
 #include "logrelay.h"
 #include "logwire.h"
+#include "util.h"
 
 int logrelay_open(int fds[2])
 {
@@ -21,10 +22,7 @@ int logrelay_open(int fds[2])
 	(void)setsockopt(fds[0], SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 	(void)setsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 	if (shutdown(fds[0], SHUT_WR) < 0 || shutdown(fds[1], SHUT_RD) < 0) {
-		int e = errno;
-		close(fds[0]);
-		close(fds[1]);
-		errno = e;
+		close_pair(fds);
 		return -1;
 	}
 	return 0;

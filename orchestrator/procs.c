@@ -428,16 +428,10 @@ static void on_child(struct conn *c, pid_t pid, int status)
 
 static void reap(struct conn *c)
 {
-	for (;;) {
-		int status;
-		pid_t pid = waitpid(-1, &status, WNOHANG);
-		if (pid <= 0) {
-			if (pid < 0 && errno == EINTR)
-				continue;
-			return;
-		}
+	int status;
+	pid_t pid;
+	while ((pid = reap_any(&status)) > 0)
 		on_child(c, pid, status);
-	}
 }
 
 /* Blocks until every started process has been reaped (after SIGKILL). */

@@ -68,10 +68,7 @@ static int make_channel(int sv[2])
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -1;
 	if (fd_set_nonblock(sv[0], true) < 0) {
-		int err = errno;
-		close(sv[0]);
-		close(sv[1]);
-		errno = err;
+		close_pair(sv);
 		return -1;
 	}
 	return 0;
@@ -85,10 +82,7 @@ pid_t serve_fork(const struct serve_ctx *x, int fd, const char *id, int64_t star
 		return -1;
 	pid_t pid = fork();
 	if (pid < 0) {
-		int err = errno;
-		close(sv[0]);
-		close(sv[1]);
-		errno = err;
+		close_pair(sv);
 		return -1;
 	}
 	if (pid > 0) {

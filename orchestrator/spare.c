@@ -135,7 +135,8 @@ pid_t spare_take(struct spare *s, int fd, const char *id, int64_t start_ns, int 
 	return pid;
 }
 
-void spare_drop(struct spare *s)
+/* the listener's ends of the spare's sockets */
+static void spare_close(struct spare *s)
 {
 	if (s->ctl >= 0)
 		close(s->ctl);
@@ -143,6 +144,11 @@ void spare_drop(struct spare *s)
 	if (s->chan >= 0)
 		close(s->chan);
 	s->chan = -1;
+}
+
+void spare_drop(struct spare *s)
+{
+	spare_close(s);
 	if (s->pid > 0) {
 		/*
 		 * At EOF on its socket it ends what it started (filters started
@@ -167,12 +173,7 @@ bool spare_reaped(struct spare *s, pid_t pid)
 {
 	if (s->pid <= 0 || pid != s->pid)
 		return false;
-	if (s->ctl >= 0)
-		close(s->ctl);
-	s->ctl = -1;
-	if (s->chan >= 0)
-		close(s->chan);
-	s->chan = -1;
+	spare_close(s);
 	s->pid = -1;
 	return true;
 }

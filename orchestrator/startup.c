@@ -122,9 +122,7 @@ struct qp_config *startup_load_logged(const char *file)
 		die_sys(EXIT_SYS, "unable to load the configuration");
 	struct qp_config *cfg = config_load(file, NULL, f);
 	fclose(f);
-	char *save = NULL;
-	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-		log_msg(LOG_ERR, "%s", line);
+	log_lines(LOG_ERR, text);
 	free(text);
 	return cfg;
 }
@@ -139,9 +137,7 @@ int startup_argcheck_logged(const struct qp_config *cfg, const struct isolate_po
 		die_sys(EXIT_SYS, "unable to check the filters' arguments");
 	int problems = argcheck_config(cfg, pol, prog, f, NULL);
 	fclose(f);
-	char *save = NULL;
-	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-		log_msg(LOG_ERR, "%s", line);
+	log_lines(LOG_ERR, text);
 	free(text);
 	return problems;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -98,4 +99,22 @@ int write_text_file(const char *path, const char *text)
 		return -1;
 	}
 	return 0;
+}
+
+void close_pair(int fds[2])
+{
+	int err = errno;
+	close(fds[0]);
+	close(fds[1]);
+	errno = err;
+}
+
+pid_t reap_any(int *status)
+{
+	for (;;) {
+		pid_t pid = waitpid(-1, status, WNOHANG);
+		if (pid < 0 && errno == EINTR)
+			continue;
+		return pid > 0 ? pid : 0;
+	}
 }
