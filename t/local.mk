@@ -11,6 +11,10 @@ include t/config.mk
 include t/filters.mk
 include t/orchestrator.mk
 
+# README's Layout against the tree, and its length
+QP_TESTS += t/check-layout.py
+EXTRA_DIST += t/check-layout.py
+
 # The daemon of the integration tests under valgrind: every process it
 # forks (listener and supervisors) must end with no error and no leak.
 # (valgrind 3.19 does not know seccomp(2), which libseccomp probes, nor
