@@ -97,6 +97,8 @@ enum limits_msg_type {
 	LIMITS_RESIZE,             /* listener -> supervisor: data pipes now data_pipe bytes (big_pipes of them twice that) */
 	LIMITS_STATE,              /* supervisor -> listener: state (RUNNING or CLOSING), bytes so far,
 				      held_pages, idle_pipes, code 1 while its pipes are too full to shrink */
+	LIMITS_SPARE_READY,        /* spare -> listener: set up; chain: the chain whose filters it started
+				      ahead ("": none), code 1 when its sandbox is prepared */
 };
 
 struct limits_msg {

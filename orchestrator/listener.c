@@ -56,7 +56,7 @@ struct listener {
 	struct pollfd *pf;
 	struct limits_conn **who;
 	size_t pfcap;
-	nfds_t nchan, icontrol, irelay, npf;
+	nfds_t nchan, icontrol, ispare, irelay, npf;
 	/* who may connect */
 	uid_t peers[LISTENER_MAX_PEER_UIDS + 64];
 	size_t npeers;
@@ -268,6 +268,24 @@ static void listener_spare_due(struct listener *L, bool accept_ready)
 	spare_fork(L);
 }
 
+/*
+ * A spare set up for another chain than the last call asked for (forked
+ * before that call had said which): replaced, once no connection is being
+ * set up or running, so the next call finds its own chain's filters
+ * started ahead. Only a spare that is ready: one still setting up would
+ * hold the listener up while it ends.
+ */
+static void listener_spare_stale(struct listener *L)
+{
+	if (L->stopping || L->spare.pid <= 0 || !L->spare.ready || !L->book.last_chain[0] ||
+	    !strcmp(L->spare.hint, L->book.last_chain) || limits_busy(&L->book))
+		return;
+	log_msg(LOG_DEBUG, "the spare started chain '%s' ahead, the last call asked for '%s': replacing it",
+		L->spare.hint, L->book.last_chain);
+	spare_drop(&L->spare);
+	L->spare_due = mono_ms();
+}
+
 /* ---- signals ---- */
 
 static void begin_stop(struct listener *L)
@@ -461,8 +479,8 @@ static void listener_init(struct listener *L, int listen_fd)
 /* The poll set for this round, and how long poll may wait; false when out of memory. */
 static int listener_poll_set(struct listener *L)
 {
-	if (L->pfcap < L->book.nconns + 4) {
-		size_t cap = (L->book.nconns + 4) * 2;
+	if (L->pfcap < L->book.nconns + 5) {
+		size_t cap = (L->book.nconns + 5) * 2;
 		struct pollfd *npf = realloc(L->pf, cap * sizeof(*npf));
 		if (npf)
 			L->pf = npf;
@@ -489,6 +507,10 @@ static int listener_poll_set(struct listener *L)
 	L->icontrol = n;
 	if (L->control >= 0)
 		pf[n++] = (struct pollfd){ .fd = L->control, .events = POLLIN };
+	/* the spare says once when it is set up, and what it started ahead */
+	L->ispare = n;
+	if (L->spare.pid > 0 && L->spare.chan >= 0 && !L->spare.chan_quiet)
+		pf[n++] = (struct pollfd){ .fd = L->spare.chan, .events = POLLIN };
 	L->irelay = n;
 	pf[n++] = (struct pollfd){ .fd = L->relay[0], .events = POLLIN };
 	L->npf = n;
@@ -554,8 +576,11 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 			if (pf[i].revents)
 				limits_on_readable(&L.book, L.who[i], mono_ms());
 		listener_spare_due(&L, pf[1].revents & POLLIN);
-		if (L.control >= 0 && L.icontrol < L.irelay && (pf[L.icontrol].revents & POLLIN))
-			status_serve(L.control, &L.book);
+		if (L.control >= 0 && L.icontrol < L.ispare && (pf[L.icontrol].revents & POLLIN))
+			status_serve(L.control, &L.book, &L.spare);
+		if (L.ispare < L.irelay && pf[L.ispare].revents)
+			spare_on_readable(&L.spare);
+		listener_spare_stale(&L);
 		if (pf[0].revents & POLLIN)
 			listener_on_signals(&L);
 		if (pf[1].fd >= 0 && L.listen_fd >= 0 && (pf[1].revents & POLLIN))

@@ -62,10 +62,14 @@ static void spare_main(int chan, void *arg)
 	/* the filters of the chain the next call most likely asks for, started in that sandbox */
 	struct warm warm;
 	const struct qp_config *cfg = x->cfg;
-	const struct qp_chain *guess = sa->guess[0] ? config_chain(cfg, sa->guess)
-				       : cfg->nchains == 1 ? &cfg->chains[0]
-							   : NULL;
+	const struct qp_chain *guess = sa->guess[0] ? config_chain(cfg, sa->guess) : NULL;
 	warm_prepare(&warm, guess, &prep);
+	/* the listener (status, and whether this spare's guess is still the right one) */
+	struct limits_msg ready = { .type = LIMITS_SPARE_READY, .code = prep.ctl >= 0 || warm.chain };
+	if (warm.chain)
+		snprintf(ready.chain, sizeof(ready.chain), "%s", warm.chain->name);
+	if (limits_send(chan, &ready) < 0)
+		log_sys(LOG_DEBUG, "unable to tell the listener the spare is ready");
 
 	struct handoff h;
 	int fd = -1;
@@ -100,7 +104,13 @@ int spare_start(struct spare *s, const struct serve_ctx *x, const char *hint)
 		return -1;
 	/* the listener's book, where HINT may live, is freed in the child: a copy */
 	struct spare_start_args sa = { .x = x, .ctl = sv[1], .other = sv[0] };
+	/* with one chain, that one: the hint that stands for what the spare will start ahead */
+	if ((!hint || !*hint) && x->cfg && x->cfg->nchains == 1)
+		hint = x->cfg->chains[0].name;
 	snprintf(sa.guess, sizeof(sa.guess), "%s", hint ? hint : "");
+	snprintf(s->hint, sizeof(s->hint), "%s", sa.guess);
+	s->ready = s->prepared = s->chan_quiet = false;
+	s->warm[0] = '\0';
 	pid_t pid = serve_fork(x, -1, NULL, 0, &s->chan, spare_main, &sa);
 	int err = errno;
 	close(sv[1]);
@@ -133,6 +143,29 @@ pid_t spare_take(struct spare *s, int fd, const char *id, int64_t start_ns, int 
 	s->chan = -1;
 	s->pid = -1;
 	return pid;
+}
+
+void spare_on_readable(struct spare *s)
+{
+	struct limits_msg m;
+	while (s->chan >= 0 && !s->chan_quiet) {
+		if (limits_recv(s->chan, &m) < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			if (errno == EBADMSG)
+				continue;
+			s->chan_quiet = true; /* it ended: the reaping says the rest */
+			return;
+		}
+		if (m.type != LIMITS_SPARE_READY)
+			continue;
+		s->ready = true;
+		s->prepared = m.code != 0;
+		m.chain[sizeof(m.chain) - 1] = '\0';
+		snprintf(s->warm, sizeof(s->warm), "%s", m.chain);
+		/* all it has to say before it has a connection: the channel is the connection's from then on */
+		s->chan_quiet = true;
+	}
 }
 
 /* the listener's ends of the spare's sockets */

@@ -8,6 +8,7 @@
 #include <linux/filter.h>
 
 #include "config.h"
+#include "connlimits.h"
 #include "serve.h"
 
 /*
@@ -30,6 +31,12 @@ struct spare {
 	pid_t pid;   /* -1: none */
 	int ctl;     /* the listener's end of the socketpair the connection is handed over */
 	int chan;    /* the listener's end of its admission channel (connlimits.h) */
+	char hint[LIMITS_NAME_MAX]; /* the chain it was asked to start ahead ("": none) */
+	/* what it said once set up (LIMITS_SPARE_READY): */
+	bool ready;
+	bool prepared;              /* its sandbox is built */
+	char warm[LIMITS_NAME_MAX]; /* the chain whose filters run ahead in it ("": none) */
+	bool chan_quiet;            /* nothing more to read on chan (it said it all, or it ended) */
 };
 
 /*
@@ -48,6 +55,12 @@ int spare_start(struct spare *s, const struct serve_ctx *x, const char *hint);
  * -1 when there is no spare or it did not take it (the caller still owns FD).
  */
 pid_t spare_take(struct spare *s, int fd, const char *id, int64_t start_ns, int *chan);
+
+/*
+ * Reads what the spare says on its channel while it waits: that it is set
+ * up, and which chain's filters it started ahead (s->ready, s->warm).
+ */
+void spare_on_readable(struct spare *s);
 
 /* Ends the spare and reaps it (reload, stop). */
 void spare_drop(struct spare *s);

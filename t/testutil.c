@@ -600,6 +600,67 @@ pid_t daemon_wait_spare(const struct daemon *dm)
 	return spare;
 }
 
+char *daemon_status_json(const struct daemon *dm)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.control", dm->sock) >= sizeof(sa.sun_path))
+		return NULL;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || write(fd, "status json\n", 12) != 12) {
+		close(fd);
+		return NULL;
+	}
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	for (;;) {
+		if (!buf)
+			break;
+		if (len + 1 >= cap) {
+			char *n = realloc(buf, cap *= 2);
+			if (!n) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = n;
+		}
+		ssize_t r = read(fd, buf + len, cap - len - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
+	if (buf && len == 0) {
+		free(buf);
+		return NULL;
+	}
+	if (buf)
+		buf[len] = '\0';
+	return buf;
+}
+
+bool daemon_wait_spare_ahead(const struct daemon *dm, const char *chain)
+{
+	char want[300];
+	if (chain)
+		snprintf(want, sizeof(want), "\"ready\":true,\"prepared\":true,\"hint\":\"%s\",\"started_ahead\":\"%s\"}",
+			 chain, chain);
+	else
+		snprintf(want, sizeof(want), "\"started_ahead\":null}");
+	for (int64_t end = now_ms() + wait_ms(0); now_ms() < end; poll(NULL, 0, 20)) {
+		char *st = daemon_status_json(dm);
+		bool ok = st && strstr(st, "\"ready\":true") && strstr(st, want);
+		free(st);
+		if (ok)
+			return true;
+	}
+	return false;
+}
+
 void assert_no_children_of(const struct daemon *d)
 {
 	pid_t kids[64];
