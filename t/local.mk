@@ -29,28 +29,28 @@ check-valgrind: all $(check_PROGRAMS)
 	rm -rf t/valgrind && $(MKDIR_P) t/valgrind && chmod 1777 t/valgrind  # the sandboxes of a root-run daemon run as nobody
 	QP_BUILDDIR='$(abs_top_builddir)' QP_SRCDIR='$(abs_top_srcdir)' \
 	QP_TEST_ISOLATION=seccomp-only \
-	QP_DAEMON_WRAPPER="$(VALGRIND) -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --track-fds=no --log-file=$(abs_top_builddir)/t/valgrind/vg.%p" \
+	QP_DAEMON_WRAPPER="$(VALGRIND) -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --track-fds=no --log-file=$(abs_top_builddir)/t/valgrind/@RUN@/vg.%p" \
 	  t/check_serve
 	QP_BUILDDIR='$(abs_top_builddir)' QP_SRCDIR='$(abs_top_srcdir)' \
 	QP_TEST_ISOLATION=seccomp-only \
-	QP_DAEMON_WRAPPER="$(VALGRIND) -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --track-fds=no --log-file=$(abs_top_builddir)/t/valgrind/vg.%p" \
+	QP_DAEMON_WRAPPER="$(VALGRIND) -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --track-fds=no --log-file=$(abs_top_builddir)/t/valgrind/@RUN@/vg.%p" \
 	  t/check_faults
 	QP_BUILDDIR='$(abs_top_builddir)' QP_SRCDIR='$(abs_top_srcdir)' \
 	QP_TEST_ISOLATION=seccomp-only \
-	QP_DAEMON_WRAPPER="$(VALGRIND) -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --track-fds=no --log-file=$(abs_top_builddir)/t/valgrind/vg.%p" \
+	QP_DAEMON_WRAPPER="$(VALGRIND) -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --track-fds=no --log-file=$(abs_top_builddir)/t/valgrind/@RUN@/vg.%p" \
 	  t/check_transparent
 	QP_BUILDDIR='$(abs_top_builddir)' QP_SRCDIR='$(abs_top_srcdir)' \
 	QP_TEST_ISOLATION=seccomp-only \
-	QP_DAEMON_WRAPPER="$(VALGRIND) -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --track-fds=no --log-file=$(abs_top_builddir)/t/valgrind/vg.%p" \
+	QP_DAEMON_WRAPPER="$(VALGRIND) -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --track-fds=no --log-file=$(abs_top_builddir)/t/valgrind/@RUN@/vg.%p" \
 	  t/check_limits
-	@fail=0; for f in t/valgrind/vg.*; do \
+	@fail=0; for f in t/valgrind/*/vg.*; do \
 	  grep -v -E -e 'unhandled amd64-linux syscall: (317|442|444)$$' -e 'write your own handler' \
 	    -e README_MISSING_SYSCALL -e 'Nevertheless we consider' -e 'valgrind.org/support' \
 	    "$$f" > "$$f.rest" || true; \
 	  if test -s "$$f.rest"; then echo "== $$f"; cat "$$f.rest"; fail=1; fi; \
 	  rm -f "$$f.rest"; \
 	done; \
-	if test $$fail = 0; then echo "valgrind: $$(ls t/valgrind | wc -l) processes, no errors, no leaks"; fi; \
+	if test $$fail = 0; then echo "valgrind: $$(find t/valgrind -name 'vg.*' | wc -l) processes, no errors, no leaks"; fi; \
 	exit $$fail
 
 # The suites that run the daemon, directly (their Check output on stdout):
