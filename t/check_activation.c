@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "timeout.h"
 #include "hash.h"
 #include "testutil.h"
 
@@ -333,7 +334,7 @@ int main(void)
 {
 	Suite *s = suite_create("activation");
 	TCase *tc = tcase_create("activation");
-	tcase_set_timeout(tc, 180);
+	tcase_set_timeout(tc, test_timeout(180));
 	tcase_add_test(tc, test_killed_and_restarted_with_queued_calls);
 	tcase_add_test(tc, test_broken_at_start_then_fixed_by_reload);
 	tcase_add_test(tc, test_args_rejected_at_start);

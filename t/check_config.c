@@ -5,6 +5,7 @@
  * so the tests depend neither on the built filters nor on the machine's
  * /usr/libexec.
  */
+#include "timeout.h"
 #include "config.h"
 #include "names.h"
 
@@ -1066,7 +1067,7 @@ static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("good");
-	tcase_set_timeout(tc, 60);
+	tcase_set_timeout(tc, test_timeout(60));
 	tcase_add_test(tc, test_all_forms);
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_limits);
@@ -1078,7 +1079,7 @@ static Suite *config_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
-	tcase_set_timeout(tc, 60);
+	tcase_set_timeout(tc, test_timeout(60));
 	tcase_add_test(tc, test_err_unknown_keys);
 	tcase_add_test(tc, test_err_wrong_types);
 	tcase_add_test(tc, test_err_missing);
@@ -1095,7 +1096,7 @@ static Suite *config_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("hostile");
-	tcase_set_timeout(tc, 120);
+	tcase_set_timeout(tc, test_timeout(120));
 	tcase_add_test(tc, test_deep_nesting);
 	tcase_add_test(tc, test_huge_scalars);
 	tcase_add_test(tc, test_garbage);

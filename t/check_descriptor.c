@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "timeout.h"
 #include "descriptor.h"
 
 static int parse_full(const char *in, struct qp_descriptor *d, struct qp_call *c, const char **why)
@@ -240,7 +241,7 @@ static Suite *descriptor_suite(void)
 	tcase_add_test(tc, test_vm_names);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("read");
-	tcase_set_timeout(tc, 30);
+	tcase_set_timeout(tc, test_timeout(30));
 	tcase_add_test(tc, test_read_stops_at_nul);
 	tcase_add_test(tc, test_read_byte_at_a_time);
 	tcase_add_test(tc, test_read_too_long);

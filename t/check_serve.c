@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "timeout.h"
 #include "hash.h"
 #include "testutil.h"
 
@@ -633,7 +634,7 @@ static Suite *serve_suite(void)
 {
 	Suite *s = suite_create("serve");
 	TCase *tc = tcase_create("serve");
-	tcase_set_timeout(tc, 300);
+	tcase_set_timeout(tc, test_timeout(300));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_echo_0_1_3);
 	tcase_add_test(tc, test_64mib_each_way);

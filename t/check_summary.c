@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "timeout.h"
 #include "summary.h"
 #include "testutil.h"
 
@@ -300,7 +301,7 @@ static Suite *summary_suite(void)
 	tcase_add_test(tu, test_long_values_are_cut_with_a_marker);
 	suite_add_tcase(s, tu);
 	TCase *tc = tcase_create("daemon");
-	tcase_set_timeout(tc, 180);
+	tcase_set_timeout(tc, test_timeout(180));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_long_argument_keeps_the_summary_whole);
 	tcase_add_test(tc, test_caller_gone_after_its_eof);

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "timeout.h"
 #include "hash.h"
 #include "testutil.h"
 
@@ -664,7 +665,7 @@ static Suite *transparent_suite(void)
 {
 	Suite *s = suite_create("transparent");
 	TCase *tc = tcase_create("serve");
-	tcase_set_timeout(tc, 300);
+	tcase_set_timeout(tc, test_timeout(300));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_reaches_the_entry_target);
 	tcase_add_test(tc, test_empty_argument);
@@ -675,7 +676,7 @@ static Suite *transparent_suite(void)
 	suite_add_tcase(s, tc);
 
 	TCase *te = tcase_create("exec, links, check");
-	tcase_set_timeout(te, 300);
+	tcase_set_timeout(te, test_timeout(300));
 	tcase_add_checked_fixture(te, exec_setup, exec_teardown);
 	tcase_add_test(te, test_exec_full_name);
 	tcase_add_test(te, test_exec_refusals);

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "timeout.h"
 #include "testutil.h"
 #include "warm.h"
 
@@ -363,7 +364,7 @@ static Suite *warm_suite(void)
 {
 	Suite *s = suite_create("warm");
 	TCase *tc = tcase_create("daemon");
-	tcase_set_timeout(tc, 240);
+	tcase_set_timeout(tc, test_timeout(240));
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_add_test(tc, test_warm_runs_the_call);
 	tcase_add_test(tc, test_warm_other_chain);

@@ -5,7 +5,7 @@ QP_CHECK_PROGS += t/check_filters t/filter-misbehave t/filter-misbehave-builtin 
 	doc/examples/line-allowlist doc/examples/uppercase
 QP_TESTS += t/check_filters
 
-t_check_filters_SOURCES = t/check_filters.c
+t_check_filters_SOURCES = t/check_filters.c t/timeout.h
 t_check_filters_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 t_check_filters_LDADD = $(CHECK_LIBS)
 
