@@ -49,7 +49,8 @@ BUILTIN_LINK_FLAGS = $(HARDEN_LDFLAGS) $(FILTER_LDFLAGS)
 BUILTIN_LIBS = filters/kit/libqpf-builtin.a
 
 filters_PROGRAMS += filters/pass filters/byte-limit filters/timeout \
-	filters/count filters/sniff filters/streamline
+	filters/count filters/sniff filters/streamline \
+	filters/filecopy-guard
 
 filters_pass_SOURCES = filters/pass.c
 filters_pass_CFLAGS = $(BUILTIN_CC_FLAGS)
@@ -80,6 +81,25 @@ filters_streamline_SOURCES = filters/streamline.c
 filters_streamline_CFLAGS = $(BUILTIN_CC_FLAGS)
 filters_streamline_LDFLAGS = $(BUILTIN_LINK_FLAGS)
 filters_streamline_LDADD = $(BUILTIN_LIBS)
+
+# the guards of Qubes' own services: each parser is a module of its own,
+# which t/fuzz drives too
+filters_filecopy_guard_SOURCES = filters/filecopy-guard.c filters/filecopy.c filters/filecopy.h \
+	filters/filecopy-names.h
+filters_filecopy_guard_CFLAGS = $(BUILTIN_CC_FLAGS)
+filters_filecopy_guard_LDFLAGS = $(BUILTIN_LINK_FLAGS)
+filters_filecopy_guard_LDADD = $(BUILTIN_LIBS)
+
+# The code points filecopy-guard --safe-names allows: a table generated
+# from ICU's Unicode data by a maintainer (libicu-dev), committed.
+EXTRA_DIST += filters/gen-filecopy-names.c
+update-filecopy-names:
+	$(CC) -std=c11 $(WARN_CFLAGS) -o filters/gen-filecopy-names $(srcdir)/filters/gen-filecopy-names.c \
+		`$(PKG_CONFIG) --cflags --libs icu-uc`
+	filters/gen-filecopy-names > $(srcdir)/filters/filecopy-names.h-t
+	mv $(srcdir)/filters/filecopy-names.h-t $(srcdir)/filters/filecopy-names.h
+	rm -f filters/gen-filecopy-names
+.PHONY: update-filecopy-names
 
 dist_man_MANS += doc/qrexec-proxy-filter.7 \
 	doc/qrexec-proxy-filter-pass.1 doc/qrexec-proxy-filter-byte-limit.1 \
