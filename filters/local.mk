@@ -50,7 +50,7 @@ BUILTIN_LIBS = filters/kit/libqpf-builtin.a
 
 filters_PROGRAMS += filters/pass filters/byte-limit filters/timeout \
 	filters/count filters/sniff filters/streamline \
-	filters/filecopy-guard
+	filters/filecopy-guard filters/http-allow
 
 filters_pass_SOURCES = filters/pass.c
 filters_pass_CFLAGS = $(BUILTIN_CC_FLAGS)
@@ -89,6 +89,11 @@ filters_filecopy_guard_SOURCES = filters/filecopy-guard.c filters/filecopy.c fil
 filters_filecopy_guard_CFLAGS = $(BUILTIN_CC_FLAGS)
 filters_filecopy_guard_LDFLAGS = $(BUILTIN_LINK_FLAGS)
 filters_filecopy_guard_LDADD = $(BUILTIN_LIBS)
+
+filters_http_allow_SOURCES = filters/http-allow.c filters/http.c filters/http.h
+filters_http_allow_CFLAGS = $(BUILTIN_CC_FLAGS)
+filters_http_allow_LDFLAGS = $(BUILTIN_LINK_FLAGS)
+filters_http_allow_LDADD = $(BUILTIN_LIBS)
 
 # The code points filecopy-guard --safe-names allows: a table generated
 # from ICU's Unicode data by a maintainer (libicu-dev), committed.
