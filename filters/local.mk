@@ -109,7 +109,8 @@ update-filecopy-names:
 dist_man_MANS += doc/qrexec-proxy-filter.7 \
 	doc/qrexec-proxy-filter-pass.1 doc/qrexec-proxy-filter-byte-limit.1 \
 	doc/qrexec-proxy-filter-timeout.1 doc/qrexec-proxy-filter-count.1 \
-	doc/qrexec-proxy-filter-sniff.1 doc/qrexec-proxy-filter-streamline.1
+	doc/qrexec-proxy-filter-sniff.1 doc/qrexec-proxy-filter-streamline.1 \
+	doc/qrexec-proxy-filter-filecopy-guard.1 doc/qrexec-proxy-filter-http-allow.1
 
 # A third-party filter builds against the installed kit alone; the
 # examples are installed for filter authors.
