@@ -64,3 +64,12 @@ t_check_filecopy_SOURCES = t/check_filecopy.c
 t_check_filecopy_CFLAGS = $(TEST_CFLAGS)
 t_check_filecopy_LDADD = t/libtestutil.a $(TEST_LIBS)
 t_filecopy_stream_SOURCES = t/filecopy-stream.c
+
+# http-allow fed directly, then with tinyproxy, curl, apt-get and openssl
+# s_server through qrexec-proxy run (t/tcp-relay at both ends)
+QP_CHECK_PROGS += t/check_http_allow t/tcp-relay
+QP_TESTS += t/check_http_allow
+t_check_http_allow_SOURCES = t/check_http_allow.c
+t_check_http_allow_CFLAGS = $(TEST_CFLAGS)
+t_check_http_allow_LDADD = t/libtestutil.a $(TEST_LIBS)
+t_tcp_relay_SOURCES = t/tcp-relay.c
