@@ -95,6 +95,9 @@ filters_http_allow_CFLAGS = $(BUILTIN_CC_FLAGS)
 filters_http_allow_LDFLAGS = $(BUILTIN_LINK_FLAGS)
 filters_http_allow_LDADD = $(BUILTIN_LIBS)
 
+# what the guards of Qubes' services do, with examples
+EXTRA_DIST += doc/qubes-services.md
+
 # The code points filecopy-guard --safe-names allows: a table generated
 # from ICU's Unicode data by a maintainer (libicu-dev), committed.
 EXTRA_DIST += filters/gen-filecopy-names.c

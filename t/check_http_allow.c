@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -53,6 +54,8 @@ static pid_t start(char *const *argv, int in, int out, const char *errfile)
 		dup2(e, 2);
 		signal(SIGPIPE, SIG_DFL);
 		setpgid(0, 0);
+		/* a test that fails skips its teardown: the servers must not outlive it */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		execvp(argv[0], argv);
 		_exit(127);
 	}
