@@ -274,6 +274,14 @@ static void guard(const struct fc_rules *rules)
 			flush_out();
 			/* the receiver reads nothing after the marker: it may have its end of file now */
 			close(1);
+			/*
+			 * Said now, not at our end of file: the sender ends as soon as
+			 * it has the receiver's answer, and the connection may end
+			 * with it, before that end of file reaches us.
+			 */
+			char tot[160];
+			totals_text(tot, sizeof(tot));
+			qpf_log(LOG_INFO, "complete: %s", tot);
 			break;
 		}
 		case FC_MALFORMED:
@@ -283,9 +291,6 @@ static void guard(const struct fc_rules *rules)
 	const char *why = fc_eof(&parser);
 	if (why)
 		malformed(why);
-	char tot[160];
-	totals_text(tot, sizeof(tot));
-	qpf_log(LOG_INFO, "complete: %s", tot);
 }
 
 int main(int argc, char **argv)
