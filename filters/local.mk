@@ -49,7 +49,8 @@ BUILTIN_LINK_FLAGS = $(HARDEN_LDFLAGS) $(FILTER_LDFLAGS)
 BUILTIN_LIBS = filters/kit/libqpf-builtin.a
 
 filters_PROGRAMS += filters/pass filters/byte-limit filters/timeout \
-	filters/count filters/sniff filters/streamline
+	filters/count filters/sniff filters/streamline \
+	filters/filecopy-guard filters/http-allow
 
 filters_pass_SOURCES = filters/pass.c
 filters_pass_CFLAGS = $(BUILTIN_CC_FLAGS)
@@ -81,10 +82,38 @@ filters_streamline_CFLAGS = $(BUILTIN_CC_FLAGS)
 filters_streamline_LDFLAGS = $(BUILTIN_LINK_FLAGS)
 filters_streamline_LDADD = $(BUILTIN_LIBS)
 
+# the guards of Qubes' own services: each parser is a module of its own,
+# which t/fuzz drives too
+filters_filecopy_guard_SOURCES = filters/filecopy-guard.c filters/filecopy.c filters/filecopy.h \
+	filters/filecopy-names.h
+filters_filecopy_guard_CFLAGS = $(BUILTIN_CC_FLAGS)
+filters_filecopy_guard_LDFLAGS = $(BUILTIN_LINK_FLAGS)
+filters_filecopy_guard_LDADD = $(BUILTIN_LIBS)
+
+filters_http_allow_SOURCES = filters/http-allow.c filters/http.c filters/http.h
+filters_http_allow_CFLAGS = $(BUILTIN_CC_FLAGS)
+filters_http_allow_LDFLAGS = $(BUILTIN_LINK_FLAGS)
+filters_http_allow_LDADD = $(BUILTIN_LIBS)
+
+# what the guards of Qubes' services do, with examples
+EXTRA_DIST += doc/qubes-services.md
+
+# The code points filecopy-guard --safe-names allows: a table generated
+# from ICU's Unicode data by a maintainer (libicu-dev), committed.
+EXTRA_DIST += filters/gen-filecopy-names.c
+update-filecopy-names:
+	$(CC) -std=c11 $(WARN_CFLAGS) -o filters/gen-filecopy-names $(srcdir)/filters/gen-filecopy-names.c \
+		`$(PKG_CONFIG) --cflags --libs icu-uc`
+	filters/gen-filecopy-names > $(srcdir)/filters/filecopy-names.h-t
+	mv $(srcdir)/filters/filecopy-names.h-t $(srcdir)/filters/filecopy-names.h
+	rm -f filters/gen-filecopy-names
+.PHONY: update-filecopy-names
+
 dist_man_MANS += doc/qrexec-proxy-filter.7 \
 	doc/qrexec-proxy-filter-pass.1 doc/qrexec-proxy-filter-byte-limit.1 \
 	doc/qrexec-proxy-filter-timeout.1 doc/qrexec-proxy-filter-count.1 \
-	doc/qrexec-proxy-filter-sniff.1 doc/qrexec-proxy-filter-streamline.1
+	doc/qrexec-proxy-filter-sniff.1 doc/qrexec-proxy-filter-streamline.1 \
+	doc/qrexec-proxy-filter-filecopy-guard.1 doc/qrexec-proxy-filter-http-allow.1
 
 # A third-party filter builds against the installed kit alone; the
 # examples are installed for filter authors.

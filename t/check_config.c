@@ -404,7 +404,8 @@ START_TEST(test_example_files)
 	if (!srcdir)
 		srcdir = ".";
 	const char *files[] = { "conf/chains.yaml", "conf/examples/one-way.yaml", "conf/examples/custom.yaml",
-				"conf/examples/transparent.yaml" };
+				"conf/examples/transparent.yaml", "conf/examples/filecopy-guard.yaml",
+				"conf/examples/updates-proxy.yaml" };
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		char path[PATH_MAX];
 		snprintf(path, sizeof(path), "%s/%s", srcdir, files[i]);
@@ -1052,7 +1053,8 @@ static void make_fixtures(void)
 	make_dir(fp1, "fp1");
 	make_dir(fp2, "fp2");
 	make_dir(plain_dir, "plain");
-	const char *builtins[] = { "pass", "byte-limit", "timeout", "count", "sniff", "streamline" };
+	const char *builtins[] = { "pass", "byte-limit", "timeout", "count", "sniff", "streamline",
+				   "filecopy-guard", "http-allow" };
 	for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++)
 		make_filter(builtin, builtins[i], 0755);
 	make_filter(fp1, "pass", 0755);

@@ -747,6 +747,11 @@ static const char *const *const bad_args[] = {
 	(const char *const[]){ "filters/streamline", "--buffer-size", "0", NULL },
 	(const char *const[]){ "filters/streamline", "--max-read-delay", "-1", NULL },
 	(const char *const[]){ "filters/streamline", "--max-write-delay", "soon", NULL },
+	(const char *const[]){ "filters/filecopy-guard", "--max-files", "x", NULL },
+	(const char *const[]){ "filters/filecopy-guard", "--deny-name", "a/b", NULL },
+	(const char *const[]){ "filters/http-allow", NULL },
+	(const char *const[]){ "filters/http-allow", "--allow-host", "a*.org", NULL },
+	(const char *const[]){ "filters/http-allow", "--allow-host", "a.org", "--allow-port", "0", NULL },
 	(const char *const[]){ "doc/examples/line-allowlist", NULL },
 };
 
@@ -786,7 +791,8 @@ END_TEST
 
 static const char *const helps[] = {
 	"filters/pass", "filters/byte-limit", "filters/timeout", "filters/count",
-	"filters/sniff", "filters/streamline", "doc/examples/line-allowlist",
+	"filters/sniff", "filters/streamline", "filters/filecopy-guard", "filters/http-allow",
+	"doc/examples/line-allowlist",
 };
 
 START_TEST(help)

@@ -165,6 +165,8 @@ static const char *const examples[][2] = {
 	{ "conf/examples/one-way.yaml", "one-way" },
 	{ "conf/examples/custom.yaml", "custom" },
 	{ "conf/examples/transparent.yaml", "transparent" },
+	{ "conf/examples/filecopy-guard.yaml", "filecopy-guard" },
+	{ "conf/examples/updates-proxy.yaml", "updates-proxy" },
 	{ "t/policy/allowlists.yaml", "allowlists" },
 };
 

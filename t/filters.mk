@@ -58,3 +58,21 @@ t_env_filter_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/filters/kit
 t_env_filter_CFLAGS = $(WARN_CFLAGS) $(SECCOMP_CFLAGS)
 t_env_filter_LDFLAGS = $(HARDEN_LDFLAGS)
 t_env_filter_LDADD = filters/kit/libqrexec-proxy-filter.a $(SECCOMP_LIBS)
+
+# filecopy-guard between a sender and a receiver of the qubes.Filecopy
+# format written for the tests (t/filecopy-stream), real processes on pipes
+QP_CHECK_PROGS += t/check_filecopy t/filecopy-stream
+QP_TESTS += t/check_filecopy
+t_check_filecopy_SOURCES = t/check_filecopy.c
+t_check_filecopy_CFLAGS = $(TEST_CFLAGS)
+t_check_filecopy_LDADD = t/libtestutil.a $(TEST_LIBS)
+t_filecopy_stream_SOURCES = t/filecopy-stream.c
+
+# http-allow fed directly, then with tinyproxy, curl, apt-get and openssl
+# s_server through qrexec-proxy run (t/tcp-relay at both ends)
+QP_CHECK_PROGS += t/check_http_allow t/tcp-relay
+QP_TESTS += t/check_http_allow
+t_check_http_allow_SOURCES = t/check_http_allow.c
+t_check_http_allow_CFLAGS = $(TEST_CFLAGS)
+t_check_http_allow_LDADD = t/libtestutil.a $(TEST_LIBS)
+t_tcp_relay_SOURCES = t/tcp-relay.c
