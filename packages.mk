@@ -12,7 +12,7 @@
 EXTRA_DIST += debian/changelog debian/control debian/copyright debian/rules debian/source/format \
 	debian/qrexec-proxy.install debian/qrexec-proxy.dirs debian/qrexec-proxy.prerm debian/qrexec-proxy.postrm \
 	debian/qrexec-proxy-dev.install debian/qrexec-proxy.lintian-overrides \
-	rpm/qrexec-proxy.spec.in rpm/qrexec-proxy.spec packages.mk doc/packages.md
+	rpm/qrexec-proxy.spec.in rpm/qrexec-proxy.spec packages.mk
 
 DPKG_BUILDPACKAGE_FLAGS =
 RPMBUILD_FLAGS = $$(test -f /etc/debian_version && echo --nodeps)

@@ -22,8 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lockdown.h"
-#include "qpf.h"
+#include "kit/lockdown.h"
+#include "kit/qpf.h"
 
 #ifndef QP_LOCALSTATEDIR
 #define QP_LOCALSTATEDIR "/var"

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "qpf.h"
+#include "kit/qpf.h"
 
 /* started ahead of its connection when the proxy can (qpf.h) */
 QPF_PRESTART;

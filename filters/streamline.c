@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "qpf.h"
+#include "kit/qpf.h"
 
 /* started ahead of its connection when the proxy can (qpf.h) */
 QPF_PRESTART;

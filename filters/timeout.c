@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "qpf.h"
+#include "kit/qpf.h"
 
 /* started ahead of its connection when the proxy can (qpf.h) */
 QPF_PRESTART;

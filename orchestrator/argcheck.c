@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "qpf-contract.h"
 #include "argcheck.h"
 #include "spawn.h"
 #include "util.h"
@@ -54,10 +55,10 @@ static int job_prepare(struct job *j)
 		j->argv[k + 1] = s->args[k];
 	/* what a step may need to parse its arguments; "check" where a name stands */
 	const char *vars[][2] = {
-		{ "PATH", "/usr/local/bin:/usr/bin:/bin" }, { "QREXEC_PROXY_DIRECTION", "check" },
-		{ "QREXEC_PROXY_CHAIN", j->chain->name }, { "QREXEC_REMOTE_DOMAIN", "check" },
-		{ "QREXEC_PROXY_TARGET", "check" }, { "QREXEC_PROXY_SERVICE", "check" },
-		{ "QREXEC_PROXY_CONNECTION", "0000000000000000" },
+		{ "PATH", "/usr/local/bin:/usr/bin:/bin" }, { QPC_ENV_DIRECTION, QPC_DIR_CHECK },
+		{ QPC_ENV_CHAIN, j->chain->name }, { QPC_ENV_SOURCE, "check" },
+		{ QPC_ENV_TARGET, "check" }, { QPC_ENV_SERVICE, "check" },
+		{ QPC_ENV_CONNECTION, "0000000000000000" },
 	};
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
 		if (asprintf(&j->envp[i], "%s=%s", vars[i][0], vars[i][1]) < 0) {
@@ -136,12 +137,12 @@ static int report(FILE *errf, FILE *warnings, struct job *j)
 	return 0;
 }
 
-/* Runs JOBS[0..N) (at most 64) in one sandbox to their end or the deadline; -1 if the sandbox could not run. */
+/* Runs JOBS[0..N) (at most QP_MAX_PROCS) in one sandbox to their end or the deadline; -1 if the sandbox could not run. */
 static int run_batch(struct job *jobs, size_t n, const struct isolate_policy *pol, const struct sock_fprog *seccomp,
 		     int devnull, FILE *errf)
 {
-	struct isolate_proc ip[64];
-	int ew[64];
+	struct isolate_proc ip[QP_MAX_PROCS];
+	int ew[QP_MAX_PROCS];
 	struct isolate_sandbox sb;
 	int rc = -1;
 
@@ -266,8 +267,8 @@ int argcheck_config(const struct qp_config *cfg, const struct isolate_policy *po
 			}
 		}
 	}
-	for (size_t first = 0; first < n; first += 64) {
-		size_t k = n - first < 64 ? n - first : 64;
+	for (size_t first = 0; first < n; first += QP_MAX_PROCS) {
+		size_t k = n - first < QP_MAX_PROCS ? n - first : QP_MAX_PROCS;
 		if (run_batch(jobs + first, k, &local, seccomp, devnull, errf) < 0) {
 			problems = -1;
 			goto out;

@@ -92,10 +92,12 @@ void config_free(struct qp_config *cfg);
 
 /*
  * Whether CH lets SOURCE call SERVICE (with its argument) on TARGET: each
- * list the chain has must name it. *WHY says which did not.
+ * allowlist the chain has must name it. NULL when it does; otherwise
+ * which did not: "source", "target" or "service" (its list is that word
+ * with an 's': the chain's 'sources', 'targets' or 'services').
  */
-bool config_chain_allows(const struct qp_chain *ch, const char *source, const char *target, const char *service,
-			 const char **why);
+const char *config_chain_refuses(const struct qp_chain *ch, const char *source, const char *target,
+				 const char *service);
 
 /* The chain called NAME, or NULL. */
 const struct qp_chain *config_chain(const struct qp_config *cfg, const char *name);
@@ -119,11 +121,7 @@ struct qp_placeholders {
 char **config_expand_connector(char *const *template_argv, const struct qp_placeholders *ph);
 void config_free_argv(char **argv);
 
-/*
- * True if S is a valid name for chains, targets and services as qrexec
- * lets them through: non-empty, at most MAX bytes, only [A-Za-z0-9_.-],
- * not starting with '-' or '.'.
- */
-bool config_valid_name(const char *s, size_t max);
+/* The index of placeholder NAME (LEN bytes, without braces) of a connector template, or -1. */
+int config_placeholder_index(const char *name, size_t len);
 
 #endif

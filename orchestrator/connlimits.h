@@ -51,7 +51,7 @@
 #include <time.h>
 #include <sys/types.h>
 
-#define LIMITS_NAME_MAX 256        /* chain names (CONFIG_NAME_MAX + 1) */
+#define LIMITS_NAME_MAX 256        /* chain names (NAME_CHAIN_MAX + 1) */
 #define LIMITS_QUBE_MAX 32         /* qube names (31 bytes) + 1 */
 #define LIMITS_SERVICE_MAX 1088    /* the service, bounded and escaped as in the summary */
 #define LIMITS_AUX_PIPE 4096       /* stderr and event pipes: one page each */
@@ -97,6 +97,8 @@ enum limits_msg_type {
 	LIMITS_RESIZE,             /* listener -> supervisor: data pipes now data_pipe bytes (big_pipes of them twice that) */
 	LIMITS_STATE,              /* supervisor -> listener: state (RUNNING or CLOSING), bytes so far,
 				      held_pages, idle_pipes, code 1 while its pipes are too full to shrink */
+	LIMITS_SPARE_READY,        /* spare -> listener: set up; chain: the chain whose filters it started
+				      ahead ("": none), code 1 when its sandbox is prepared */
 };
 
 struct limits_msg {

@@ -92,30 +92,11 @@ const char *descriptor_strstatus(enum descriptor_status st)
 	return "unknown";
 }
 
-static bool name_char(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '_' || c == '.' || c == '-';
-}
-
-int valid_vm_name(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > QP_VMNAME_MAX)
-		return 0;
-	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!name_char(s[i]))
-			return 0;
-	return 1;
-}
-
 /* keywords of the dom0 form ("@dispvm" ...) may carry '@' and ':' */
 static bool valid_dom0_target(const char *s)
 {
 	size_t n = strlen(s);
-	if (n == 0 || n > QP_VMNAME_MAX + 16)
+	if (n == 0 || n > NAME_QUBE_MAX + 16)
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if (!name_char(s[i]) && s[i] != '@' && s[i] != ':')
@@ -157,7 +138,7 @@ int descriptor_parse(char *desc, size_t len, struct qp_descriptor *d, const char
 		return -1;
 	}
 	*plus = '\0';
-	if (!*service || plus - service > QP_SERVICE_MAX) {
+	if (!*service || plus - service > NAME_SERVICE_MAX) {
 		*why = "bad service name";
 		return -1;
 	}
@@ -174,7 +155,7 @@ int descriptor_parse(char *desc, size_t len, struct qp_descriptor *d, const char
 		return -1;
 	}
 
-	if (!valid_vm_name(field[1])) {
+	if (!name_qube(field[1])) {
 		*why = "bad source name";
 		return -1;
 	}
@@ -213,11 +194,11 @@ int argument_parse(char *arg, struct qp_call *c, const char **why)
 	*p2 = '\0';
 	char *service = p2 + 1;
 
-	if (!config_valid_name(arg, QP_SERVICE_MAX)) {
+	if (!name_valid(arg, NAME_SERVICE_MAX)) {
 		*why = "bad chain name";
 		return -1;
 	}
-	if (!valid_vm_name(target)) {
+	if (!name_qube(target)) {
 		*why = "bad target name";
 		return -1;
 	}
@@ -225,7 +206,7 @@ int argument_parse(char *arg, struct qp_call *c, const char **why)
 	/* DSTSERVICE: a name; then optionally '+' and an argument that may hold '+' */
 	char *sp = strchr(service, '+');
 	size_t namelen = sp ? (size_t)(sp - service) : strlen(service);
-	if (namelen == 0 || namelen > QP_SERVICE_MAX || service[0] == '-' || service[0] == '.') {
+	if (namelen == 0 || namelen > NAME_SERVICE_MAX || service[0] == '-' || service[0] == '.') {
 		*why = "bad destination service name";
 		return -1;
 	}
@@ -235,13 +216,9 @@ int argument_parse(char *arg, struct qp_call *c, const char **why)
 			return -1;
 		}
 	}
-	if (sp) {
-		for (char *q = sp + 1; *q; q++) {
-			if (!name_char(*q) && *q != '+') {
-				*why = "bad character in the destination service argument";
-				return -1;
-			}
-		}
+	if (sp && !name_argument(sp + 1)) {
+		*why = "bad character in the destination service argument";
+		return -1;
 	}
 	c->chain = arg;
 	c->target = target;

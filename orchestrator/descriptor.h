@@ -4,15 +4,14 @@
 
 #include <stddef.h>
 
+#include "names.h"
+
 /*
  * qrexec limits the whole service name (with its argument) to 65000 bytes;
  * the rest of a dom0 descriptor is three short names and three separators.
  */
-#define QP_SERVICE_NAME_MAX 65000
+#define QP_SERVICE_NAME_MAX NAME_ARGUMENT_MAX
 #define QP_DESCRIPTOR_MAX (QP_SERVICE_NAME_MAX + 3 * 64 + 4)
-/* qrexec: a service name (before '+') is at most 255 bytes, a VM name 31 */
-#define QP_SERVICE_MAX 255
-#define QP_VMNAME_MAX 31
 
 /*
  * The service name the proxy's own calls come in under: its argument is
@@ -64,8 +63,5 @@ struct qp_call {
 
 /* Splits ARG (modified in place). Returns 0, or -1 with *WHY set. */
 int argument_parse(char *arg, struct qp_call *c, const char **why);
-
-/* A qube name as qrexec accepts it: a letter, then [A-Za-z0-9_.-], <= 31 bytes. */
-int valid_vm_name(const char *s);
 
 #endif

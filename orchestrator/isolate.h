@@ -42,6 +42,8 @@ enum isolate_mech {
 };
 
 #define ISOLATE_MAX_PATHS 32
+/* the programs one sandbox starts (a chain of QP_MAX_PROCS / 2 filters, each both ways) */
+#define QP_MAX_PROCS 64
 
 struct isolate_policy {
 	enum isolate_mech mech;

@@ -143,7 +143,7 @@ static char **stale_links(int dfd, const char **wanted, size_t nwanted, const ch
 		const char *name = de->d_name;
 		struct stat st;
 		/* only names a transparent entry could have had: no SERVICE+ARG file, never the proxy's own */
-		if (!config_valid_name(name, QP_SERVICE_MAX) || !strcmp(name, QP_PROXY_SERVICE) ||
+		if (!name_valid(name, NAME_SERVICE_MAX) || !strcmp(name, QP_PROXY_SERVICE) ||
 		    is_wanted(wanted, nwanted, name))
 			continue;
 		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !is_our_link(dfd, name, &st, socket))

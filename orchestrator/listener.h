@@ -8,12 +8,13 @@
 #include <linux/filter.h>
 
 #include "config.h"
-#include "isolate.h"
+#include "serve.h"
 
 #define LISTENER_MAX_PEER_UIDS 32
 
 struct listener_opts {
 	const char *config_file;
+	struct serve_opts serve;  /* what every connection runs with */
 	int max_connections;      /* connections running at once; more wait (connlimits.h) */
 	int max_per_source;       /* running at once per source */
 	int max_queued;           /* waiting at once, in all; past max_connections + this, accept() waits */
@@ -21,11 +22,6 @@ struct listener_opts {
 	int queue_timeout_ms;     /* for chains without queue_timeout */
 	uint64_t pipe_memory;     /* the budget for all connections' pipes */
 	int grace_ms;             /* after SIGTERM, how long running connections may go on */
-	int descriptor_timeout_ms;
-	int admit_timeout_ms;
-	int idle_timeout_ms;      /* for chains without idle_timeout; 0: none */
-	int pipe_size;            /* the largest a data pipe may be */
-	const struct isolate_policy *isolation;
 	const char *control_path; /* the status control socket (status.h); NULL: none */
 	bool spare;               /* keep a supervisor forked and its sandbox built ahead of the next connection (spare.h) */
 	/*
@@ -38,48 +34,21 @@ struct listener_opts {
 };
 
 /*
- * The accept loop: one forked supervisor per connection. Never reads
- * connection data. SIGHUP reloads the configuration (a bad file keeps the
- * old one), SIGTERM stops accepting and waits for the running connections
- * up to the grace period; a second SIGTERM ends them at once.
- * Takes ownership of *CFG (it may be replaced on reload). *CFG NULL: the
- * configuration did not load at start; every call is refused until a
- * reload loads one. A SIGHUP sent with sigqueue() by 'qrexec-proxy reload'
- * is answered with the verdict (reload.h). Supervisors' own messages are
- * written by the listener (logrelay.h). Returns the exit code.
+ * The listener: accepts connections and forks one supervisor for each
+ * (serve.h), or hands it to the spare forked ahead (spare.h); keeps the
+ * book of limits and pipe shares (connlimits.h) over each supervisor's
+ * admission channel; writes the supervisors' log messages (logrelay.h);
+ * answers `status` (status.h). It never reads connection data.
+ *
+ * SIGHUP reloads the configuration (a bad file keeps the old one);
+ * SIGTERM stops accepting and waits for the running connections up to
+ * the grace period; a second SIGTERM ends them at once. Takes ownership
+ * of *CFG (it may be replaced on reload). *CFG NULL: the configuration
+ * did not load at start; every call is refused until a reload loads
+ * one. A SIGHUP sent with sigqueue() by 'qrexec-proxy reload' is answered
+ * with the verdict (reload.h). Returns the exit code.
  */
 int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog *seccomp,
 		 const struct listener_opts *o);
-
-/* Binds a UNIX stream socket at PATH, replacing a stale socket but never another file. */
-int listener_bind(const char *path);
-
-/*
- * One connection on socket FD, in the supervisor process: reads and checks
- * the descriptor, finds the chain (CFG NULL: refuses it), asks the
- * listener for a slot over LIMITS_FD (its end of the admission channel;
- * -1: none, run at once) and runs it. Returns the process exit code.
- */
-int serve_connection(int fd, int limits_fd, const char *id, const struct qp_config *cfg,
-		     const struct sock_fprog *seccomp, const struct listener_opts *o, int64_t start_ns);
-
-struct isolate_prepared;
-struct warm;
-/*
- * Builds, under the daemon's isolation, the sandbox a connection's filters
- * will run in before its chain is known (every filter of CFG may start in
- * it); PREP is left empty where it cannot be, and the connection then
- * builds its own. The supervisor's first step (spare.h).
- */
-void serve_prepare(const struct qp_config *cfg, const struct sock_fprog *seccomp, const struct listener_opts *o,
-		   struct isolate_prepared *prep);
-/*
- * serve_connection with the sandbox PREP prepared, and WARM, the filters
- * started ahead in it (warm.h), or NULL; START_NS: when it was accepted
- * (0: now).
- */
-int serve_prepared(int fd, int limits_fd, const char *id, const struct qp_config *cfg,
-		   const struct sock_fprog *seccomp, const struct listener_opts *o, struct isolate_prepared *prep,
-		   struct warm *warm, int64_t start_ns);
 
 #endif

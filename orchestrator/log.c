@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -13,8 +14,8 @@
 #include <systemd/sd-journal.h>
 
 #include "log.h"
-#include "logrelay.h"
-#include "summary.h"
+#include "logwire.h"
+#include "kvline.h"
 
 static const char *log_prog = "qrexec-proxy";
 static enum log_target log_target = LOG_TARGET_STDERR;
@@ -80,6 +81,56 @@ static const char *orempty(const char *s)
 	return s ? s : "";
 }
 
+/*
+ * Hands one message to the listener (logrelay.h). Returns 0 when it was
+ * handed over, -1 when it was not (no relay, the listener gone): the
+ * caller then writes it itself, so it is written exactly once.
+ */
+static int relay_send(int fd, int priority, const struct log_connection *conn, const char *msg,
+		  const struct log_kv *kv, size_t n)
+{
+	if (fd < 0 || n > RELAY_MAX_KV)
+		return -1;
+	char prio[8];
+	snprintf(prio, sizeof(prio), "%d", priority);
+	struct iovec iov[RELAY_NFIELDS + 3 * RELAY_MAX_KV];
+	int k = 0;
+	size_t total = 0;
+#define PUT(s, len) do { iov[k].iov_base = (void *)(s); iov[k].iov_len = (len); total += (len); k++; } while (0)
+#define PUTS(s) PUT(s, strlen(s) + 1)
+	const char *f[RELAY_NFIELDS] = {
+		[RELAY_PRIORITY] = prio,
+		[RELAY_HAS_CONN] = conn ? "1" : "0",
+		[RELAY_ID] = orempty(conn ? conn->id : NULL),
+		[RELAY_SOURCE] = orempty(conn ? conn->source : NULL),
+		[RELAY_TARGET] = orempty(conn ? conn->target : NULL),
+		[RELAY_SERVICE] = orempty(conn ? conn->service : NULL),
+		[RELAY_CHAIN] = orempty(conn ? conn->chain : NULL),
+		[RELAY_MESSAGE] = orempty(msg),
+	};
+	for (size_t i = 0; i < RELAY_NFIELDS; i++)
+		PUTS(f[i]);
+	for (size_t i = 0; i < n; i++) {
+		PUT(kv[i].key, strlen(kv[i].key));
+		PUT("=", 1);
+		PUTS(orempty(kv[i].value));
+	}
+#undef PUTS
+#undef PUT
+	if (total > RELAY_MAX)
+		return -1;
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)k };
+	/* blocks while the listener's queue is full: it drains it in its poll loop */
+	for (;;) {
+		ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		if (w == (ssize_t)total)
+			return 0;
+		if (w < 0 && errno == EINTR)
+			continue;
+		return -1;
+	}
+}
+
 void log_set_relay(int fd)
 {
 	log_relay_fd = fd;
@@ -96,7 +147,7 @@ static void log_emit_here(int priority, const char *tag, const char *msg)
 	if (log_target == LOG_TARGET_JOURNAL) {
 		int r;
 		/* the service's argument is the caller's, up to 65,000 bytes: bounded on every entry */
-		char service[SUMMARY_FIELD_MAX * 4 + 64];
+		char service[KVLINE_FIELD_MAX * 4 + 64];
 		if (log_have_conn)
 			r = sd_journal_send("MESSAGE=%s%s%s", tag ? tag : "", tag ? ": " : "", msg,
 					    "PRIORITY=%d", priority,
@@ -105,7 +156,7 @@ static void log_emit_here(int priority, const char *tag, const char *msg)
 					    "QREXEC_PROXY_SOURCE=%s", orempty(log_conn.source),
 					    "QREXEC_PROXY_TARGET=%s", orempty(log_conn.target),
 					    "QREXEC_PROXY_SERVICE=%s",
-					    summary_bounded(service, sizeof(service), log_conn.service, SUMMARY_FIELD_MAX),
+					    kvline_bounded(service, sizeof(service), log_conn.service, KVLINE_FIELD_MAX),
 					    "QREXEC_PROXY_CHAIN=%s", orempty(log_conn.chain),
 					    NULL);
 		else
@@ -140,14 +191,14 @@ static void log_emit_here(int priority, const char *tag, const char *msg)
 static void log_emit(int priority, const char *tag, const char *msg)
 {
 	if (!tag && log_relayed() &&
-	    logrelay_send(log_relay_fd, priority, log_have_conn ? &log_conn : NULL, msg, NULL, 0) == 0)
+	    relay_send(log_relay_fd, priority, log_have_conn ? &log_conn : NULL, msg, NULL, 0) == 0)
 		return;
 	log_emit_here(priority, tag, msg);
 }
 
 void log_structured(int priority, const char *msg, const struct log_kv *kv, size_t n)
 {
-	if (log_relayed() && logrelay_send(log_relay_fd, priority, log_have_conn ? &log_conn : NULL, msg, kv, n) == 0)
+	if (log_relayed() && relay_send(log_relay_fd, priority, log_have_conn ? &log_conn : NULL, msg, kv, n) == 0)
 		return;
 	if (log_target == LOG_TARGET_JOURNAL) {
 		struct iovec iov[32];
@@ -272,4 +323,11 @@ _Noreturn void die_sys(int code, const char *fmt, ...)
 	log_vfatal(LOG_ERR, err, fmt, ap);
 	va_end(ap);
 	exit(code);
+}
+
+void log_lines(int priority, char *text)
+{
+	char *save = NULL;
+	for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save))
+		log_msg(priority, "%s", line);
 }

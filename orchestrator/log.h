@@ -58,6 +58,9 @@ void log_structured(int priority, const char *msg, const struct log_kv *kv, size
  */
 void log_set_relay(int fd);
 
+/* TEXT (modified), one message per line at PRIORITY: what a loader wrote to a memory stream */
+void log_lines(int priority, char *text);
+
 _Noreturn void die_x(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 _Noreturn void die_sys(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -1,10 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/*
- * One message is one datagram of NUL-terminated strings:
- *   PRIORITY \0 HASCONN \0 ID \0 SOURCE \0 TARGET \0 SERVICE \0 CHAIN \0 MESSAGE \0 (KEY=VALUE \0)*
- * A datagram arrives whole or not at all, so messages of concurrent
- * supervisors never mix.
- */
+/* The listener's side of the log relay (see logrelay.h; the format is logwire.h's). */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,10 +10,8 @@
 #include <unistd.h>
 
 #include "logrelay.h"
-
-/* the service's argument is the caller's, up to 65,000 bytes; the rest is ours and bounded */
-#define RELAY_MAX (128 * 1024)
-#define RELAY_MAX_KV 30
+#include "logwire.h"
+#include "util.h"
 
 int logrelay_open(int fds[2])
 {
@@ -29,59 +22,10 @@ int logrelay_open(int fds[2])
 	(void)setsockopt(fds[0], SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 	(void)setsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 	if (shutdown(fds[0], SHUT_WR) < 0 || shutdown(fds[1], SHUT_RD) < 0) {
-		int e = errno;
-		close(fds[0]);
-		close(fds[1]);
-		errno = e;
+		close_pair(fds);
 		return -1;
 	}
 	return 0;
-}
-
-static const char *orempty(const char *s)
-{
-	return s ? s : "";
-}
-
-int logrelay_send(int fd, int priority, const struct log_connection *conn, const char *msg,
-		  const struct log_kv *kv, size_t n)
-{
-	if (fd < 0 || n > RELAY_MAX_KV)
-		return -1;
-	char prio[8];
-	snprintf(prio, sizeof(prio), "%d", priority);
-	struct iovec iov[8 + 3 * RELAY_MAX_KV];
-	int k = 0;
-	size_t total = 0;
-#define PUT(s, len) do { iov[k].iov_base = (void *)(s); iov[k].iov_len = (len); total += (len); k++; } while (0)
-#define PUTS(s) PUT(s, strlen(s) + 1)
-	PUTS(prio);
-	PUTS(conn ? "1" : "0");
-	PUTS(orempty(conn ? conn->id : NULL));
-	PUTS(orempty(conn ? conn->source : NULL));
-	PUTS(orempty(conn ? conn->target : NULL));
-	PUTS(orempty(conn ? conn->service : NULL));
-	PUTS(orempty(conn ? conn->chain : NULL));
-	PUTS(orempty(msg));
-	for (size_t i = 0; i < n; i++) {
-		PUT(kv[i].key, strlen(kv[i].key));
-		PUT("=", 1);
-		PUTS(orempty(kv[i].value));
-	}
-#undef PUTS
-#undef PUT
-	if (total > RELAY_MAX)
-		return -1;
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)k };
-	/* blocks while the listener's queue is full: it drains it in its poll loop */
-	for (;;) {
-		ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
-		if (w == (ssize_t)total)
-			return 0;
-		if (w < 0 && errno == EINTR)
-			continue;
-		return -1;
-	}
 }
 
 /* the next NUL-terminated string of [*P, END), or NULL when there is none */
@@ -101,8 +45,8 @@ static void relay_one(char *buf, size_t len)
 {
 	char *p = buf;
 	const char *end = buf + len;
-	const char *f[8];
-	for (int i = 0; i < 8; i++)
+	const char *f[RELAY_NFIELDS];
+	for (int i = 0; i < RELAY_NFIELDS; i++)
 		if (!(f[i] = next_field(&p, end)))
 			return; /* not one of ours: a supervisor writes whole messages */
 	struct log_kv kv[RELAY_MAX_KV];
@@ -117,15 +61,16 @@ static void relay_one(char *buf, size_t len)
 		kv[n].value = eq + 1;
 		n++;
 	}
-	int priority = atoi(f[0]);
+	int priority = atoi(f[RELAY_PRIORITY]);
 	if (priority < 0 || priority > 7)
 		priority = LOG_WARNING;
-	struct log_connection lc = { f[2], f[3], f[4], f[5], f[6] };
-	log_set_connection(f[1][0] == '1' ? &lc : NULL);
+	struct log_connection lc = { .id = f[RELAY_ID], .source = f[RELAY_SOURCE], .target = f[RELAY_TARGET],
+				     .service = f[RELAY_SERVICE], .chain = f[RELAY_CHAIN] };
+	log_set_connection(f[RELAY_HAS_CONN][0] == '1' ? &lc : NULL);
 	if (n)
-		log_structured(priority, f[7], kv, n);
+		log_structured(priority, f[RELAY_MESSAGE], kv, n);
 	else
-		log_msg(priority, "%s", f[7]);
+		log_msg(priority, "%s", f[RELAY_MESSAGE]);
 	log_set_connection(NULL);
 }
 

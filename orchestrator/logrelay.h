@@ -25,12 +25,4 @@ int logrelay_open(int fds[2]);
 /* In the listener: writes every message waiting on FD; never blocks. */
 void logrelay_drain(int fd);
 
-/*
- * In log.c: hands one message to the listener. Returns 0 when it was
- * handed over, -1 when it was not (no relay, the listener gone): the
- * caller then writes it itself, so it is written exactly once.
- */
-int logrelay_send(int fd, int priority, const struct log_connection *conn, const char *msg,
-		  const struct log_kv *kv, size_t n);
-
 #endif

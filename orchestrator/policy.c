@@ -30,6 +30,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "names.h"
 #include "policy.h"
 
 /* the proxy's own service name, as /etc/qubes-rpc/qrexec-proxy names it */
@@ -500,8 +501,7 @@ int policy_write(const struct qp_config *cfg, const struct policy_options *o, FI
 
 bool policy_valid_proxy_qube(const char *name)
 {
-	return name && ((*name >= 'a' && *name <= 'z') || (*name >= 'A' && *name <= 'Z')) &&
-	       config_valid_name(name, 31) && strcmp(name, "dom0") != 0;
+	return name_qube(name) && strcmp(name, "dom0") != 0;
 }
 
 static bool names(char *const *list, size_t n, const char *name)

@@ -16,9 +16,11 @@
 #include <unistd.h>
 
 #include "connlimits.h"
+#include "fdpass.h"
 #include "isolate.h"
 #include "log.h"
 #include "spare.h"
+#include "serve.h"
 #include "supervise.h"
 #include "util.h"
 #include "warm.h"
@@ -29,10 +31,21 @@ struct handoff {
 	int64_t start_ns;
 };
 
+/* what the spare is forked with */
+struct spare_start_args {
+	const struct serve_ctx *x;
+	int ctl;        /* its end of the hand-over socket */
+	int other;      /* the listener's end: closed in the child */
+	char guess[LIMITS_NAME_MAX];
+};
+
 /* In the spare: waits for its connection and serves it; never returns. */
-static _Noreturn void spare_main(int ctl, int chan, const struct qp_config *cfg, const struct sock_fprog *seccomp,
-				 const struct listener_opts *o, const char *hint)
+static void spare_main(int chan, void *arg)
 {
+	struct spare_start_args *sa = arg;
+	const struct serve_ctx *x = sa->x;
+	int ctl = sa->ctl;
+	close(sa->other);
 	/* "qp-spare" in ps while it waits; a supervisor like any other once it has its connection */
 	char comm[16] = "";
 	prctl(PR_GET_NAME, comm, 0, 0, 0);
@@ -45,94 +58,69 @@ static _Noreturn void spare_main(int ctl, int chan, const struct qp_config *cfg,
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
 		log_sys(LOG_WARNING, "unable to become a subreaper: a filter's orphans may outlive the spare");
 	struct isolate_prepared prep;
-	serve_prepare(cfg, seccomp, o, &prep);
+	serve_prepare(x, &prep);
 	/* the filters of the chain the next call most likely asks for, started in that sandbox */
 	struct warm warm;
-	const struct qp_chain *guess = hint[0] ? config_chain(cfg, hint) : cfg->nchains == 1 ? &cfg->chains[0] : NULL;
+	const struct qp_config *cfg = x->cfg;
+	const struct qp_chain *guess = sa->guess[0] ? config_chain(cfg, sa->guess) : NULL;
 	warm_prepare(&warm, guess, &prep);
+	/* the listener (status, and whether this spare's guess is still the right one) */
+	struct limits_msg ready = { .type = LIMITS_SPARE_READY, .code = prep.ctl >= 0 || warm.chain };
+	if (warm.chain)
+		snprintf(ready.chain, sizeof(ready.chain), "%s", warm.chain->name);
+	if (limits_send(chan, &ready) < 0)
+		log_sys(LOG_DEBUG, "unable to tell the listener the spare is ready");
 
 	struct handoff h;
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} cbuf;
-	struct iovec iov = { &h, sizeof(h) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
-			      .msg_controllen = sizeof(cbuf.buf) };
-	ssize_t r;
-	while ((r = recvmsg(ctl, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
-		;
 	int fd = -1;
-	struct cmsghdr *cm = r > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
-	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-	    cm->cmsg_len == CMSG_LEN(sizeof(int)))
-		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	size_t nfds = 0;
+	int r = fdpass_recv(ctl, &h, sizeof(h), &fd, 1, &nfds);
 	close(ctl);
-	if (r != (ssize_t)sizeof(h) || fd < 0) {
+	int code = 0;
+	if (r <= 0 || nfds != 1) {
 		/* dropped (reload, stop) or the listener is gone: nothing was ours yet */
-		if (fd >= 0)
+		if (nfds == 1)
 			close(fd);
 		close(chan);
-		warm_discard(&warm);
-		isolate_discard(&prep);
-		supervise_end_orphans();
-		_exit(0);
+	} else {
+		h.id[sizeof(h.id) - 1] = '\0';
+		prctl(PR_SET_NAME, comm, 0, 0, 0);
+		code = serve_connection(x, fd, chan, h.id, &prep, &warm, h.start_ns);
 	}
-	h.id[sizeof(h.id) - 1] = '\0';
-	prctl(PR_SET_NAME, comm, 0, 0, 0);
-	int code = serve_prepared(fd, chan, h.id, cfg, seccomp, o, &prep, &warm, h.start_ns);
 	warm_discard(&warm);
 	isolate_discard(&prep);
 	supervise_end_orphans();
+	config_free(x->cfg);
 	exit(code);
 }
 
-int spare_start(struct spare *s, const struct qp_config *cfg, const struct sock_fprog *seccomp,
-		const struct listener_opts *o, const char *hint, void (*in_child)(void *), void *arg)
+int spare_start(struct spare *s, const struct serve_ctx *x, const char *hint)
 {
-	/* the listener's book, where HINT may live, is freed in the child */
-	char guess[LIMITS_NAME_MAX];
-	snprintf(guess, sizeof(guess), "%s", hint ? hint : "");
-	int sv[2], ch[2] = { -1, -1 };
+	int sv[2];
 	s->pid = -1;
 	s->ctl = -1;
 	s->chan = -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -1;
-	/* the admission channel, as the listener makes for a supervisor it forks (connlimits.h) */
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) < 0 || fd_set_nonblock(ch[0], true) < 0) {
-		int err = errno;
-		close(sv[0]);
-		close(sv[1]);
-		if (ch[0] >= 0) {
-			close(ch[0]);
-			close(ch[1]);
-		}
-		errno = err;
-		return -1;
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		int err = errno;
-		close(sv[0]);
-		close(sv[1]);
-		close(ch[0]);
-		close(ch[1]);
-		errno = err;
-		return -1;
-	}
-	if (pid == 0) {
-		close(sv[0]);
-		close(ch[0]);
-		if (in_child)
-			in_child(arg);
-		spare_main(sv[1], ch[1], cfg, seccomp, o, guess);
-	}
+	/* the listener's book, where HINT may live, is freed in the child: a copy */
+	struct spare_start_args sa = { .x = x, .ctl = sv[1], .other = sv[0] };
+	/* with one chain, that one: the hint that stands for what the spare will start ahead */
+	if ((!hint || !*hint) && x->cfg && x->cfg->nchains == 1)
+		hint = x->cfg->chains[0].name;
+	snprintf(sa.guess, sizeof(sa.guess), "%s", hint ? hint : "");
+	snprintf(s->hint, sizeof(s->hint), "%s", sa.guess);
+	s->ready = s->prepared = s->chan_quiet = false;
+	s->warm[0] = '\0';
+	pid_t pid = serve_fork(x, -1, NULL, 0, &s->chan, spare_main, &sa);
+	int err = errno;
 	close(sv[1]);
-	close(ch[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		errno = err;
+		return -1;
+	}
 	s->pid = pid;
 	s->ctl = sv[0];
-	s->chan = ch[0];
 	return 0;
 }
 
@@ -142,23 +130,7 @@ pid_t spare_take(struct spare *s, int fd, const char *id, int64_t start_ns, int 
 		return -1;
 	struct handoff h = { .start_ns = start_ns };
 	snprintf(h.id, sizeof(h.id), "%s", id);
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} cbuf;
-	memset(&cbuf, 0, sizeof(cbuf));
-	struct iovec iov = { &h, sizeof(h) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
-			      .msg_controllen = sizeof(cbuf.buf) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	ssize_t w;
-	while ((w = sendmsg(s->ctl, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 && errno == EINTR)
-		;
-	if (w != (ssize_t)sizeof(h)) {
+	if (fdpass_send(s->ctl, &h, sizeof(h), NULL, 0, &fd, 1, MSG_DONTWAIT) < 0) {
 		/* a spare that cannot take it is of no use any more */
 		log_sys(LOG_DEBUG, "the spare supervisor did not take the connection");
 		spare_drop(s);
@@ -173,7 +145,31 @@ pid_t spare_take(struct spare *s, int fd, const char *id, int64_t start_ns, int 
 	return pid;
 }
 
-void spare_drop(struct spare *s)
+void spare_on_readable(struct spare *s)
+{
+	struct limits_msg m;
+	while (s->chan >= 0 && !s->chan_quiet) {
+		if (limits_recv(s->chan, &m) < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			if (errno == EBADMSG)
+				continue;
+			s->chan_quiet = true; /* it ended: the reaping says the rest */
+			return;
+		}
+		if (m.type != LIMITS_SPARE_READY)
+			continue;
+		s->ready = true;
+		s->prepared = m.code != 0;
+		m.chain[sizeof(m.chain) - 1] = '\0';
+		snprintf(s->warm, sizeof(s->warm), "%s", m.chain);
+		/* all it has to say before it has a connection: the channel is the connection's from then on */
+		s->chan_quiet = true;
+	}
+}
+
+/* the listener's ends of the spare's sockets */
+static void spare_close(struct spare *s)
 {
 	if (s->ctl >= 0)
 		close(s->ctl);
@@ -181,6 +177,11 @@ void spare_drop(struct spare *s)
 	if (s->chan >= 0)
 		close(s->chan);
 	s->chan = -1;
+}
+
+void spare_drop(struct spare *s)
+{
+	spare_close(s);
 	if (s->pid > 0) {
 		/*
 		 * At EOF on its socket it ends what it started (filters started
@@ -205,12 +206,7 @@ bool spare_reaped(struct spare *s, pid_t pid)
 {
 	if (s->pid <= 0 || pid != s->pid)
 		return false;
-	if (s->ctl >= 0)
-		close(s->ctl);
-	s->ctl = -1;
-	if (s->chan >= 0)
-		close(s->chan);
-	s->chan = -1;
+	spare_close(s);
 	s->pid = -1;
 	return true;
 }

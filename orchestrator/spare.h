@@ -8,7 +8,8 @@
 #include <linux/filter.h>
 
 #include "config.h"
-#include "listener.h"
+#include "connlimits.h"
+#include "serve.h"
 
 /*
  * A supervisor forked before its connection arrives: the fork, and the
@@ -30,18 +31,22 @@ struct spare {
 	pid_t pid;   /* -1: none */
 	int ctl;     /* the listener's end of the socketpair the connection is handed over */
 	int chan;    /* the listener's end of its admission channel (connlimits.h) */
+	char hint[LIMITS_NAME_MAX]; /* the chain it was asked to start ahead ("": none) */
+	/* what it said once set up (LIMITS_SPARE_READY): */
+	bool ready;
+	bool prepared;              /* its sandbox is built */
+	char warm[LIMITS_NAME_MAX]; /* the chain whose filters run ahead in it ("": none) */
+	bool chan_quiet;            /* nothing more to read on chan (it said it all, or it ended) */
 };
 
 /*
- * Forks a spare serving connections under CFG, with an admission channel
- * of its own; in the child, IN_CHILD(ARG) first drops what is the
- * listener's. HINT: the chain of the last call (NULL or "": none), whose
- * filters the spare starts ahead if it can (warm.h); with one chain in
- * CFG, that one. 0, or -1 with errno (then the listener forks per
- * connection as before).
+ * Forks a spare (serve_fork) serving connections under X's configuration,
+ * with an admission channel of its own. HINT: the chain of the last call
+ * (NULL or "": none), whose filters the spare starts ahead if it can
+ * (warm.h); with one chain in the configuration, that one. 0, or -1 with
+ * errno (then the listener forks per connection as before).
  */
-int spare_start(struct spare *s, const struct qp_config *cfg, const struct sock_fprog *seccomp,
-		const struct listener_opts *o, const char *hint, void (*in_child)(void *), void *arg);
+int spare_start(struct spare *s, const struct serve_ctx *x, const char *hint);
 
 /*
  * Hands connection FD (its ID and accept time START_NS) to the spare.
@@ -50,6 +55,12 @@ int spare_start(struct spare *s, const struct qp_config *cfg, const struct sock_
  * -1 when there is no spare or it did not take it (the caller still owns FD).
  */
 pid_t spare_take(struct spare *s, int fd, const char *id, int64_t start_ns, int *chan);
+
+/*
+ * Reads what the spare says on its channel while it waits: that it is set
+ * up, and which chain's filters it started ahead (s->ready, s->warm).
+ */
+void spare_on_readable(struct spare *s);
 
 /* Ends the spare and reaps it (reload, stop). */
 void spare_drop(struct spare *s);

@@ -10,7 +10,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "listener.h"
+#include "serve.h"
+#include "unixsock.h"
 #include "log.h"
 #include "status.h"
 #include "util.h"
@@ -37,10 +38,10 @@ int status_bind(const char *path)
 {
 	/* 0600 from the start: nobody but root and the daemon's user may ever connect */
 	mode_t old = umask(0177);
-	int fd = listener_bind(path);
+	int fd = unixsock_bind(path);
 	int err = errno;
 	umask(old);
-	/* listener_bind makes it 0660 for the qrexec socket's group; this one is the daemon user's alone */
+	/* unixsock_bind makes it 0660 for the qrexec socket's group; this one is the daemon user's alone */
 	if (fd >= 0 && (chmod(path, 0600) < 0 || fd_set_nonblock(fd, true) < 0)) {
 		err = errno;
 		close(fd);
@@ -71,7 +72,42 @@ static const char *or_dash(const char *s)
 	return s && *s ? s : "-";
 }
 
-void status_write(FILE *out, const struct limits *L, bool json, int64_t now_ms)
+/* the spare as JSON: null when there is none */
+static void spare_json(FILE *out, const struct spare *s)
+{
+	if (!s || s->pid <= 0) {
+		fputs("null", out);
+		return;
+	}
+	fprintf(out, "{\"pid\":%d,\"ready\":%s,\"prepared\":%s,\"hint\":", (int)s->pid, s->ready ? "true" : "false",
+		s->prepared ? "true" : "false");
+	if (s->hint[0])
+		json_str(out, s->hint);
+	else
+		fputs("null", out);
+	fputs(",\"started_ahead\":", out);
+	if (s->warm[0])
+		json_str(out, s->warm);
+	else
+		fputs("null", out);
+	fputc('}', out);
+}
+
+/* the spare as a line of text */
+static void spare_text(FILE *out, const struct spare *s)
+{
+	if (!s || s->pid <= 0) {
+		fputs("spare: none\n", out);
+		return;
+	}
+	fprintf(out, "spare: pid %d, %s", (int)s->pid, !s->ready ? "setting up" : s->prepared ? "ready" : "ready, without a sandbox built ahead");
+	if (s->warm[0])
+		fprintf(out, ", filters of chain %s started ahead\n", s->warm);
+	else
+		fprintf(out, ", no filters started ahead%s%s%s\n", s->hint[0] ? " (chain " : "", s->hint, s->hint[0] ? ")" : "");
+}
+
+void status_write(FILE *out, const struct limits *L, const struct spare *spare, bool json, int64_t now_ms)
 {
 	if (json) {
 		fprintf(out, "{\"running\":%d,\"queued\":%d,\"connections\":[", L->running, L->queued);
@@ -110,7 +146,9 @@ void status_write(FILE *out, const struct limits *L, bool json, int64_t now_ms)
 			json_str(out, L->sources[i]->name);
 			fprintf(out, ",\"running\":%d,\"queued\":%d}", L->sources[i]->running, L->sources[i]->queued);
 		}
-		fputs("]}\n", out);
+		fputs("],\"spare\":", out);
+		spare_json(out, spare);
+		fputs("}\n", out);
 		return;
 	}
 	fprintf(out, "%-16s  %-10s  %-9s  %-14s  %-14s  %-20s  %8s  %12s  %12s\n", "CONNECTION", "STATE", "SOURCE",
@@ -133,9 +171,10 @@ void status_write(FILE *out, const struct limits *L, bool json, int64_t now_ms)
 		fprintf(out, "%-24s  %8d  %8d\n", L->sources[i]->name, L->sources[i]->running, L->sources[i]->queued);
 	fprintf(out, "\n%d running, %d queued, %zu supervisors (limits: %d at once, %d per source)\n", L->running,
 		L->queued, L->nconns, L->o.max_connections, L->o.max_per_source);
+	spare_text(out, spare);
 }
 
-void status_serve(int lfd, const struct limits *book, void (*in_child)(void *), void *arg)
+void status_serve(int lfd, const struct limits *book, const struct spare *spare)
 {
 	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0) {
@@ -165,8 +204,8 @@ void status_serve(int lfd, const struct limits *book, void (*in_child)(void *), 
 	}
 	/* the child: a copy of the book as it is now; nothing it does can hold up the listener */
 	int keep = fd;
-	if (in_child)
-		in_child(arg);
+	/* the listener's sockets: not its to keep (it keeps its copy of the book, to print it) */
+	serve_forget_in_child(false);
 	alarm(10);
 	signal(SIGPIPE, SIG_IGN);
 	if (fd_set_nonblock(keep, false) < 0)
@@ -188,7 +227,7 @@ void status_serve(int lfd, const struct limits *book, void (*in_child)(void *), 
 	FILE *out = fdopen(keep, "w");
 	if (!out)
 		_exit(111);
-	status_write(out, book, json, now);
+	status_write(out, book, spare, json, now);
 	_exit(fclose(out) == 0 ? 0 : 111);
 }
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "connlimits.h"
+#include "spare.h"
 
 /*
  * `qrexec-proxy status`: what runs now, asked of the running daemon over
@@ -28,13 +29,13 @@ int status_bind(const char *path);
 /*
  * A client is at the control socket LFD: accepts it, checks it is root or
  * the daemon's user, and answers from a child (forked here; the caller
- * reaps it like any other child) with BOOK as it is now. IN_CHILD(ARG)
- * runs first in the child, to close what it must not hold.
+ * reaps it like any other child) with BOOK as it is now. The child first
+ * closes the listener's fds (serve_forget_in_child).
  */
-void status_serve(int lfd, const struct limits *book, void (*in_child)(void *), void *arg);
+void status_serve(int lfd, const struct limits *book, const struct spare *spare);
 
 /* Writes BOOK as text (one line per connection, then per chain and per source) or as JSON. */
-void status_write(FILE *out, const struct limits *book, bool json, int64_t now_ms);
+void status_write(FILE *out, const struct limits *book, const struct spare *spare, bool json, int64_t now_ms);
 
 /* The client: asks the daemon at PATH; prints its answer. The exit code. */
 int status_ask(const char *path, bool json);

@@ -31,21 +31,6 @@ const struct qp_transparent *transparent_match(const struct qp_config *cfg, cons
 	return NULL;
 }
 
-static bool name_char(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-	       c == '-';
-}
-
-/* dom0 rewrites every other byte to '_': anything else never arrives honestly */
-static bool valid_argument(const char *arg)
-{
-	for (const char *p = arg; *p; p++)
-		if (!name_char(*p) && *p != '+')
-			return false;
-	return strlen(arg) <= QP_SERVICE_NAME_MAX;
-}
-
 const struct qp_transparent *transparent_route(const struct qp_config *cfg, const char *service,
 					       const char *argument, const char *source, struct qp_call *call,
 					       char **owned, const char **why)
@@ -61,7 +46,7 @@ const struct qp_transparent *transparent_route(const struct qp_config *cfg, cons
 			     : "no transparent entry for this service";
 		return NULL;
 	}
-	if (!valid_argument(argument)) {
+	if (!name_argument(argument)) {
 		*why = "bad character in the service argument";
 		return NULL;
 	}
@@ -86,7 +71,7 @@ int transparent_split_full_name(char *full, char **service, char **argument, con
 {
 	char *plus = strchr(full, '+');
 	size_t n = plus ? (size_t)(plus - full) : strlen(full);
-	if (n == 0 || n > QP_SERVICE_MAX) {
+	if (n == 0 || n > NAME_SERVICE_MAX) {
 		*why = "bad service name";
 		return -1;
 	}
@@ -98,7 +83,7 @@ int transparent_split_full_name(char *full, char **service, char **argument, con
 	}
 	if (plus) {
 		*plus = '\0';
-		if (!valid_argument(plus + 1)) {
+		if (!name_argument(plus + 1)) {
 			*why = "bad character in the service argument";
 			return -1;
 		}

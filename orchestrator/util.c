@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -82,4 +83,38 @@ const char *argv_string(char *const *argv, char *buf, size_t size)
 		o += (size_t)n;
 	}
 	return buf;
+}
+
+int write_text_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	size_t len = strlen(text);
+	ssize_t w = write(fd, text, len);
+	int err = errno;
+	close(fd);
+	if (w != (ssize_t)len) {
+		errno = w < 0 ? err : EIO;
+		return -1;
+	}
+	return 0;
+}
+
+void close_pair(int fds[2])
+{
+	int err = errno;
+	close(fds[0]);
+	close(fds[1]);
+	errno = err;
+}
+
+pid_t reap_any(int *status)
+{
+	for (;;) {
+		pid_t pid = waitpid(-1, status, WNOHANG);
+		if (pid < 0 && errno == EINTR)
+			continue;
+		return pid > 0 ? pid : 0;
+	}
 }

@@ -19,33 +19,6 @@
 
 /* the most a note section may be read of; ours is 32 bytes */
 #define NOTES_MAX (64 * 1024)
-/* the most an environment may be: it must fit in the socket at once */
-#define ENV_MAX (96 * 1024)
-
-size_t warm_hops(const struct qp_chain *ch, struct hop *hops, size_t *nup)
-{
-	size_t k = 0;
-	for (size_t i = 0; i < ch->nfilters; i++)
-		if (ch->filters[i].direction & QP_DIR_SRC2DST)
-			hops[k++] = (struct hop){ &ch->filters[i], QP_DIR_SRC2DST, i + 1 };
-	*nup = k;
-	hops[k++] = (struct hop){ NULL, 0, 0 };
-	for (size_t i = ch->nfilters; i-- > 0;)
-		if (ch->filters[i].direction & QP_DIR_DST2SRC)
-			hops[k++] = (struct hop){ &ch->filters[i], QP_DIR_DST2SRC, i + 1 };
-	return k - 1;
-}
-
-char **warm_step_argv(const struct qp_step *s)
-{
-	char **argv = calloc(s->nargs + 2, sizeof(*argv));
-	if (!argv)
-		return NULL;
-	argv[0] = s->name;
-	for (size_t k = 0; k < s->nargs; k++)
-		argv[k + 1] = s->args[k];
-	return argv;
-}
 
 /* ---- the note ---- */
 
@@ -59,10 +32,10 @@ static bool has_note(const unsigned char *p, size_t len)
 		size_t nsz = ((size_t)nh.n_namesz + 3) & ~(size_t)3, dsz = ((size_t)nh.n_descsz + 3) & ~(size_t)3;
 		if (nh.n_namesz > len || nh.n_descsz > len || nsz > len - off || dsz > len - off - nsz)
 			return false;
-		if (nh.n_type == WARM_NOTE_TYPE && nh.n_namesz == sizeof(WARM_NOTE_NAME) &&
-		    !memcmp(p + off, WARM_NOTE_NAME, sizeof(WARM_NOTE_NAME)) &&
-		    nh.n_descsz == sizeof(WARM_NOTE_DESC) - 1 &&
-		    !memcmp(p + off + nsz, WARM_NOTE_DESC, sizeof(WARM_NOTE_DESC) - 1))
+		if (nh.n_type == QPC_NOTE_TYPE && nh.n_namesz == sizeof(QPC_NOTE_NAME) &&
+		    !memcmp(p + off, QPC_NOTE_NAME, sizeof(QPC_NOTE_NAME)) &&
+		    nh.n_descsz == sizeof(QPC_NOTE_DESC) - 1 &&
+		    !memcmp(p + off + nsz, QPC_NOTE_DESC, sizeof(QPC_NOTE_DESC) - 1))
 			return true;
 		off += nsz + dsz;
 	}
@@ -122,18 +95,18 @@ int warm_prepare(struct warm *w, const struct qp_chain *ch, struct isolate_prepa
 		if (!warm_capable(ch->filters[i].path))
 			return -1;
 
-	static char *const prestart_env[] = { "QREXEC_PROXY_PRESTART=1", NULL };
-	struct isolate_proc ip[64];
-	char **argvs[64] = { NULL };
-	int peer[64];
+	static char *const prestart_env[] = { QPC_ENV_PRESTART "=1", NULL };
+	struct isolate_proc ip[QP_MAX_PROCS];
+	char **argvs[QP_MAX_PROCS] = { NULL };
+	int peer[QP_MAX_PROCS];
 	int rc = -1;
-	for (size_t i = 0; i < 64; i++)
+	for (size_t i = 0; i < QP_MAX_PROCS; i++)
 		peer[i] = -1;
 	w->hops = calloc(2 * ch->nfilters + 1, sizeof(*w->hops));
 	if (!w->hops)
 		goto fail;
-	w->nhops = warm_hops(ch, w->hops, &w->nup);
-	if (w->nhops == 0 || w->nhops > 64)
+	w->nhops = pipeline_hops(ch, w->hops, &w->nup);
+	if (w->nhops == 0 || w->nhops > QP_MAX_PROCS)
 		goto fail;
 	w->pipes = calloc(w->nhops + 2, sizeof(*w->pipes));
 	w->pipe_path = calloc(w->nhops + 2, sizeof(*w->pipe_path));
@@ -141,18 +114,10 @@ int warm_prepare(struct warm *w, const struct qp_chain *ch, struct isolate_prepa
 	w->env_fd = calloc(w->nhops, sizeof(*w->env_fd));
 	if (!w->pipes || !w->pipe_path || !w->map || !w->env_fd)
 		goto fail;
-	for (size_t i = 0; i < w->nhops + 2; i++) {
-		w->pipes[i][0] = w->pipes[i][1] = w->pipe_path[i] = -1;
-	}
-	for (size_t i = 0; i < w->nhops && i < 64; i++)
+	for (size_t i = 0; i < w->nhops; i++)
 		w->env_fd[i] = -1;
-	for (size_t i = 0; i < w->nhops + 2; i++) {
-		if (pipe2(w->pipes[i], O_CLOEXEC) < 0)
-			goto fail;
-		char fdpath[40];
-		snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", w->pipes[i][0]);
-		w->pipe_path[i] = open(fdpath, O_PATH | O_CLOEXEC);
-	}
+	if (pipeline_make_pipes(w->pipes, w->nhops + 2, w->pipe_path) < 0)
+		goto fail;
 	for (size_t h = 0; h < w->nhops + 1; h++) {
 		const struct hop *hp = &w->hops[h];
 		if (!hp->step)
@@ -162,7 +127,7 @@ int warm_prepare(struct warm *w, const struct qp_chain *ch, struct isolate_prepa
 			goto fail;
 		w->env_fd[w->n] = sv[0];
 		peer[w->n] = sv[1];
-		if (fd_set_nonblock(sv[0], true) < 0 || !(argvs[w->n] = warm_step_argv(hp->step)))
+		if (fd_set_nonblock(sv[0], true) < 0 || !(argvs[w->n] = pipeline_step_argv(hp->step)))
 			goto fail;
 		ip[w->n] = (struct isolate_proc){ hp->step->path, argvs[w->n], prestart_env,
 						  { w->pipes[h][0], w->pipes[h + 1][1], sv[1] } };
@@ -176,7 +141,7 @@ int warm_prepare(struct warm *w, const struct qp_chain *ch, struct isolate_prepa
 	w->pol = prep->pol;
 	rc = 0;
 fail:
-	for (size_t i = 0; i < 64; i++) {
+	for (size_t i = 0; i < QP_MAX_PROCS; i++) {
 		free(argvs[i]);
 		if (peer[i] >= 0)
 			close(peer[i]);
@@ -199,7 +164,7 @@ size_t warm_env_size(char *const *env)
 int warm_send_fd(int fd, char *const *env)
 {
 	size_t len = warm_env_size(env);
-	if (fd < 0 || len > ENV_MAX) {
+	if (fd < 0 || len > QPC_ENV_HANDOFF_MAX) {
 		errno = fd < 0 ? EBADF : E2BIG;
 		return -1;
 	}
@@ -234,12 +199,12 @@ bool warm_alive(struct warm *w)
 		w->sb.pid = -1; /* reaped: nothing left to kill */
 		return false;
 	}
-	struct pollfd pf[64];
-	for (size_t i = 0; i < w->n && i < 64; i++)
+	struct pollfd pf[QP_MAX_PROCS];
+	for (size_t i = 0; i < w->n && i < QP_MAX_PROCS; i++)
 		pf[i] = (struct pollfd){ .fd = w->env_fd[i], .events = POLLRDHUP };
 	if (poll(pf, (nfds_t)w->n, 0) < 0)
 		return false;
-	for (size_t i = 0; i < w->n && i < 64; i++)
+	for (size_t i = 0; i < w->n && i < QP_MAX_PROCS; i++)
 		if (pf[i].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))
 			return false;
 	return true;
@@ -251,12 +216,13 @@ bool warm_alive(struct warm *w)
  */
 static void log_leftover(const struct warm *w, size_t i)
 {
-	char buf[4096], line[1024];
+	char buf[4096], line[QPC_LINE_MAX];
 	size_t len = 0;
 	const struct hop *hp = &w->hops[w->map[i]];
 	char tag[160];
-	snprintf(tag, sizeof(tag), "filter %s#%zu (%s), started ahead and not used", hp->step->name, hp->pos,
-		 hp->dir == QP_DIR_SRC2DST ? "src2dst" : "dst2src");
+	pipeline_hop_tag(tag, sizeof(tag), hp);
+	size_t tl = strlen(tag);
+	snprintf(tag + tl, sizeof(tag) - tl, ", started ahead and not used");
 	for (size_t total = 0; total < (1u << 16);) {
 		ssize_t n = recv(w->env_fd[i], buf, sizeof(buf), MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)

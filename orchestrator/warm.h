@@ -27,31 +27,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "qpf-contract.h"
 #include "config.h"
 #include "isolate.h"
+#include "pipeline.h"
 
-/* the kit's note: name "qrexec-proxy", this type, descriptor "prestart" */
-#define WARM_NOTE_NAME "qrexec-proxy"
-#define WARM_NOTE_TYPE 1
-#define WARM_NOTE_DESC "prestart"
-
-/* one process of a pipeline: a filter in one direction, or the connector (step NULL) */
-struct hop {
-	const struct qp_step *step;
-	unsigned dir;  /* QP_DIR_SRC2DST or QP_DIR_DST2SRC; 0 for the connector */
-	size_t pos;    /* 1-based position in the chain */
-};
-
-/*
- * The processes of CH in the order data passes them: the src2dst
- * filters, the connector, the dst2src filters (the chain reversed).
- * HOPS has room for 2 * nfilters + 1. Returns their number; *NUP is the
- * connector's index.
- */
-size_t warm_hops(const struct qp_chain *ch, struct hop *hops, size_t *nup);
-
-/* argv of a step: its name, then its args (pointers into the step). NULL: out of memory. */
-char **warm_step_argv(const struct qp_step *s);
 
 /* Whether the program at PATH carries the kit's prestart note. */
 bool warm_capable(const char *path);

@@ -40,7 +40,10 @@ among the next fields) must read without an error and be one that
 qrexec-proxy policy writes, for one of the example configurations
 (conf/, conf/examples/, t/policy/*.yaml) and the proxy qube the line
 names: a rule of its output, or one of its commented-out rules completed
-(TARGET, SERVICE, NAME, ARGUMENT filled in, @anyvm narrowed to a qube).
+(TARGET, SERVICE, NAME, ARGUMENT filled in, @anyvm narrowed to a qube),
+or one of its transparent redirects for callers that ask for @default or
+come from a group of qubes (@anyvm, @type:, @tag:), which the generator
+cannot write (it writes one per listed source, towards the entry's target).
 A rule that sends the caller's call to @default, or to any other qube
 than the proxy, matches nothing, and fails.
 
@@ -320,6 +323,23 @@ def with_filter_path(config, builddir, tmp):
     return path
 
 
+def redirect_matches(generated, rule):
+    """Whether RULE is the redirect GENERATED (SERVICE ARG SOURCE TARGET allow
+    target=PROXY) for callers that ask for @default instead of the entry's
+    target (qubes-updates-proxy-forwarder calls @default), or from a group
+    of qubes (@anyvm, @type:, @tag:) instead of the entry's listed sources:
+    the proxy's entry still takes only its own sources. The generator writes
+    one redirect per listed source, towards the entry's target."""
+    g, r = generated.split(), rule.split()
+    if len(g) != 6 or len(r) != 6 or not g[5].startswith("target="):
+        return False
+    if g[0] != r[0] or g[1] != r[1] or g[4] != r[4] or g[5] != r[5]:
+        return False
+    source_ok = r[2] == g[2] or r[2] == "@anyvm" or r[2].startswith(("@type:", "@tag:"))
+    target_ok = r[3] == g[3] or r[3] == "@default"
+    return source_ok and target_ok
+
+
 def check_docs(srcdir, builddir, result):
     builddir = os.path.abspath(builddir)
     prog = os.path.join(builddir, "qrexec-proxy")
@@ -356,15 +376,20 @@ def check_doc_lines(srcdir, prog, configs, lines, result):
         # the proxy qube is one of the qubes the line names
         qubes = {tok.split("=", 1)[-1] for tok in rule.split()[2:]
                  if QUBE.match(tok.split("=", 1)[-1]) and tok.split("=", 1)[-1] not in ACTIONS}
-        # a rule written as it is, else a rule left to complete, completed
+        # a rule written as it is, else a rule left to complete, completed,
+        # else a redirect for callers that ask for @default
         source = None
-        for completed in (False, True):
+        ways = {
+            "": lambda rules, templates: rule in rules,
+            ", completed": lambda rules, templates: any(template_matches(t, rule) for t in templates),
+            ", a redirect for callers asking @default": lambda rules, templates:
+                any(redirect_matches(g, rule) for g in rules),
+        }
+        for how, matches in ways.items():
             for qube in sorted(qubes):
                 for config, copy in configs:
-                    rules, templates = generated(copy, qube)
-                    if (any(template_matches(t, rule) for t in templates) if completed else rule in rules):
-                        source = f"{os.path.relpath(config, srcdir)}, --proxy-qube {qube}" + \
-                            (", completed" if completed else "")
+                    if matches(*generated(copy, qube)):
+                        source = f"{os.path.relpath(config, srcdir)}, --proxy-qube {qube}{how}"
                         break
                 if source:
                     break

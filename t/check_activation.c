@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "timeout.h"
 #include "hash.h"
 #include "testutil.h"
 
@@ -198,7 +199,7 @@ START_TEST(test_broken_at_start_then_fixed_by_reload)
 	/* every call refused: EOF for the caller, a line each in the log */
 	for (int i = 0; i < 3; i++)
 		assert_refused(call_vm(&d, "pass3", "target-vm", "test.Echo"));
-	ck_assert_int_eq(file_wait_count(d.log, "refused: every call", 3, wait_ms(5000)), 3);
+	ck_assert_int_eq(file_wait_count(d.log, "result=refused reason=\"the configuration did not load; fix it, then reload\"", 3, wait_ms(5000)), 3);
 	ck_assert_int_eq(file_count(d.connlog, "start"), 0);
 
 	/* still broken: the verdict says so, and calls are still refused */
@@ -233,7 +234,7 @@ START_TEST(test_args_rejected_at_start)
 	snprintf(where, sizeof(where), "%s:2:46: filter 'timeout' of chain 'a' rejects its arguments", d.config);
 	ck_assert_msg(file_count(d.log, where) == 1, "no %s in %s", where, file_read(d.log));
 	assert_refused(call_vm(&d, "a", "target-vm", "test.Echo"));
-	ck_assert_int_eq(file_wait_count(d.log, "refused: every call", 1, wait_ms(5000)), 1);
+	ck_assert_int_eq(file_wait_count(d.log, "result=refused reason=\"the configuration did not load; fix it, then reload\"", 1, wait_ms(5000)), 1);
 	/* SIGHUP alone (kill -HUP) takes the fixed file too */
 	write_config(d.config, config_body);
 	kill(dpid, SIGHUP);
@@ -333,7 +334,7 @@ int main(void)
 {
 	Suite *s = suite_create("activation");
 	TCase *tc = tcase_create("activation");
-	tcase_set_timeout(tc, 180);
+	tcase_set_timeout(tc, test_timeout(180));
 	tcase_add_test(tc, test_killed_and_restarted_with_queued_calls);
 	tcase_add_test(tc, test_broken_at_start_then_fixed_by_reload);
 	tcase_add_test(tc, test_args_rejected_at_start);

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "timeout.h"
 #include "hash.h"
 #include "testutil.h"
 
@@ -823,7 +824,7 @@ static Suite *chains_suite(void)
 {
 	Suite *s = suite_create("chains");
 	TCase *tc = tcase_create("chains");
-	tcase_set_timeout(tc, 300);
+	tcase_set_timeout(tc, test_timeout(300));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_byte_limit_src2dst);
 	tcase_add_test(tc, test_byte_limit_dst2src);

@@ -5,7 +5,9 @@
  * so the tests depend neither on the built filters nor on the machine's
  * /usr/libexec.
  */
+#include "timeout.h"
 #include "config.h"
+#include "names.h"
 
 #include <check.h>
 #include <errno.h>
@@ -402,7 +404,8 @@ START_TEST(test_example_files)
 	if (!srcdir)
 		srcdir = ".";
 	const char *files[] = { "conf/chains.yaml", "conf/examples/one-way.yaml", "conf/examples/custom.yaml",
-				"conf/examples/transparent.yaml" };
+				"conf/examples/transparent.yaml", "conf/examples/filecopy-guard.yaml",
+				"conf/examples/updates-proxy.yaml" };
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		char path[PATH_MAX];
 		snprintf(path, sizeof(path), "%s/%s", srcdir, files[i]);
@@ -902,35 +905,35 @@ END_TEST
 
 START_TEST(test_valid_name)
 {
-	ck_assert(config_valid_name("a", 255));
-	ck_assert(config_valid_name("A-Z_a.z-09", 255));
-	ck_assert(config_valid_name("0", 1));
-	ck_assert(config_valid_name("a.", 2));
-	ck_assert(config_valid_name("a-", 2));
-	ck_assert(config_valid_name("_x", 2));
-	ck_assert(!config_valid_name("", 255));
-	ck_assert(!config_valid_name(NULL, 255));
-	ck_assert(!config_valid_name("-a", 255));
-	ck_assert(!config_valid_name(".a", 255));
-	ck_assert(!config_valid_name(".", 255));
-	ck_assert(!config_valid_name("..", 255));
-	ck_assert(!config_valid_name("a b", 255));
-	ck_assert(!config_valid_name("a+b", 255));
-	ck_assert(!config_valid_name("a/b", 255));
-	ck_assert(!config_valid_name("a\nb", 255));
-	ck_assert(!config_valid_name("\xc3\xa9", 255));
-	ck_assert(!config_valid_name("ab", 1));
-	ck_assert(!config_valid_name("a", 0));
+	ck_assert(name_valid("a", 255));
+	ck_assert(name_valid("A-Z_a.z-09", 255));
+	ck_assert(name_valid("0", 1));
+	ck_assert(name_valid("a.", 2));
+	ck_assert(name_valid("a-", 2));
+	ck_assert(name_valid("_x", 2));
+	ck_assert(!name_valid("", 255));
+	ck_assert(!name_valid(NULL, 255));
+	ck_assert(!name_valid("-a", 255));
+	ck_assert(!name_valid(".a", 255));
+	ck_assert(!name_valid(".", 255));
+	ck_assert(!name_valid("..", 255));
+	ck_assert(!name_valid("a b", 255));
+	ck_assert(!name_valid("a+b", 255));
+	ck_assert(!name_valid("a/b", 255));
+	ck_assert(!name_valid("a\nb", 255));
+	ck_assert(!name_valid("\xc3\xa9", 255));
+	ck_assert(!name_valid("ab", 1));
+	ck_assert(!name_valid("a", 0));
 	char s[300];
 	memset(s, 'x', sizeof(s) - 1);
 	s[sizeof(s) - 1] = '\0';
 	s[255] = '\0';
-	ck_assert(config_valid_name(s, 255));
+	ck_assert(name_valid(s, 255));
 	s[255] = 'x';
-	ck_assert(!config_valid_name(s, 255));
+	ck_assert(!name_valid(s, 255));
 	/* no read past MAX + 1 bytes: an unterminated buffer is fine */
 	char unterminated[4] = { 'a', 'b', 'c', 'd' };
-	ck_assert(!config_valid_name(unterminated, 3));
+	ck_assert(!name_valid(unterminated, 3));
 }
 END_TEST
 
@@ -1050,7 +1053,8 @@ static void make_fixtures(void)
 	make_dir(fp1, "fp1");
 	make_dir(fp2, "fp2");
 	make_dir(plain_dir, "plain");
-	const char *builtins[] = { "pass", "byte-limit", "timeout", "count", "sniff", "streamline" };
+	const char *builtins[] = { "pass", "byte-limit", "timeout", "count", "sniff", "streamline",
+				   "filecopy-guard", "http-allow" };
 	for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++)
 		make_filter(builtin, builtins[i], 0755);
 	make_filter(fp1, "pass", 0755);
@@ -1065,7 +1069,7 @@ static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("good");
-	tcase_set_timeout(tc, 60);
+	tcase_set_timeout(tc, test_timeout(60));
 	tcase_add_test(tc, test_all_forms);
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_limits);
@@ -1077,7 +1081,7 @@ static Suite *config_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
-	tcase_set_timeout(tc, 60);
+	tcase_set_timeout(tc, test_timeout(60));
 	tcase_add_test(tc, test_err_unknown_keys);
 	tcase_add_test(tc, test_err_wrong_types);
 	tcase_add_test(tc, test_err_missing);
@@ -1094,7 +1098,7 @@ static Suite *config_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("hostile");
-	tcase_set_timeout(tc, 120);
+	tcase_set_timeout(tc, test_timeout(120));
 	tcase_add_test(tc, test_deep_nesting);
 	tcase_add_test(tc, test_huge_scalars);
 	tcase_add_test(tc, test_garbage);

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "timeout.h"
 #include "descriptor.h"
 
 static int parse_full(const char *in, struct qp_descriptor *d, struct qp_call *c, const char **why)
@@ -140,16 +141,16 @@ END_TEST
 
 START_TEST(test_vm_names)
 {
-	ck_assert(valid_vm_name("work"));
-	ck_assert(valid_vm_name("a"));
-	ck_assert(valid_vm_name("sys-net_2.0"));
-	ck_assert(!valid_vm_name(""));
-	ck_assert(!valid_vm_name("0day"));
-	ck_assert(!valid_vm_name("-x"));
-	ck_assert(!valid_vm_name("a b"));
-	ck_assert(!valid_vm_name("a+b"));
-	ck_assert(valid_vm_name("abcdefghijklmnopqrstuvwxyz01234"));
-	ck_assert(!valid_vm_name("abcdefghijklmnopqrstuvwxyz012345"));
+	ck_assert(name_qube("work"));
+	ck_assert(name_qube("a"));
+	ck_assert(name_qube("sys-net_2.0"));
+	ck_assert(!name_qube(""));
+	ck_assert(!name_qube("0day"));
+	ck_assert(!name_qube("-x"));
+	ck_assert(!name_qube("a b"));
+	ck_assert(!name_qube("a+b"));
+	ck_assert(name_qube("abcdefghijklmnopqrstuvwxyz01234"));
+	ck_assert(!name_qube("abcdefghijklmnopqrstuvwxyz012345"));
 }
 END_TEST
 
@@ -240,7 +241,7 @@ static Suite *descriptor_suite(void)
 	tcase_add_test(tc, test_vm_names);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("read");
-	tcase_set_timeout(tc, 30);
+	tcase_set_timeout(tc, test_timeout(30));
 	tcase_add_test(tc, test_read_stops_at_nul);
 	tcase_add_test(tc, test_read_byte_at_a_time);
 	tcase_add_test(tc, test_read_too_long);

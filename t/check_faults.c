@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "timeout.h"
 #include "hash.h"
 #include "testutil.h"
 
@@ -809,7 +810,7 @@ static Suite *faults_suite(void)
 {
 	Suite *s = suite_create("faults");
 	TCase *tc = tcase_create("faults");
-	tcase_set_timeout(tc, 120);
+	tcase_set_timeout(tc, test_timeout(120));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_filter_crashes);
 	tcase_add_test(tc, test_filter_hangs);
@@ -834,7 +835,7 @@ static Suite *faults_suite(void)
 	suite_add_tcase(s, tc);
 
 	TCase *ta = tcase_create("activation");
-	tcase_set_timeout(ta, 120);
+	tcase_set_timeout(ta, test_timeout(120));
 	tcase_add_checked_fixture(ta, NULL, teardown);
 	tcase_add_test(ta, test_daemon_killed_and_restarted);
 	suite_add_tcase(s, ta);

@@ -21,6 +21,8 @@
 
 #include <check.h>
 
+#include "timeout.h"
+
 struct run {
 	int status;
 	unsigned char *out, *err;
@@ -745,6 +747,11 @@ static const char *const *const bad_args[] = {
 	(const char *const[]){ "filters/streamline", "--buffer-size", "0", NULL },
 	(const char *const[]){ "filters/streamline", "--max-read-delay", "-1", NULL },
 	(const char *const[]){ "filters/streamline", "--max-write-delay", "soon", NULL },
+	(const char *const[]){ "filters/filecopy-guard", "--max-files", "x", NULL },
+	(const char *const[]){ "filters/filecopy-guard", "--deny-name", "a/b", NULL },
+	(const char *const[]){ "filters/http-allow", NULL },
+	(const char *const[]){ "filters/http-allow", "--allow-host", "a*.org", NULL },
+	(const char *const[]){ "filters/http-allow", "--allow-host", "a.org", "--allow-port", "0", NULL },
 	(const char *const[]){ "doc/examples/line-allowlist", NULL },
 };
 
@@ -784,7 +791,8 @@ END_TEST
 
 static const char *const helps[] = {
 	"filters/pass", "filters/byte-limit", "filters/timeout", "filters/count",
-	"filters/sniff", "filters/streamline", "doc/examples/line-allowlist",
+	"filters/sniff", "filters/streamline", "filters/filecopy-guard", "filters/http-allow",
+	"doc/examples/line-allowlist",
 };
 
 START_TEST(help)
@@ -856,27 +864,27 @@ static Suite *filters_suite(void)
 	TCase *tc;
 
 	tc = tcase_create("pass");
-	tcase_set_timeout(tc, 120);
+	tcase_set_timeout(tc, test_timeout(120));
 	tcase_add_test(tc, pass_byte_exact);
 	tcase_add_test(tc, pass_pipe_size);
 	tcase_add_test(tc, pass_sockets_fallback);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("byte-limit");
-	tcase_set_timeout(tc, 120);
+	tcase_set_timeout(tc, test_timeout(120));
 	tcase_add_test(tc, byte_limit_exact);
 	tcase_add_test(tc, byte_limit_zero);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("timeout");
-	tcase_set_timeout(tc, 120);
+	tcase_set_timeout(tc, test_timeout(120));
 	tcase_add_test(tc, timeout_fires);
 	tcase_add_test(tc, timeout_idle);
 	tcase_add_test(tc, timeout_quick_eof);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("count");
-	tcase_set_timeout(tc, 120);
+	tcase_set_timeout(tc, test_timeout(120));
 	tcase_add_checked_fixture(tc, state_setup, state_teardown);
 	tcase_add_test(tc, count_third_refused);
 	tcase_add_test(tc, count_concurrent);
@@ -887,31 +895,31 @@ static Suite *filters_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("sniff");
-	tcase_set_timeout(tc, 120);
+	tcase_set_timeout(tc, test_timeout(120));
 	tcase_add_test(tc, sniff_text);
 	tcase_add_test(tc, sniff_hex);
 	tcase_add_test(tc, sniff_base64);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("streamline");
-	tcase_set_timeout(tc, 120);
+	tcase_set_timeout(tc, test_timeout(120));
 	tcase_add_test(tc, streamline_byte_exact);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("arguments");
-	tcase_set_timeout(tc, 120);
+	tcase_set_timeout(tc, test_timeout(120));
 	tcase_add_loop_test(tc, bad_arguments, 0, (int)(sizeof(bad_args) / sizeof(bad_args[0])));
 	tcase_add_loop_test(tc, help, 0, (int)(sizeof(helps) / sizeof(helps[0])));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("lockdown");
-	tcase_set_timeout(tc, 60);
+	tcase_set_timeout(tc, test_timeout(60));
 	tcase_add_loop_test(tc, lockdown_kills, 0, 2 * N_FORBIDDEN);
 	tcase_add_loop_test(tc, lockdown_allows_copying, 0, 2);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("example");
-	tcase_set_timeout(tc, 60);
+	tcase_set_timeout(tc, test_timeout(60));
 	tcase_add_test(tc, example_line_allowlist);
 	suite_add_tcase(s, tc);
 	return s;

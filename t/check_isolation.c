@@ -56,6 +56,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "timeout.h"
 #include "hash.h"
 #include "testutil.h"
 
@@ -1381,7 +1382,7 @@ static Suite *isolation_suite(void)
 			continue;
 		TCase *tc = tcase_create(mechanisms[m]);
 		/* waits are bounded one by one (wait_ms); this only catches what is not */
-		tcase_set_timeout(tc, 180);
+		tcase_set_timeout(tc, test_timeout(180));
 		/* each attack twice: from a filter started with its call, and from one the spare started ahead */
 		for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
 			if (listed(only, tests[i].name))

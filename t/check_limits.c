@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "timeout.h"
 #include "connlimits.h"
 #include "hash.h"
 #include "testutil.h"
@@ -1275,7 +1276,7 @@ int main(void)
 	tcase_add_test(tc, test_book_idle_direction_pipes);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("serve");
-	tcase_set_timeout(tc, 600);
+	tcase_set_timeout(tc, test_timeout(600));
 	tcase_add_test(tc, test_source_at_its_limit_waits_others_served);
 	tcase_add_test(tc, test_chain_limits_hold);
 	tcase_add_test(tc, test_status_shows_queued_and_running);

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "timeout.h"
 #include "hash.h"
 #include "testutil.h"
 
@@ -468,7 +469,7 @@ static Suite *modes_suite(void)
 {
 	Suite *s = suite_create("modes");
 	TCase *tc = tcase_create("modes");
-	tcase_set_timeout(tc, 120);
+	tcase_set_timeout(tc, test_timeout(120));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_exec_echo);
 	tcase_add_test(tc, test_exec_argument_from_environment);

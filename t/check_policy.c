@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "timeout.h"
 #include "config.h"
 #include "policy.h"
 #include "testutil.h"
@@ -164,6 +165,8 @@ static const char *const examples[][2] = {
 	{ "conf/examples/one-way.yaml", "one-way" },
 	{ "conf/examples/custom.yaml", "custom" },
 	{ "conf/examples/transparent.yaml", "transparent" },
+	{ "conf/examples/filecopy-guard.yaml", "filecopy-guard" },
+	{ "conf/examples/updates-proxy.yaml", "updates-proxy" },
 	{ "t/policy/allowlists.yaml", "allowlists" },
 };
 
@@ -563,7 +566,7 @@ static Suite *policy_suite(void)
 {
 	Suite *s = suite_create("policy");
 	TCase *tc = tcase_create("policy");
-	tcase_set_timeout(tc, 120);
+	tcase_set_timeout(tc, test_timeout(120));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_loop_test(tc, test_golden_files, 0, (int)(sizeof(examples) / sizeof(examples[0])));
 	tcase_add_test(tc, test_deterministic);

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "timeout.h"
 #include "hash.h"
 #include "testutil.h"
 
@@ -233,11 +234,12 @@ END_TEST
 START_TEST(test_refusals_keep_daemon)
 {
 	assert_refused(call_vm(&d, "no-such-chain", "target-vm", "test.Echo"));
-	ck_assert(file_wait_for(d.log, "no such chain", 5000));
+	ck_assert(file_wait_for(d.log, "chain=no-such-chain result=refused reason=\"no chain 'no-such-chain' in the configuration\"", 5000));
 	assert_refused(call_open(&d, "qrexec-proxy+pass1+bad/target+test.Echo source-vm"));
 	assert_refused(call_open(&d, "qrexec-proxy source-vm"));
 	assert_refused(call_open(&d, "garbage"));
-	ck_assert(file_wait_for(d.log, "malformed service descriptor", 5000));
+	ck_assert(file_wait_for(d.log, "result=refused reason=\"malformed argument: bad target name\"", 5000));
+	ck_assert(file_wait_for(d.log, "source=- target=- service=- chain=- result=refused reason=\"malformed service descriptor: ", 5000));
 	/* never ends: no NUL, connection kept open */
 	int fd = call_open(&d, NULL);
 	ck_assert_int_eq(send(fd, "qrexec-proxy+pass1", 18, 0), 18);
@@ -614,12 +616,12 @@ START_TEST(test_chain_allowlists)
 	ck_assert(fenced_call("target-vm", "test.Upper", "source-vm"));
 	ck_assert_int_eq(file_wait_count(d.log, "chain=fenced result=ok", 3, 10000), 3);
 	ck_assert(!fenced_call("other-vm", "test.Echo", "source-vm"));
-	ck_assert(file_wait_for(d.log, "refused: chain 'fenced': the target is not in the chain's targets", 10000));
+	ck_assert(file_wait_for(d.log, "result=refused reason=\"target 'other-vm' is not in chain 'fenced' targets\"", 10000));
 	ck_assert(!fenced_call("target-vm", "test.Hash", "source-vm"));
-	ck_assert(file_wait_for(d.log, "refused: chain 'fenced': the service is not in the chain's services", 10000));
+	ck_assert(file_wait_for(d.log, "result=refused reason=\"service 'test.Hash' is not in chain 'fenced' services\"", 10000));
 	ck_assert(!fenced_call("target-vm", "test.EchoX", "source-vm"));
 	ck_assert(!fenced_call("target-vm", "test.Echo", "intruder-vm"));
-	ck_assert(file_wait_for(d.log, "refused: chain 'fenced': the source is not in the chain's sources", 10000));
+	ck_assert(file_wait_for(d.log, "source=intruder-vm target=target-vm service=test.Echo chain=fenced result=refused reason=\"source 'intruder-vm' is not in chain 'fenced' sources\"", 10000));
 	/* the admission check ran for the three calls let through, and only for them */
 	ck_assert_int_eq(file_count(d.log, "QREXEC_PROXY_DIRECTION=admit"), 3);
 	ck_assert_int_eq(file_count(d.connlog, "start other-vm"), 0);
@@ -632,7 +634,7 @@ static Suite *serve_suite(void)
 {
 	Suite *s = suite_create("serve");
 	TCase *tc = tcase_create("serve");
-	tcase_set_timeout(tc, 300);
+	tcase_set_timeout(tc, test_timeout(300));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_echo_0_1_3);
 	tcase_add_test(tc, test_64mib_each_way);

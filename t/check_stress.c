@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "timeout.h"
 #include "hash.h"
 #include "testutil.h"
 
@@ -138,7 +139,7 @@ int main(void)
 {
 	Suite *s = suite_create("stress");
 	TCase *tc = tcase_create("stress");
-	tcase_set_timeout(tc, 900);
+	tcase_set_timeout(tc, test_timeout(900));
 	tcase_add_test(tc, test_concurrent_random_chains);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

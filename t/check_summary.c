@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "timeout.h"
 #include "summary.h"
 #include "testutil.h"
 
@@ -98,8 +99,8 @@ START_TEST(test_escaping_round_trips)
 	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
 		char line[512], got[512];
 		size_t o = 0;
-		summary_add(line, sizeof(line), &o, "k", values[i], SUMMARY_FIELD_MAX);
-		summary_add(line, sizeof(line), &o, "next", "x", SUMMARY_FIELD_MAX);
+		kvline_add(line, sizeof(line), &o, "k", values[i], KVLINE_FIELD_MAX);
+		kvline_add(line, sizeof(line), &o, "next", "x", KVLINE_FIELD_MAX);
 		ck_assert_msg(!strchr(line, '\n'), "a raw newline in %s", line);
 		ck_assert_int_eq(parse_pairs(line, "k", got, sizeof(got)), 2);
 		ck_assert_str_eq(got, values[i]);
@@ -116,17 +117,17 @@ START_TEST(test_long_values_are_cut_with_a_marker)
 	big[60000] = '\0';
 	char line[3072], got[3072];
 	size_t o = 0;
-	summary_add(line, sizeof(line), &o, "service", big, SUMMARY_FIELD_MAX);
-	summary_add(line, sizeof(line), &o, "result", "ok", SUMMARY_FIELD_MAX);
+	kvline_add(line, sizeof(line), &o, "service", big, KVLINE_FIELD_MAX);
+	kvline_add(line, sizeof(line), &o, "result", "ok", KVLINE_FIELD_MAX);
 	ck_assert_int_eq(parse_pairs(line, "service", got, sizeof(got)), 2);
-	ck_assert_uint_eq(strspn(got, "a"), SUMMARY_FIELD_MAX);
-	ck_assert_str_eq(got + SUMMARY_FIELD_MAX, "...[+59744 bytes]");
+	ck_assert_uint_eq(strspn(got, "a"), KVLINE_FIELD_MAX);
+	ck_assert_str_eq(got + KVLINE_FIELD_MAX, "...[+59744 bytes]");
 	ck_assert_int_eq(parse_pairs(line, "result", got, sizeof(got)), 2);
 	ck_assert_str_eq(got, "ok");
 	/* a pair that does not fit is left out whole, never half-written */
 	char small[16];
 	o = 0;
-	summary_add(small, sizeof(small), &o, "k", "0123456789abcdef", SUMMARY_FIELD_MAX);
+	kvline_add(small, sizeof(small), &o, "k", "0123456789abcdef", KVLINE_FIELD_MAX);
 	ck_assert_uint_eq(o, 0);
 	free(big);
 }
@@ -300,7 +301,7 @@ static Suite *summary_suite(void)
 	tcase_add_test(tu, test_long_values_are_cut_with_a_marker);
 	suite_add_tcase(s, tu);
 	TCase *tc = tcase_create("daemon");
-	tcase_set_timeout(tc, 180);
+	tcase_set_timeout(tc, test_timeout(180));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_long_argument_keeps_the_summary_whole);
 	tcase_add_test(tc, test_caller_gone_after_its_eof);

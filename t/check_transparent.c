@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "timeout.h"
 #include "hash.h"
 #include "testutil.h"
 
@@ -126,16 +127,16 @@ START_TEST(test_refusals)
 {
 	/* a source the matching entries do not list */
 	assert_refused(call_open(&d, "test.Echo+x intruder"));
-	assert_daemon_log(&d, "refused: call for test.Echo from intruder: the transparent entries for this service do not take calls from this source");
+	assert_daemon_log(&d, "source=intruder target=- service=test.Echo chain=- result=refused reason=\"call for test.Echo from intruder: the transparent entries for this service do not take calls from this source\"");
 	/* a service no entry names */
 	assert_refused(call_open(&d, "test.Unknown+x work"));
-	assert_daemon_log(&d, "refused: call for test.Unknown from work: no transparent entry for this service");
+	assert_daemon_log(&d, "source=work target=- service=test.Unknown chain=- result=refused reason=\"call for test.Unknown from work: no transparent entry for this service\"");
 	/* an argument qrexec would never have let through */
 	assert_refused(call_open(&d, "test.Echo+a/b work"));
-	assert_daemon_log(&d, "refused: call for test.Echo from work: bad character in the service argument");
+	assert_daemon_log(&d, "result=refused reason=\"call for test.Echo from work: bad character in the service argument\"");
 	/* a malformed proxy call is still that, not a transparent one */
 	assert_refused(call_open(&d, "qrexec-proxy+limited+target-vm work"));
-	assert_daemon_log(&d, "malformed service descriptor");
+	assert_daemon_log(&d, "result=refused reason=\"malformed argument: ");
 	/* the destination was never contacted */
 	ck_assert_int_eq(file_count(d.connlog, "start"), 0);
 	assert_no_children_of(&d);
@@ -156,10 +157,10 @@ START_TEST(test_chain_allowlists_apply)
 	assert_daemon_log(&d, "source=work target=hash-vm service=test.Hash chain=fenced result=ok");
 	/* the entry takes any source, the chain only work */
 	assert_refused(call_open(&d, "test.Hash+ personal"));
-	assert_daemon_log(&d, "refused: chain 'fenced': the source is not in the chain's sources");
+	assert_daemon_log(&d, "source=personal target=hash-vm service=test.Hash chain=fenced result=refused reason=\"source 'personal' is not in chain 'fenced' sources\"");
 	/* the entry sends test.Upper to target-vm, which the chain does not forward to */
 	assert_refused(call_open(&d, "test.Upper+ work"));
-	assert_daemon_log(&d, "refused: chain 'fenced': the target is not in the chain's targets");
+	assert_daemon_log(&d, "source=work target=target-vm service=test.Upper chain=fenced result=refused reason=\"target 'target-vm' is not in chain 'fenced' targets\"");
 	ck_assert_int_eq(file_count(d.connlog, "start"), 1);
 	assert_no_children_of(&d);
 }
@@ -664,7 +665,7 @@ static Suite *transparent_suite(void)
 {
 	Suite *s = suite_create("transparent");
 	TCase *tc = tcase_create("serve");
-	tcase_set_timeout(tc, 300);
+	tcase_set_timeout(tc, test_timeout(300));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_reaches_the_entry_target);
 	tcase_add_test(tc, test_empty_argument);
@@ -675,7 +676,7 @@ static Suite *transparent_suite(void)
 	suite_add_tcase(s, tc);
 
 	TCase *te = tcase_create("exec, links, check");
-	tcase_set_timeout(te, 300);
+	tcase_set_timeout(te, test_timeout(300));
 	tcase_add_checked_fixture(te, exec_setup, exec_teardown);
 	tcase_add_test(te, test_exec_full_name);
 	tcase_add_test(te, test_exec_refusals);

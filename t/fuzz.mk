@@ -1,12 +1,15 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-# make fuzz: libFuzzer (clang) on the descriptor parser and the configuration
-# loader, FUZZ_SECONDS each (60), from the seed corpora in t/fuzz/corpus/.
+# make fuzz: libFuzzer (clang) on the descriptor parser, the configuration
+# loader and the parsers of filecopy-guard and http-allow, FUZZ_SECONDS
+# each (60), from the seed corpora in t/fuzz/corpus/.
 # make fuzz-short: 20 s each, for CI. Both skip with a message without clang.
 FUZZ_SECONDS = 60
-FUZZ_TARGETS = t/fuzz/fuzz-descriptor t/fuzz/fuzz-descriptor-read t/fuzz/fuzz-config
+FUZZ_TARGETS = t/fuzz/fuzz-descriptor t/fuzz/fuzz-descriptor-read t/fuzz/fuzz-config \
+	t/fuzz/fuzz-filecopy t/fuzz/fuzz-http
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	$(AM_CPPFLAGS) -I$(top_srcdir)/orchestrator $(YAML_CFLAGS)
-EXTRA_DIST += t/fuzz/fuzz_descriptor.c t/fuzz/fuzz_descriptor_read.c t/fuzz/fuzz_config.c t/fuzz/corpus
+EXTRA_DIST += t/fuzz/fuzz_descriptor.c t/fuzz/fuzz_descriptor_read.c t/fuzz/fuzz_config.c t/fuzz/corpus \
+	t/fuzz/fuzz_filecopy.c t/fuzz/fuzz_http.c
 CLEANFILES += $(FUZZ_TARGETS)
 
 t/fuzz/fuzz-descriptor: $(srcdir)/t/fuzz/fuzz_descriptor.c $(srcdir)/orchestrator/descriptor.c $(srcdir)/orchestrator/config.c \
@@ -17,11 +20,16 @@ t/fuzz/fuzz-descriptor-read: $(srcdir)/t/fuzz/fuzz_descriptor_read.c $(srcdir)/o
 	$(AM_V_GEN)$(MKDIR_P) t/fuzz && $(CLANG) $(FUZZ_FLAGS) -o $@ $^ $(YAML_LIBS)
 t/fuzz/fuzz-config: $(srcdir)/t/fuzz/fuzz_config.c $(srcdir)/orchestrator/config.c
 	$(AM_V_GEN)$(MKDIR_P) t/fuzz && $(CLANG) $(FUZZ_FLAGS) -o $@ $^ $(YAML_LIBS)
+# the filters' parsers: no kit, no libc beyond string functions
+t/fuzz/fuzz-filecopy: $(srcdir)/t/fuzz/fuzz_filecopy.c $(srcdir)/filters/filecopy.c
+	$(AM_V_GEN)$(MKDIR_P) t/fuzz && $(CLANG) $(FUZZ_FLAGS) -I$(top_srcdir)/filters -o $@ $^
+t/fuzz/fuzz-http: $(srcdir)/t/fuzz/fuzz_http.c $(srcdir)/filters/http.c
+	$(AM_V_GEN)$(MKDIR_P) t/fuzz && $(CLANG) $(FUZZ_FLAGS) -I$(top_srcdir)/filters -o $@ $^
 
 fuzz:
 	@if test -z "$(CLANG)"; then echo "fuzz: SKIP: clang not found (apt-get install clang)"; exit 0; fi; \
 	$(MAKE) $(AM_MAKEFLAGS) $(FUZZ_TARGETS) && \
-	for t in descriptor descriptor-read config; do \
+	for t in descriptor descriptor-read config filecopy http; do \
 	  rm -rf t/fuzz/work-$$t && $(MKDIR_P) t/fuzz/work-$$t && cp $(srcdir)/t/fuzz/corpus/$$t/* t/fuzz/work-$$t/ && \
 	  echo "== fuzz $$t for $(FUZZ_SECONDS) s" && \
 	  t/fuzz/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 -rss_limit_mb=2048 \

@@ -15,7 +15,7 @@ t_hostile_filter_LDFLAGS = $(HARDEN_LDFLAGS)
 # kit's prestart note): same name, so the same comm, in a directory of its own
 QP_CHECK_PROGS += t/ahead/hostile-filter
 t_ahead_hostile_filter_SOURCES = t/hostile-filter.c
-t_ahead_hostile_filter_CPPFLAGS = $(AM_CPPFLAGS) -DHOSTILE_AHEAD -I$(top_srcdir)/filters
+t_ahead_hostile_filter_CPPFLAGS = $(AM_CPPFLAGS) -DHOSTILE_AHEAD -I$(top_srcdir)/filters/kit
 t_ahead_hostile_filter_CFLAGS = $(WARN_CFLAGS)
 t_ahead_hostile_filter_LDFLAGS = $(HARDEN_LDFLAGS)
 

@@ -11,6 +11,10 @@ include t/config.mk
 include t/filters.mk
 include t/orchestrator.mk
 
+# README's Layout against the tree, and its length
+QP_TESTS += t/check-layout.py
+EXTRA_DIST += t/check-layout.py
+
 # The daemon of the integration tests under valgrind: every process it
 # forks (listener and supervisors) must end with no error and no leak.
 # (valgrind 3.19 does not know seccomp(2), which libseccomp probes, nor
@@ -19,34 +23,36 @@ include t/orchestrator.mk
 # process it forks, the pre-exec half of each filter included, and a
 # sandbox's file system is read-only. The namespaces and Landlock code is
 # exercised by the plain and the sanitizer phases (check_isolation runs
-# under both mechanisms).
+# under both mechanisms). Every suite runs, even after one has failed, so
+# that the test command counts all of them; the target fails at the end.
 check-valgrind: all $(check_PROGRAMS)
 	@test -n "$(VALGRIND)" || { echo "valgrind not found: install it"; exit 1; }
 	rm -rf t/valgrind && $(MKDIR_P) t/valgrind && chmod 1777 t/valgrind  # the sandboxes of a root-run daemon run as nobody
 	QP_BUILDDIR='$(abs_top_builddir)' QP_SRCDIR='$(abs_top_srcdir)' \
 	QP_TEST_ISOLATION=seccomp-only \
-	QP_DAEMON_WRAPPER="$(VALGRIND) -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --track-fds=no --log-file=$(abs_top_builddir)/t/valgrind/vg.%p" \
-	  t/check_serve
+	QP_DAEMON_WRAPPER="$(VALGRIND) -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --track-fds=no --log-file=$(abs_top_builddir)/t/valgrind/@RUN@/vg.%p" \
+	  t/check_serve || touch t/valgrind/failed
 	QP_BUILDDIR='$(abs_top_builddir)' QP_SRCDIR='$(abs_top_srcdir)' \
 	QP_TEST_ISOLATION=seccomp-only \
-	QP_DAEMON_WRAPPER="$(VALGRIND) -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --track-fds=no --log-file=$(abs_top_builddir)/t/valgrind/vg.%p" \
-	  t/check_faults
+	QP_DAEMON_WRAPPER="$(VALGRIND) -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --track-fds=no --log-file=$(abs_top_builddir)/t/valgrind/@RUN@/vg.%p" \
+	  t/check_faults || touch t/valgrind/failed
 	QP_BUILDDIR='$(abs_top_builddir)' QP_SRCDIR='$(abs_top_srcdir)' \
 	QP_TEST_ISOLATION=seccomp-only \
-	QP_DAEMON_WRAPPER="$(VALGRIND) -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --track-fds=no --log-file=$(abs_top_builddir)/t/valgrind/vg.%p" \
-	  t/check_transparent
+	QP_DAEMON_WRAPPER="$(VALGRIND) -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --track-fds=no --log-file=$(abs_top_builddir)/t/valgrind/@RUN@/vg.%p" \
+	  t/check_transparent || touch t/valgrind/failed
 	QP_BUILDDIR='$(abs_top_builddir)' QP_SRCDIR='$(abs_top_srcdir)' \
 	QP_TEST_ISOLATION=seccomp-only \
-	QP_DAEMON_WRAPPER="$(VALGRIND) -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --track-fds=no --log-file=$(abs_top_builddir)/t/valgrind/vg.%p" \
-	  t/check_limits
-	@fail=0; for f in t/valgrind/vg.*; do \
+	QP_DAEMON_WRAPPER="$(VALGRIND) -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --track-fds=no --log-file=$(abs_top_builddir)/t/valgrind/@RUN@/vg.%p" \
+	  t/check_limits || touch t/valgrind/failed
+	@fail=0; for f in t/valgrind/*/vg.*; do \
 	  grep -v -E -e 'unhandled amd64-linux syscall: (317|442|444)$$' -e 'write your own handler' \
 	    -e README_MISSING_SYSCALL -e 'Nevertheless we consider' -e 'valgrind.org/support' \
 	    "$$f" > "$$f.rest" || true; \
 	  if test -s "$$f.rest"; then echo "== $$f"; cat "$$f.rest"; fail=1; fi; \
 	  rm -f "$$f.rest"; \
 	done; \
-	if test $$fail = 0; then echo "valgrind: $$(ls t/valgrind | wc -l) processes, no errors, no leaks"; fi; \
+	if test -e t/valgrind/failed; then echo "check-valgrind: a suite failed (above)"; fail=1; fi; \
+	if test $$fail = 0; then echo "valgrind: $$(find t/valgrind -name 'vg.*' | wc -l) processes, no errors, no leaks"; fi; \
 	exit $$fail
 
 # The suites that run the daemon, directly (their Check output on stdout):
@@ -76,7 +82,7 @@ EXTRA_DIST += t/demo.sh t/quickstart.sh t/check-repeat.sh
 # runs besides the suites: the configured tools checked against those
 # installed, the README's two commands in a fresh clone (doc/testing.md)
 QP_TESTS += t/check-quickstart.sh
-EXTRA_DIST += t/phases.sh t/check-quickstart.sh t/check-configured.sh t/check-fresh-clone.sh doc/testing.md
+EXTRA_DIST += t/phases.sh t/check-quickstart.sh t/check-configured.sh t/check-fresh-clone.sh
 .PHONY: check-valgrind demo check-repeat
 
 include t/faults.mk

@@ -8,7 +8,7 @@ t_test_filter_CFLAGS = $(WARN_CFLAGS)
 t_test_filter_LDFLAGS = $(HARDEN_LDFLAGS)
 
 QP_CHECK_LIBS += t/libtestutil.a
-t_libtestutil_a_SOURCES = t/testutil.c t/testutil.h t/hash.h
+t_libtestutil_a_SOURCES = t/testutil.c t/testutil.h t/hash.h t/timeout.h
 t_libtestutil_a_CFLAGS = $(TEST_CFLAGS)
 
 QP_CHECK_PROGS += t/check_descriptor t/check_serve t/check_modes

@@ -12,7 +12,9 @@ EXTRA_DIST += t/check-policy.py t/policy/allowlists.yaml \
 	t/policy/one-way.policy t/policy/one-way.warnings \
 	t/policy/custom.policy t/policy/custom.warnings \
 	t/policy/allowlists.policy t/policy/allowlists.warnings \
-	t/policy/transparent.policy t/policy/transparent.warnings
+	t/policy/transparent.policy t/policy/transparent.warnings \
+	t/policy/filecopy-guard.policy t/policy/filecopy-guard.warnings \
+	t/policy/updates-proxy.policy t/policy/updates-proxy.warnings
 
 # The units (the Qubes service condition) and the bind-dirs snippet.
 QP_TESTS += t/check-units.sh

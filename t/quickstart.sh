@@ -106,7 +106,10 @@ fi
 # Debian packages the build, the tests and the demo need
 pkgs="build-essential autoconf automake pkg-config libsystemd-dev libyaml-dev libseccomp-dev musl-tools check python3 python3-yaml python3-jsonschema valgrind"
 # debootstrap and systemd-container: make check-systemd's Debian 12 container
+# (git: the fresh-clone phase)
 [ "$mode" = test ] && pkgs="$pkgs clang libclang-rt-14-dev debhelper lintian rpm debootstrap systemd-container git"
+# tinyproxy, curl and openssl: t/check_http_allow's destination, caller and TLS server
+[ "$mode" = test ] && pkgs="$pkgs tinyproxy curl openssl"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

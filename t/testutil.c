@@ -205,11 +205,45 @@ static void refuse_capset(void)
  * with DAEMON_CAPSET_REFUSED in it), and the exec (under
  * $QP_DAEMON_WRAPPER when set).
  */
+/*
+ * $QP_DAEMON_WRAPPER with @RUN@ replaced by a directory of this daemon's
+ * own (mode 1777, made here, before the daemon's user is taken): the
+ * wrapper's per-process files (valgrind's --log-file=DIR/@RUN@/vg.%p)
+ * then never meet a file another daemon's process left under the same
+ * pid, which on a busy machine (pid_max 32768) comes round within a run,
+ * and which another user's process may not overwrite. NULL: no wrapper.
+ */
+static char *wrapper_for_this_daemon(void)
+{
+	const char *wrap = getenv("QP_DAEMON_WRAPPER");
+	if (!wrap || !*wrap)
+		return NULL;
+	char *w = strdup(wrap);
+	char *at = w ? strstr(w, "@RUN@") : NULL;
+	if (!at)
+		return w;
+	/* the directory the template names: from the start of its word to the placeholder */
+	char *start = at;
+	while (start > w && start[-1] != ' ' && start[-1] != '=')
+		start--;
+	char run[64], dir[512];
+	snprintf(run, sizeof(run), "%d-%lld", (int)getpid(), (long long)now_ms());
+	snprintf(dir, sizeof(dir), "%.*s%s", (int)(at - start), start, run);
+	if (mkdir(dir, 01777) < 0 || chmod(dir, 01777) < 0)
+		_exit(93);
+	char *out = NULL;
+	if (asprintf(&out, "%.*s%s%s", (int)(at - w), w, run, at + 5) < 0)
+		_exit(93);
+	free(w);
+	return out;
+}
+
 static _Noreturn void daemon_exec(const struct daemon *d, const char *prog, const char **argv, bool drop, uid_t uid,
 				  gid_t gid, int cap)
 {
 	bool refused = cap >= 0 && (cap & DAEMON_CAPSET_REFUSED);
 	cap = cap >= 0 ? cap & ~DAEMON_CAPSET_REFUSED : cap;
+	char *wrap = wrapper_for_this_daemon();
 	int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0 || dup2(fd, 2) < 0)
 		_exit(99);
@@ -238,7 +272,6 @@ static _Noreturn void daemon_exec(const struct daemon *d, const char *prog, cons
 		if (refused)
 			refuse_capset();
 	}
-	const char *wrap = getenv("QP_DAEMON_WRAPPER");
 	if (wrap && *wrap) {
 		/* e.g. "valgrind --error-exitcode=99 ..." split on spaces */
 		char *w = strdup(wrap), *save = NULL;
@@ -598,6 +631,67 @@ pid_t daemon_wait_spare(const struct daemon *dm)
 	for (int64_t end = now_ms() + wait_ms(0); !(spare = daemon_spare(dm)) && now_ms() < end;)
 		poll(NULL, 0, 20);
 	return spare;
+}
+
+char *daemon_status_json(const struct daemon *dm)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.control", dm->sock) >= sizeof(sa.sun_path))
+		return NULL;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || write(fd, "status json\n", 12) != 12) {
+		close(fd);
+		return NULL;
+	}
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	for (;;) {
+		if (!buf)
+			break;
+		if (len + 1 >= cap) {
+			char *n = realloc(buf, cap *= 2);
+			if (!n) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = n;
+		}
+		ssize_t r = read(fd, buf + len, cap - len - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
+	if (buf && len == 0) {
+		free(buf);
+		return NULL;
+	}
+	if (buf)
+		buf[len] = '\0';
+	return buf;
+}
+
+bool daemon_wait_spare_ahead(const struct daemon *dm, const char *chain)
+{
+	char want[300];
+	if (chain)
+		snprintf(want, sizeof(want), "\"ready\":true,\"prepared\":true,\"hint\":\"%s\",\"started_ahead\":\"%s\"}",
+			 chain, chain);
+	else
+		snprintf(want, sizeof(want), "\"started_ahead\":null}");
+	for (int64_t end = now_ms() + wait_ms(0); now_ms() < end; poll(NULL, 0, 20)) {
+		char *st = daemon_status_json(dm);
+		bool ok = st && strstr(st, "\"ready\":true") && strstr(st, want);
+		free(st);
+		if (ok)
+			return true;
+	}
+	return false;
 }
 
 void assert_no_children_of(const struct daemon *d)

@@ -100,6 +100,14 @@ void assert_no_children_of(const struct daemon *d);
 /* the daemon's spare supervisor (comm "qp-spare"), or 0; _wait: once there is one (0 past the deadline) */
 pid_t daemon_spare(const struct daemon *d);
 pid_t daemon_wait_spare(const struct daemon *d);
+/* what D answers `status --json` (over its control socket, SOCK.control), malloc'ed; NULL when it gave nothing */
+char *daemon_status_json(const struct daemon *d);
+/*
+ * Waits up to wait_ms(0) until D's spare is set up with the filters of
+ * CHAIN started ahead (as `status --json` reports it); CHAIN NULL: with
+ * none started ahead. Whether it is.
+ */
+bool daemon_wait_spare_ahead(const struct daemon *d, const char *chain);
 /* waits up to wait_ms(0) for NEEDLE in D's log; fails showing the log */
 void assert_daemon_log(const struct daemon *d, const char *needle);
 /* a refused call: EOF within wait_ms(0) and nothing before it; closes FD */

@@ -27,10 +27,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *why = NULL;
 	if (descriptor_parse(buf, size, &d, &why) == 0) {
 		/* what was accepted must hold what the parser promises */
-		if (!valid_vm_name(d.source))
+		if (!name_qube(d.source))
 			abort();
 		if (argument_parse(d.argument, &c, &why) == 0) {
-			if (!valid_vm_name(c.target) || !config_valid_name(c.chain, QP_SERVICE_MAX) ||
+			if (!name_qube(c.target) || !name_valid(c.chain, NAME_SERVICE_MAX) ||
 			    c.service[0] == '-' || !c.service[0])
 				abort();
 		}
@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *service, *argument;
 	why = NULL;
 	if (transparent_split_full_name(arg, &service, &argument, &why) == 0) {
-		if (!*service || strlen(service) > QP_SERVICE_MAX || strchr(service, '+') || strchr(service, ' '))
+		if (!*service || strlen(service) > NAME_SERVICE_MAX || strchr(service, '+') || strchr(service, ' '))
 			abort();
 	} else if (!why || !*why) {
 		abort();

@@ -14,15 +14,15 @@
 
 const char *qpf_prog = "filter";
 
-/* the orchestrator splits stderr lines at 1024 bytes: stay below */
-#define QPF_LINE_MAX 1000
+/* the orchestrator splits stderr lines at QPC_LINE_MAX bytes: stay below, newline included */
+#define QPF_LINE_MAX (QPC_LINE_MAX - 24)
 /* big requests let a splice move a whole pipe's worth per call */
 #define QPF_CHUNK (1U << 20)
 
 static char qpf_buf[QPF_CHUNK]; /* bss: costs nothing until the fallback touches it */
 
-/* the most an environment handed over may be (the orchestrator sends at most 96 KiB) */
-#define QPF_ENV_MAX (1U << 20)
+_Static_assert(sizeof(QPC_NOTE_NAME) == QPC_NOTE_NAMESZ, "the note's name size");
+_Static_assert(sizeof(QPC_NOTE_DESC) - 1 == QPC_NOTE_DESCSZ, "the note's descriptor size");
 
 static int read_exact(int fd, void *buf, size_t len)
 {
@@ -47,13 +47,13 @@ static int read_exact(int fd, void *buf, size_t len)
  */
 static void await_environment(void)
 {
-	const char *p = getenv("QREXEC_PROXY_PRESTART");
+	const char *p = getenv(QPC_ENV_PRESTART);
 	if (!p || strcmp(p, "1"))
 		return;
 	uint32_t len;
 	if (read_exact(STDERR_FILENO, &len, sizeof(len)) < 0)
 		_exit(0);
-	if (len > QPF_ENV_MAX)
+	if (len > QPC_ENV_HANDOFF_MAX)
 		_exit(QPF_EXIT_SYSTEM);
 	/* kept for the life of the process: putenv() uses the strings themselves */
 	char *env = malloc((size_t)len + 1);
@@ -90,8 +90,8 @@ void qpf_init(const char *argv0)
 
 void qpf_args_checked(void)
 {
-	const char *dir = getenv("QREXEC_PROXY_DIRECTION");
-	if (dir && !strcmp(dir, "check"))
+	const char *dir = getenv(QPC_ENV_DIRECTION);
+	if (dir && !strcmp(dir, QPC_DIR_CHECK))
 		_exit(0);
 }
 

@@ -28,12 +28,14 @@
 #include <stdint.h>
 #include <syslog.h> /* LOG_ERR, LOG_WARNING, ...: the "<N>" priorities */
 
-/* Exit codes of the contract. */
+#include "qpf-contract.h"
+
+/* Exit codes of the contract (qpf-contract.h). */
 enum {
-	QPF_EXIT_OK = 0,       /* this direction ended normally */
-	QPF_EXIT_REFUSED = 1,  /* the filter's verdict: refuse, abort the connection */
-	QPF_EXIT_USAGE = 100,  /* bad arguments or environment */
-	QPF_EXIT_SYSTEM = 111, /* a system call failed */
+	QPF_EXIT_OK = QPC_EXIT_OK,           /* this direction ended normally */
+	QPF_EXIT_REFUSED = QPC_EXIT_REFUSED, /* the filter's verdict: refuse, abort the connection */
+	QPF_EXIT_USAGE = QPC_EXIT_USAGE,     /* bad arguments or environment */
+	QPF_EXIT_SYSTEM = QPC_EXIT_SYSTEM,   /* a system call failed */
 };
 
 /* The program name used in log lines (basename of argv[0]). */
@@ -62,12 +64,12 @@ void qpf_init(const char *argv0);
 #define QPF_PRESTART                                                         \
 	__asm__(".pushsection .note.qrexec-proxy,\"a\",@note\n"                \
 		".balign 4\n"                                                  \
-		".long 13\n"                                                   \
-		".long 8\n"                                                    \
-		".long 1\n"                                                    \
-		".asciz \"qrexec-proxy\"\n"                                    \
+		".long " QPC_STR(QPC_NOTE_NAMESZ) "\n"                         \
+		".long " QPC_STR(QPC_NOTE_DESCSZ) "\n"                         \
+		".long " QPC_STR(QPC_NOTE_TYPE) "\n"                           \
+		".asciz \"" QPC_NOTE_NAME "\"\n"                               \
 		".balign 4\n"                                                  \
-		".ascii \"prestart\"\n"                                        \
+		".ascii \"" QPC_NOTE_DESC "\"\n"                               \
 		".balign 4\n"                                                  \
 		".popsection\n");                                               \
 	extern int qpf_prestart_note_

@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The supervisor, entry and set-up (see serve.h). serve_fork() gives up
+ * the listener's fds and memory, then serve_connection() reads the
+ * descriptor, routes the call and hands it to supervise_connection().
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "descriptor.h"
+#include "log.h"
+#include "route.h"
+#include "serve.h"
+#include "summary.h"
+#include "supervise.h"
+#include "util.h"
+
+/* ---- what a child of the listener gives up ---- */
+
+#define FORGET_MAX 16
+
+static int *forget_fds[FORGET_MAX];
+static size_t nforget_fds;
+struct forget_entry {
+	void (*fn)(void *);
+	void *arg;
+};
+static struct forget_entry forget_mem[FORGET_MAX];
+static size_t nforget_mem;
+
+void serve_forget_fd(int *fd)
+{
+	if (nforget_fds < FORGET_MAX)
+		forget_fds[nforget_fds++] = fd;
+	else
+		die_x(111, "too many of the listener's fds to forget in its children");
+}
+
+void serve_forget_memory(void (*fn)(void *), void *arg)
+{
+	if (nforget_mem < FORGET_MAX)
+		forget_mem[nforget_mem++] = (struct forget_entry){ fn, arg };
+	else
+		die_x(111, "too many of the listener's tables to forget in its children");
+}
+
+void serve_forget_in_child(bool memory)
+{
+	for (size_t i = 0; i < nforget_fds; i++)
+		if (*forget_fds[i] >= 0)
+			close(*forget_fds[i]);
+	if (memory)
+		for (size_t i = 0; i < nforget_mem; i++)
+			forget_mem[i].fn(forget_mem[i].arg);
+}
+
+/* ---- forking a supervisor ---- */
+
+/* A new connection's admission channel: the listener's end non-blocking, both close-on-exec. */
+static int make_channel(int sv[2])
+{
+	/* SEQPACKET: one message per send, and EOF when the supervisor is gone */
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	if (fd_set_nonblock(sv[0], true) < 0) {
+		close_pair(sv);
+		return -1;
+	}
+	return 0;
+}
+
+pid_t serve_fork(const struct serve_ctx *x, int fd, const char *id, int64_t start_ns, int *chan,
+		 void (*run_instead)(int chan, void *arg), void *arg)
+{
+	int sv[2];
+	if (make_channel(sv) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0) {
+		close_pair(sv);
+		return -1;
+	}
+	if (pid > 0) {
+		close(sv[1]);
+		*chan = sv[0];
+		return pid;
+	}
+	/* nothing of the other connections: not their channels, not the book */
+	serve_forget_in_child(true);
+	close(sv[0]);
+	int code;
+	if (fd < 0) {
+		run_instead(sv[1], arg);
+		code = 111; /* a spare does not return */
+	} else {
+		code = serve_connection(x, fd, sv[1], id, NULL, NULL, start_ns);
+	}
+	config_free(x->cfg);
+	exit(code);
+}
+
+/* ---- one connection ---- */
+
+/* the filters of every chain, each program once: all of them may start in a sandbox built ahead */
+static const char **all_programs(const struct qp_config *cfg, size_t *n)
+{
+	size_t total = 0, k = 0;
+	for (size_t c = 0; c < cfg->nchains; c++)
+		total += cfg->chains[c].nfilters;
+	const char **programs = total ? calloc(total, sizeof(*programs)) : NULL;
+	if (!programs)
+		return NULL;
+	for (size_t c = 0; c < cfg->nchains; c++)
+		for (size_t i = 0; i < cfg->chains[c].nfilters; i++) {
+			const char *path = cfg->chains[c].filters[i].path;
+			bool seen = false;
+			for (size_t j = 0; j < k && !seen; j++)
+				seen = !strcmp(programs[j], path);
+			if (!seen)
+				programs[k++] = path;
+		}
+	*n = k;
+	return programs;
+}
+
+void serve_prepare(const struct serve_ctx *x, struct isolate_prepared *prep)
+{
+	const struct isolate_policy *pol = x->o->isolation;
+	prep->ctl = -1;
+	prep->sb.pid = -1;
+	prep->sb.events = -1;
+	if (!x->cfg || !pol || pol->mech == ISOLATE_NONE)
+		return;
+	size_t n = 0;
+	const char **programs = all_programs(x->cfg, &n);
+	if (!programs)
+		return;
+	if (isolate_prepare(pol, ISOLATE_FILTERS, programs, n, x->seccomp, prep) < 0)
+		log_sys(LOG_DEBUG, "unable to prepare a sandbox ahead of the connection");
+	free(programs);
+}
+
+/*
+ * A call refused before anything started: the caller sees an immediate
+ * EOF (a socket service's caller always gets exit code 0 and no stderr),
+ * and the summary says who asked for what and why it was refused.
+ */
+static int refuse(int fd, const char *id, int64_t start_ns, const struct qp_descriptor *d, const struct route *r,
+		  const char *reason)
+{
+	struct summary s;
+	summary_init(&s, id);
+	if (d) {
+		s.text[SUMMARY_SOURCE] = d->source;
+		s.text[SUMMARY_SERVICE] = d->service_name;
+	}
+	if (r) {
+		if (r->call.target)
+			s.text[SUMMARY_TARGET] = r->call.target;
+		if (r->call.service)
+			s.text[SUMMARY_SERVICE] = r->call.service;
+		s.text[SUMMARY_CHAIN] = r->call.chain;
+	}
+	s.text[SUMMARY_RESULT] = qp_result_name(QP_REFUSED);
+	s.text[SUMMARY_REASON] = reason;
+	s.num[SUMMARY_DURATION] = (mono_ns() - start_ns) / 1000;
+	s.num[SUMMARY_SRC2DST] = 0;
+	s.num[SUMMARY_DST2SRC] = 0;
+	summary_log(LOG_WARNING, &s);
+	shutdown(fd, SHUT_RDWR);
+	close(fd);
+	return 1;
+}
+
+/* The descriptor: read exactly to its NUL, parsed. 0, or -1 after the refusal. */
+static int take_descriptor(const struct serve_ctx *x, int fd, const char *id, int64_t start, char *buf,
+			   struct qp_descriptor *d)
+{
+	size_t len;
+	const char *why;
+	char reason[160];
+	enum descriptor_status st = descriptor_read(fd, buf, QP_DESCRIPTOR_MAX + 1, x->o->descriptor_timeout_ms, &len);
+	if (st != DESC_OK) {
+		snprintf(reason, sizeof(reason), "descriptor: %s", descriptor_strstatus(st));
+		refuse(fd, id, start, NULL, NULL, reason);
+		return -1;
+	}
+	if (descriptor_parse(buf, len, d, &why) < 0) {
+		snprintf(reason, sizeof(reason), "malformed service descriptor: %s", why);
+		refuse(fd, id, start, NULL, NULL, reason);
+		return -1;
+	}
+	return 0;
+}
+
+int serve_connection(const struct serve_ctx *x, int fd, int limits_fd, const char *id,
+		     struct isolate_prepared *prep, struct warm *warm, int64_t start_ns)
+{
+	int64_t start = start_ns ? start_ns : mono_ns();
+	struct qp_descriptor d;
+	struct route r = { 0 };
+	struct isolate_prepared own;
+	int rc = 1;
+	char *buf = malloc(QP_DESCRIPTOR_MAX + 1);
+
+	struct log_connection lc = { .id = id };
+	log_set_connection(&lc);
+	if (!buf) {
+		log_sys(LOG_ERR, "connection %s: out of memory", id);
+		close(fd);
+		return 111;
+	}
+	if (take_descriptor(x, fd, id, start, buf, &d) < 0)
+		goto out;
+	enum route_status rs = route_call(x->cfg, d.service_name, d.argument, d.source, &r);
+	lc.source = d.source;
+	lc.target = r.call.target;
+	lc.service = r.call.service;
+	lc.chain = r.call.chain;
+	log_set_connection(&lc);
+	if (rs != ROUTE_OK) {
+		if (rs == ROUTE_FAILED)
+			log_msg(LOG_ERR, "connection %s: %s", id, r.reason);
+		rc = refuse(fd, id, start, &d, &r, r.reason);
+		if (rs == ROUTE_FAILED)
+			rc = 111;
+		goto out;
+	}
+	if (!prep) {
+		serve_prepare(x, &own);
+		prep = &own;
+	}
+	struct supervise_args a = {
+		.chain = r.chain,
+		.source = d.source,
+		.target = r.call.target,
+		.service = r.call.service,
+		.conn_id = id,
+		.connector = r.connector,
+		.in_fd = fd,
+		.out_fd = fd,
+		.seccomp = x->seccomp,
+		.isolation = x->o->isolation,
+		.admit_timeout_ms = x->o->admit_timeout_ms,
+		.idle_timeout_ms = x->o->idle_timeout_ms,
+		.pipe_size = x->o->pipe_size,
+		.limits_fd = limits_fd,
+		.start_ns = start,
+		.prepared = prep,
+		.warm = warm,
+	};
+	struct supervise_result res;
+	enum qp_result q = supervise_connection(&a, &res);
+	close(fd);
+	if (prep == &own)
+		isolate_discard(&own);
+	rc = q == QP_OK ? 0 : q == QP_FAILED ? 111 : 1;
+out:
+	route_free(&r);
+	free(buf);
+	return rc;
+}
