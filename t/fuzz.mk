@@ -12,13 +12,17 @@ EXTRA_DIST += t/fuzz/fuzz_descriptor.c t/fuzz/fuzz_descriptor_read.c t/fuzz/fuzz
 	t/fuzz/fuzz_filecopy.c t/fuzz/fuzz_http.c
 CLEANFILES += $(FUZZ_TARGETS)
 
-t/fuzz/fuzz-descriptor: $(srcdir)/t/fuzz/fuzz_descriptor.c $(srcdir)/orchestrator/descriptor.c $(srcdir)/orchestrator/config.c \
-		$(srcdir)/orchestrator/transparent.c
+# the configuration loader, every file of it, and the names it checks
+FUZZ_CONFIG_SRCS = $(srcdir)/orchestrator/config.c $(srcdir)/orchestrator/config_yaml.c \
+	$(srcdir)/orchestrator/config_query.c $(srcdir)/orchestrator/names.c
+t/fuzz/fuzz-descriptor: $(srcdir)/t/fuzz/fuzz_descriptor.c $(srcdir)/orchestrator/descriptor.c \
+		$(srcdir)/orchestrator/transparent.c $(FUZZ_CONFIG_SRCS)
 	$(AM_V_GEN)$(MKDIR_P) t/fuzz && $(CLANG) $(FUZZ_FLAGS) -o $@ $^ $(YAML_LIBS)
 # descriptor_read over a socketpair: consumes up to the NUL and not one byte more
-t/fuzz/fuzz-descriptor-read: $(srcdir)/t/fuzz/fuzz_descriptor_read.c $(srcdir)/orchestrator/descriptor.c $(srcdir)/orchestrator/config.c
-	$(AM_V_GEN)$(MKDIR_P) t/fuzz && $(CLANG) $(FUZZ_FLAGS) -o $@ $^ $(YAML_LIBS)
-t/fuzz/fuzz-config: $(srcdir)/t/fuzz/fuzz_config.c $(srcdir)/orchestrator/config.c
+t/fuzz/fuzz-descriptor-read: $(srcdir)/t/fuzz/fuzz_descriptor_read.c $(srcdir)/orchestrator/descriptor.c \
+		$(srcdir)/orchestrator/names.c
+	$(AM_V_GEN)$(MKDIR_P) t/fuzz && $(CLANG) $(FUZZ_FLAGS) -o $@ $^
+t/fuzz/fuzz-config: $(srcdir)/t/fuzz/fuzz_config.c $(FUZZ_CONFIG_SRCS)
 	$(AM_V_GEN)$(MKDIR_P) t/fuzz && $(CLANG) $(FUZZ_FLAGS) -o $@ $^ $(YAML_LIBS)
 # the filters' parsers: no kit, no libc beyond string functions
 t/fuzz/fuzz-filecopy: $(srcdir)/t/fuzz/fuzz_filecopy.c $(srcdir)/filters/filecopy.c

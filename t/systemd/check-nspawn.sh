@@ -224,7 +224,7 @@ unit_pids() { inside cat "$cgroup/cgroup.procs" 2>/dev/null; }
 # none of these processes is alive
 all_gone() { for p in "$@"; do ! inside test -d "/proc/$p" || return 1; done; }
 # the listener's book: "N running, M queued, ..."
-book() { inside "$status_cmd" status 2>/dev/null | tail -n 1; }
+book() { inside "$status_cmd" status 2>/dev/null | grep -E "^[0-9]+ running, " | tail -n 1; }
 book_says() { book | grep -q "^$1"; }
 journal() { inside journalctl -u qrexec-proxy -o cat; }
 journal_has() { journal | grep -q -- "$1"; }
