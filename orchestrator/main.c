@@ -140,7 +140,13 @@ static int exit_code_for(enum qp_result r, const struct supervise_result *res)
 		int st = res->connector_status;
 		if (WIFEXITED(st) && (WEXITSTATUS(st) != 0 || r == QP_OK))
 			return WEXITSTATUS(st);
-		if (WIFSIGNALED(st) && !(r == QP_ABORTED && WTERMSIG(st) == SIGKILL))
+		/*
+		 * Killed with the aborted connection, or by SIGPIPE because the
+		 * filter that read it died first: the connection's failure, not
+		 * the connector's own (which one comes first is a race).
+		 */
+		bool consequence = r == QP_ABORTED && (WTERMSIG(st) == SIGKILL || WTERMSIG(st) == SIGPIPE);
+		if (WIFSIGNALED(st) && !consequence)
 			return 128 + WTERMSIG(st);
 	}
 	switch (r) {

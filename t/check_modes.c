@@ -29,6 +29,11 @@ static const char config_body[] =
 	"    filters:\n"
 	"      - name: \"@B@/t/test-filter\"\n"
 	"        args: [crash-after, \"1000\"]\n"
+	"  reader-gone:\n"
+	"    filters:\n"
+	"      - name: \"@B@/t/fault-filter\"\n"
+	"        args: [close-in-fail, \"0\"]\n"
+	"        direction: dst2src\n"
 	"  admit-no:\n"
 	"    admit: [/bin/false]\n"
 	"    filters: []\n";
@@ -98,6 +103,15 @@ START_TEST(test_exec_exit_codes)
 	proxy_run(crash, env, 1 << 20, 1, &r);
 	ck_assert_int_eq(proxy_run_exit(&r), 1);
 	ck_assert_ptr_nonnull(strstr(r.err, "killed by signal 6"));
+	/*
+	 * The filter reading the connector goes away first (and fails): the
+	 * connector dies of SIGPIPE before the abort ends it, but its death
+	 * is the connection's failure, not a code of its own (not 141)
+	 */
+	const char *gone[] = { "exec", "--config", config, "--log", "stderr", "reader-gone+target-vm+test.Echo", NULL };
+	proxy_run_free(&r);
+	proxy_run(gone, env, 1 << 20, 1, &r);
+	ck_assert_msg(proxy_run_exit(&r) == 1, "exit %d: %s", proxy_run_exit(&r), r.err);
 	proxy_run_free(&r);
 }
 END_TEST
