@@ -25,6 +25,7 @@
 
 #include "hash.h"
 #include "testutil.h"
+#include "timeout.h"
 
 const char *builddir(void)
 {
@@ -44,14 +45,17 @@ int wait_ms(int ms)
 	 * A deadline only bounds how long a test waits for an event that is
 	 * due; the event ends the wait. So every deadline is at least a
 	 * generous floor (60 s, QP_TEST_WAIT_MS to change it) that valgrind
-	 * on a loaded 2-core machine stays far inside.
+	 * on a 2-core machine stays far inside, and grows with the machine's
+	 * load (six busy loops on two cores make every process four times
+	 * slower).
 	 */
 	static int floor_ms = -1;
 	if (floor_ms < 0) {
 		const char *e = getenv("QP_TEST_WAIT_MS");
 		floor_ms = e && atoi(e) > 0 ? atoi(e) : 60000;
 	}
-	return ms > floor_ms ? ms : floor_ms;
+	double t = (ms > floor_ms ? ms : floor_ms) * test_load_scale();
+	return t > 0x7fffffff ? 0x7fffffff : (int)t;
 }
 
 bool wait_gone(pid_t pid, int timeout_ms)
@@ -500,7 +504,7 @@ void call_transfer(int fd, uint64_t nbytes, uint64_t seed, int timeout_ms, struc
 		shutdown(fd, SHUT_WR);
 		_exit(0);
 	}
-	int64_t end = now_ms() + timeout_ms;
+	int64_t end = now_ms() + wait_ms(timeout_ms);
 	static char rbuf[1 << 16];
 	for (;;) {
 		int64_t left = end - now_ms();

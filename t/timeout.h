@@ -6,6 +6,18 @@
 #include <unistd.h>
 
 /*
+ * How much slower than an idle machine this one is now: the load average
+ * per core, from 1 to 8.
+ */
+static inline double test_load_scale(void)
+{
+	double load[1] = { 0 };
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	double scale = getloadavg(load, 1) == 1 && cpus > 0 ? load[0] / (double)cpus : 1;
+	return scale < 1 ? 1 : scale > 8 ? 8 : scale;
+}
+
+/*
  * The timeout of a test case: SECONDS as measured on an idle machine,
  * scaled by how loaded the machine is now (the load average per core,
  * 1 to 8) and by a raised QP_TEST_WAIT_MS (its floor is 60 s). Every wait
@@ -16,13 +28,7 @@
  */
 static inline double test_timeout(double seconds)
 {
-	double load[1] = { 0 };
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	double scale = getloadavg(load, 1) == 1 && cpus > 0 ? load[0] / (double)cpus : 1;
-	if (scale < 1)
-		scale = 1;
-	if (scale > 8)
-		scale = 8;
+	double scale = test_load_scale();
 	const char *w = getenv("QP_TEST_WAIT_MS");
 	if (w && atoi(w) > 60000)
 		scale *= atoi(w) / 60000.0;
