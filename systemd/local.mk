@@ -13,7 +13,8 @@ do_subst = $(SED) -e 's|@bindir[@]|$(bindir)|g' \
 	-e 's|@sysconfdir[@]|$(sysconfdir)|g' \
 	-e 's|@QP_USER[@]|$(QP_USER)|g' \
 	-e 's|@QP_UNIT_CONDITION[@]|$(QP_UNIT_CONDITION)|g' \
-	-e 's|@QP_SOCKET[@]|$(QP_SOCKET)|g'
+	-e 's|@QP_SOCKET[@]|$(QP_SOCKET)|g' \
+	-e 's|@QP_UNIT_TASKS_MAX[@]|$(QP_UNIT_TASKS_MAX)|g'
 
 systemd/qrexec-proxy.socket: $(srcdir)/systemd/qrexec-proxy.socket.in Makefile
 	$(AM_V_GEN)$(MKDIR_P) systemd && $(do_subst) < $(srcdir)/systemd/qrexec-proxy.socket.in > $@
