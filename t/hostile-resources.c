@@ -44,6 +44,16 @@
 
 #include "hostile.h"
 
+/*
+ * A forked child holds nothing of the pipeline: the connection ends when
+ * its caller is done, whatever the children still hold of the machine.
+ */
+static void let_go_of_the_pipeline(void)
+{
+	for (int fd = 0; fd < 3; fd++)
+		close(fd);
+}
+
 /* touches MIB MiB of fresh memory; how many it got */
 static long touch_mib(long mib)
 {
@@ -68,6 +78,7 @@ static void mem_hog_many(long n, long mib)
 		}
 		if (pid == 0) {
 			prctl(PR_SET_NAME, "hostile-hog", 0, 0, 0);
+			let_go_of_the_pipeline();
 			touch_mib(mib);
 			for (;;)
 				pause();
@@ -87,6 +98,8 @@ static void mem_hog_one(long mib)
 static void fork_bomb(void)
 {
 	long forked = 0;
+	/* its siblings in the pipeline start first: the count it gets is its connection's whole bound */
+	sleep_ms(300);
 	for (; forked < 1000000; forked++) {
 		pid_t pid = fork();
 		if (pid < 0) {
@@ -95,6 +108,7 @@ static void fork_bomb(void)
 		}
 		if (pid == 0) {
 			prctl(PR_SET_NAME, "hostile-bomb", 0, 0, 0);
+			let_go_of_the_pipeline();
 			for (;;)
 				pause();
 		}
@@ -192,7 +206,7 @@ static void log_forge(void)
 	/* a line of 10,000 bytes, "<0>" every 32 bytes: wherever it is cut, a piece may start with it */
 	static char longline[10001];
 	for (size_t i = 0; i < 10000; i++)
-		longline[i] = "<0>hostile-forged-piece-xxxxxxx"[i % 32];
+		longline[i] = "<0>hostile-forged-piece-xxxxxxxx"[i % 32];
 	longline[10000] = '\n';
 	write_all(2, longline, sizeof(longline));
 	static const char c1[] = "hostile: log-forge: c1-utf8:\xc2\x9b" "31m c1-raw:\x9b" "31m done-c1\n";

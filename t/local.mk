@@ -79,6 +79,7 @@ EXTRA_DIST += t/demo.sh t/quickstart.sh t/check-repeat.sh
 
 include t/faults.mk
 include t/isolation.mk
+include t/resources.mk
 include t/bench.mk
 include t/fuzz.mk
 include t/chains.mk
