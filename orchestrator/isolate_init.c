@@ -450,12 +450,17 @@ static void *spawner_run(void *arg)
 		if (sp->pids[i] < 0) {
 			sp->err = errno;
 			sp->failed = (long)i;
-			return NULL;
+			break;
 		}
 		init_report(x, (int32_t)i, ISOLATE_EV_STARTED, 0, sp->pids[i]);
 	}
+	/* the first thread waits for this one whether its programs started or not (a fork bomb took the tasks) */
 	if (!sp->done)
 		return NULL;
+	if (sp->failed >= 0) {
+		sem_post(sp->done);
+		return NULL;
+	}
 	/*
 	 * A child's parent-death signal follows the thread that forked it:
 	 * this thread lives as long as the init does, so its programs do too.
