@@ -7,6 +7,8 @@ sysusers_DATA = systemd/qrexec-proxy.conf
 presetdir = $(prefix)/lib/systemd/system-preset
 dist_preset_DATA = systemd/75-qrexec-proxy.preset
 EXTRA_DIST += systemd/qrexec-proxy.socket.in systemd/qrexec-proxy.service.in systemd/qrexec-proxy.sysusers
+# the drop-in that delegates the service's cgroup subtree (qrexec-proxy(1), RESOURCES)
+dist_doc_DATA += systemd/qrexec-proxy-cgroups.conf
 CLEANFILES += $(systemdsystemunit_DATA) systemd/qrexec-proxy.conf
 
 do_subst = $(SED) -e 's|@bindir[@]|$(bindir)|g' \
