@@ -442,7 +442,6 @@ int cgroup_conn_create(struct cgroup_conn *cg, const struct bounds *b)
 			return -1;
 		}
 	}
-	cgroup_conn_mark(cg);
 	return 0;
 }
 

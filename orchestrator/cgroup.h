@@ -63,7 +63,7 @@ struct cgroup_conn {
 	int dir;              /* -1: none */
 	int procs;            /* its cgroup.procs, for the sandbox's init to move itself there */
 	char name[32];        /* conn-PID, PID the supervisor's */
-	uint64_t oom_start;   /* the OOM kills counted when it was made (machine-wide without one) */
+	uint64_t oom_start;   /* the OOM kills counted when its call came (machine-wide without one) */
 	uint64_t memory;      /* the bounds written into it, not written again */
 	uint32_t tasks, cpu_weight;
 };
@@ -79,7 +79,7 @@ int cgroup_conn_limit(struct cgroup_conn *cg, const struct bounds *b);
 /* From now on: the OOM kills counted are those of the connection (called when its call is known). */
 void cgroup_conn_mark(struct cgroup_conn *cg);
 /*
- * OOM kills since CG was made (with no cgroup, the machine's, from
+ * OOM kills since cgroup_conn_mark (with no cgroup, the machine's, from
  * /proc/vmstat): 0 when none, -1 when they cannot be counted.
  */
 int64_t cgroup_conn_oom_kills(const struct cgroup_conn *cg);
