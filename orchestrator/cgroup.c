@@ -483,7 +483,8 @@ void cgroup_conn_remove(struct cgroup_conn *cg)
 int cgroup_usage(pid_t supervisor, uint64_t *memory, uint64_t *tasks)
 {
 	char name[64], buf[64];
-	if (base_fd < 0)
+	/* without the controllers a connection's cgroup counts nothing */
+	if (base_fd < 0 || !(have_memory || have_pids))
 		return -1;
 	snprintf(name, sizeof(name), "conn-%d/cgroup.procs", (int)supervisor);
 	if (faccessat(base_fd, name, F_OK, 0) < 0)

@@ -86,7 +86,7 @@ int64_t cgroup_conn_oom_kills(const struct cgroup_conn *cg);
 /* Removes CG once its processes are gone (killing what is left); harmless when there is none. */
 void cgroup_conn_remove(struct cgroup_conn *cg);
 
-/* The memory (bytes) and tasks of the connection whose supervisor is PID; -1 when it has no cgroup. */
+/* The memory (bytes) and tasks of the connection whose supervisor is PID; -1 when it has no cgroup that counts them. */
 int cgroup_usage(pid_t supervisor, uint64_t *memory, uint64_t *tasks);
 
 #endif
