@@ -158,7 +158,7 @@ static int run_batch(struct job *jobs, size_t n, const struct isolate_policy *po
 		ew[i] = p[1];
 		ip[i] = (struct isolate_proc){ jobs[i].step->path, jobs[i].argv, jobs[i].envp, { devnull, devnull, p[1] } };
 	}
-	if (isolate_start(pol, ISOLATE_FILTERS, ip, n, seccomp, &sb) < 0) {
+	if (isolate_start(pol, ISOLATE_FILTERS, ip, n, seccomp, NULL, &sb) < 0) {
 		fprintf(errf, "unable to start a sandbox for the argument checks (%s): %s\n", isolate_mech_name(pol->mech),
 			strerror(errno));
 		if (sb.pid > 0)

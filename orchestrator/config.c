@@ -341,7 +341,9 @@ static void get_chain(struct loader *ld, yaml_node_t *key, yaml_node_t *n, struc
 	}
 	enum {
 		K_FILTERS, K_ADMIT, K_CONNECTOR, K_IDLE_TIMEOUT, K_SOURCES, K_TARGETS, K_SERVICES,
-		K_MAX_CONNECTIONS, K_MAX_PER_SOURCE, K_QUEUE_TIMEOUT, K_COUNT
+		K_MAX_CONNECTIONS, K_MAX_PER_SOURCE, K_QUEUE_TIMEOUT,
+		K_BOUNDS, /* CB_COUNT keys of config_bounds.c from here on */
+		K_COUNT = K_BOUNDS + CB_COUNT
 	};
 	struct key_spec spec[K_COUNT] = {
 		[K_FILTERS] = { "filters", false, 0, 0 },
@@ -355,6 +357,8 @@ static void get_chain(struct loader *ld, yaml_node_t *key, yaml_node_t *n, struc
 		[K_MAX_PER_SOURCE] = { "max_per_source", false, 0, 0 },
 		[K_QUEUE_TIMEOUT] = { "queue_timeout", false, 0, 0 },
 	};
+	for (size_t i = 0; i < CB_COUNT; i++)
+		spec[K_BOUNDS + i] = (struct key_spec){ config_bound_key((enum config_bound)i), false, 0, 0 };
 	char where[SHOW_BUF + 16];
 	snprintf(where, sizeof(where), "in chain '%s'", shown);
 	ld_keys(ld, n, spec, sizeof(spec) / sizeof(spec[K_FILTERS]), where);
@@ -396,6 +400,10 @@ static void get_chain(struct loader *ld, yaml_node_t *key, yaml_node_t *n, struc
 		ld_report(ld, key, "chain '%s' has no 'filters' list; write 'filters: []' for a plain relay", shown);
 	if (spec[K_ADMIT].value)
 		get_steps(ld, spec[K_ADMIT].value, false, shown, &chain->admit, &chain->nadmit);
+	yaml_node_t *bounds[CB_COUNT];
+	for (size_t i = 0; i < CB_COUNT; i++)
+		bounds[i] = spec[K_BOUNDS + i].value;
+	config_get_bounds(ld, bounds, shown, chain);
 	if (spec[K_CONNECTOR].value) {
 		char what[SHOW_BUF + 32];
 		snprintf(what, sizeof(what), "'connector' of chain '%s'", shown);

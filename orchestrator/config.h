@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* Directions a filter step runs in (bit mask). */
@@ -37,6 +38,13 @@ struct qp_chain {
 	int max_connections; /* running at once through the chain; 0: no limit of its own */
 	int max_per_source;  /* running at once through the chain per source; 0: no limit of its own */
 	int queue_timeout_ms; /* how long a call over a limit waits; 0: refused at once; -1: serve's default */
+	/* what one connection may use (bounds.h); 0: the daemon's default */
+	uint64_t memory_max;  /* bytes */
+	uint32_t tasks_max;
+	uint32_t cpu_weight;
+	uint32_t log_lines_per_second;
+	uint64_t log_bytes;
+
 	char **sources;      /* allowlists, NULL-terminated; NULL: any (dom0 policy alone decides) */
 	size_t nsources;
 	char **targets;

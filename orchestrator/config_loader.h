@@ -86,4 +86,11 @@ int ld_read_file(struct loader *ld);
 void ld_parser_error(struct loader *ld, const yaml_parser_t *p);
 bool ld_prescan(struct loader *ld);
 
+/* a chain's resource keys (config_bounds.c), in the order of bounds.h */
+enum config_bound { CB_MEMORY_MAX, CB_TASKS_MAX, CB_CPU_WEIGHT, CB_LOG_LINES, CB_LOG_BYTES, CB_COUNT };
+const char *config_bound_key(enum config_bound k);
+/* Reads the values given (NULL: not given) into CH, after its filters (tasks_max must let them start). */
+void config_get_bounds(struct loader *ld, yaml_node_t *const values[CB_COUNT], const char *chain,
+		       struct qp_chain *ch);
+
 #endif

@@ -10,8 +10,11 @@
  */
 #include <stdbool.h>
 #include <stdint.h>
+#include "bounds.h"
+#include "cgroup.h"
 #include "connlimits.h"
 #include "isolate.h"
+#include "logbound.h"
 #include "qpf-contract.h"
 #include "supervise.h"
 
@@ -23,6 +26,7 @@ struct proc {
 	bool is_connector;
 	int status;
 	int err_fd;           /* read end of its stderr pipe, -1 once closed */
+	int cont_priority;    /* 1 + the priority of the overlong line whose piece follows; 0 at a line's start */
 	size_t linelen;
 	char tag[128];
 	char line[QPC_LINE_MAX];
@@ -70,6 +74,10 @@ struct conn {
 	struct proc *procs;
 	size_t nprocs;
 	const struct isolate_policy *pol;
+	struct bounds bounds;       /* what it may use (its chain's, else the daemon's) */
+	struct isolate_bounds ib;   /* how its sandboxes are held to it: its cgroup, or rlimits */
+	struct logbound log;        /* its processes' stderr */
+	bool kernel_killed;         /* a process of it was killed by a SIGKILL not its supervisor's */
 	struct isolate_sandbox sb;  /* the connection's sandbox (pid -1: none running) */
 	bool sb_reaped;
 	int sb_status;
@@ -119,7 +127,7 @@ void conn_reason(struct conn *c, const char *fmt, ...) __attribute__((format(pri
 void conn_abort(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 char **procs_env(const struct supervise_args *a, const char *direction, bool inherit);
 void procs_env_free(char **env);
-void procs_drain_stderr(struct proc *p);
+void procs_drain_stderr(struct conn *c, struct proc *p);
 int procs_start_connector(struct conn *c, struct proc *p, int fd0, int fd1);
 int procs_start_sandbox(struct conn *c, enum isolate_role role, struct isolate_proc *ip, size_t n, size_t *map);
 bool procs_all_reaped(const struct conn *c);

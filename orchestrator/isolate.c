@@ -95,7 +95,8 @@ static int write_maps(pid_t pid, const struct isolate_policy *pol)
 
 static int sandbox_fork(const struct isolate_policy *pol, enum isolate_role role, const struct isolate_proc *procs,
 			size_t n, const char *const *programs, size_t nprograms, int ctl,
-			const struct sock_fprog *seccomp, struct isolate_sandbox *sb)
+			const struct sock_fprog *seccomp, const struct isolate_bounds *bounds,
+			struct isolate_sandbox *sb)
 {
 	int ev[2], sync[2] = { -1, -1 };
 	pid_t parent = getpid();
@@ -120,7 +121,8 @@ static int sandbox_fork(const struct isolate_policy *pol, enum isolate_role role
 	}
 	struct init_ctx x = { .pol = pol, .role = role, .procs = procs, .n = n, .programs = programs,
 			      .nprograms = nprograms, .seccomp = seccomp, .events = ev[1], .sync = sync[0],
-			      .ctl = ctl };
+			      .ctl = ctl, .cgroup_procs = bounds ? bounds->cgroup_procs : -1,
+			      .memory = bounds ? bounds->memory : 0, .tasks = bounds ? bounds->tasks : 0 };
 	pid_t pid;
 	if (pol->mech == ISOLATE_NAMESPACES)
 		/*
@@ -176,17 +178,19 @@ static int sandbox_fork(const struct isolate_policy *pol, enum isolate_role role
 }
 
 int isolate_start(const struct isolate_policy *pol, enum isolate_role role, const struct isolate_proc *procs,
-		  size_t n, const struct sock_fprog *seccomp, struct isolate_sandbox *sb)
+		  size_t n, const struct sock_fprog *seccomp, const struct isolate_bounds *bounds,
+		  struct isolate_sandbox *sb)
 {
 	const char *programs[QP_MAX_PROCS];
 	for (size_t i = 0; i < n && i < QP_MAX_PROCS; i++)
 		programs[i] = procs[i].path;
-	return sandbox_fork(pol, role, procs, n, programs, n, -1, seccomp, sb);
+	return sandbox_fork(pol, role, procs, n, programs, n, -1, seccomp, bounds, sb);
 }
 
 int isolate_prepare(const struct isolate_policy *pol, enum isolate_role role, const char *const *programs,
-		    size_t nprograms, const struct sock_fprog *seccomp, struct isolate_prepared *p)
+		    size_t nprograms, const struct sock_fprog *seccomp, int cgroup_procs, struct isolate_prepared *p)
 {
+	const struct isolate_bounds bounds = { .cgroup_procs = cgroup_procs };
 	int sv[2];
 	p->sb.pid = -1;
 	p->sb.events = -1;
@@ -194,7 +198,7 @@ int isolate_prepare(const struct isolate_policy *pol, enum isolate_role role, co
 	p->pol = pol;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -1;
-	int rc = sandbox_fork(pol, role, NULL, 0, programs, nprograms, sv[1], seccomp, &p->sb);
+	int rc = sandbox_fork(pol, role, NULL, 0, programs, nprograms, sv[1], seccomp, &bounds, &p->sb);
 	int err = errno;
 	close(sv[1]);
 	if (rc < 0) {
@@ -207,7 +211,8 @@ int isolate_prepare(const struct isolate_policy *pol, enum isolate_role role, co
 	return 0;
 }
 
-int isolate_run(struct isolate_prepared *p, const struct isolate_proc *procs, size_t n, struct isolate_sandbox *sb)
+int isolate_run(struct isolate_prepared *p, const struct isolate_proc *procs, size_t n,
+		const struct isolate_bounds *bounds, struct isolate_sandbox *sb)
 {
 	if (p->ctl < 0 || n > QP_MAX_PROCS) {
 		errno = n > QP_MAX_PROCS ? E2BIG : EBADF;
@@ -225,7 +230,8 @@ int isolate_run(struct isolate_prepared *p, const struct isolate_proc *procs, si
 		errno = E2BIG;
 		return -1;
 	}
-	struct request_hdr h = { (uint32_t)n, (uint32_t)len };
+	struct request_hdr h = { .n = (uint32_t)n, .len = (uint32_t)len, .memory = bounds ? bounds->memory : 0,
+				 .tasks = bounds ? bounds->tasks : 0 };
 	char *body = malloc(len ? len : 1);
 	if (!body)
 		return -1;
@@ -319,7 +325,7 @@ static int trial(const struct isolate_policy *pol, char *why, size_t size)
 	struct isolate_sandbox sb;
 	/* an admission sandbox exercises every step, the state directory included */
 	enum isolate_role role = pol->state_dir ? ISOLATE_ADMISSION : ISOLATE_FILTERS;
-	int rc = isolate_start(pol, role, NULL, 0, NULL, &sb);
+	int rc = isolate_start(pol, role, NULL, 0, NULL, NULL, &sb);
 	int err = errno;
 	if (rc < 0 && sb.pid < 0) {
 		snprintf(why, size, "%s", strerror(err));
@@ -350,9 +356,14 @@ static int trial(const struct isolate_policy *pol, char *why, size_t size)
 int isolate_setup(enum isolate_mech requested, const char *state_dir, const char *const *hide,
 		  struct isolate_policy *pol)
 {
+	/*
+	 * /sys too: its cgroup tree shows every connection's cgroup come and
+	 * go (and what each uses), its block and network statistics the
+	 * machine's activity; no filter needs it.
+	 */
 	static const char *const default_hide[] = { "/run", "/var/run", "/tmp", "/var/tmp", "/dev/shm",
 						    "/dev/mqueue", "/home", "/root", "/var/lib/qrexec-proxy",
-						    NULL };
+						    "/sys", NULL };
 	static const char *const default_readable[] = { "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
 							"/libx32", "/etc", "/opt", QP_FILTERDIR, NULL };
 	char why_ns[200] = "", why_ll[200] = "";
@@ -388,7 +399,7 @@ int isolate_setup(enum isolate_mech requested, const char *state_dir, const char
 		pol->proc_private = true;
 		if (trial(pol, why_ns, sizeof(why_ns)) == 0) {
 			snprintf(pol->detail, sizeof(pol->detail),
-				 "namespaces (user, pid, mount, ipc), a private /proc, sandbox user %u",
+				 "namespaces (user, pid, mount, ipc), a private /proc of its processes only, sandbox user %u",
 				 (unsigned)pol->uid);
 			return 0;
 		}

@@ -104,20 +104,32 @@ struct isolate_event {
 	int32_t pid;
 };
 
+/*
+ * What bounds one sandbox (bounds.h decides which): the connection's
+ * cgroup, which its init joins before anything runs in it, or rlimits.
+ */
+struct isolate_bounds {
+	int cgroup_procs;        /* the cgroup.procs of the connection's cgroup (cgroup.h); -1: none */
+	uint64_t memory;         /* RLIMIT_DATA and RLIMIT_FSIZE of every program, RLIMIT_AS twice that; 0: none */
+	uint32_t tasks;          /* RLIMIT_NPROC in the sandbox's user namespace (namespaces only); 0: none */
+};
+
 struct isolate_sandbox {
 	pid_t pid;               /* the init, a child of the caller; -1 when none */
 	int events;              /* read end of the event pipe (non-blocking, close-on-exec) */
 };
 
 /*
- * Forks the init of a new sandbox under POL and has it start PROCS (their
- * fds are duplicated into it; the caller closes its own copies after the
- * call). The init loads SECCOMP (the baseline) for itself, so every
- * program inherits it. The caller reaps the init like any child and reads
- * events from sb->events until EOF. Returns 0, or -1 with errno.
+ * Forks the init of a new sandbox under POL, bounded by BOUNDS (NULL:
+ * none), and has it start PROCS (their fds are duplicated into it; the
+ * caller closes its own copies after the call). The init loads SECCOMP
+ * (the baseline) for itself, so every program inherits it. The caller
+ * reaps the init like any child and reads events from sb->events until
+ * EOF. Returns 0, or -1 with errno.
  */
 int isolate_start(const struct isolate_policy *pol, enum isolate_role role, const struct isolate_proc *procs,
-		  size_t n, const struct sock_fprog *seccomp, struct isolate_sandbox *sb);
+		  size_t n, const struct sock_fprog *seccomp, const struct isolate_bounds *bounds,
+		  struct isolate_sandbox *sb);
 
 /*
  * A sandbox built before its programs are known: the slow part (new
@@ -133,18 +145,21 @@ struct isolate_prepared {
 /*
  * Forks the init of a sandbox under POL, as isolate_start does, that sets
  * itself up and then waits for isolate_run. PROGRAMS are every path it
- * may be asked to start (their directories stay visible in it). 0, or -1
+ * may be asked to start (their directories stay visible in it);
+ * CGROUP_PROCS, the connection's cgroup it joins (-1: none). 0, or -1
  * with errno (P is then empty).
  */
 int isolate_prepare(const struct isolate_policy *pol, enum isolate_role role, const char *const *programs,
-		    size_t nprograms, const struct sock_fprog *seccomp, struct isolate_prepared *p);
+		    size_t nprograms, const struct sock_fprog *seccomp, int cgroup_procs, struct isolate_prepared *p);
 /*
  * Has the prepared init start PROCS (their fds are passed to it; the
- * caller closes its own copies after the call); SB becomes the sandbox,
- * as from isolate_start. -1 with errno when the request could not be
- * sent (the init is gone): P is then to be discarded.
+ * caller closes its own copies after the call) under the rlimits of
+ * BOUNDS (NULL: none; its cgroup is the one the sandbox was prepared in);
+ * SB becomes the sandbox, as from isolate_start. -1 with errno when the
+ * request could not be sent (the init is gone): P is then to be discarded.
  */
-int isolate_run(struct isolate_prepared *p, const struct isolate_proc *procs, size_t n, struct isolate_sandbox *sb);
+int isolate_run(struct isolate_prepared *p, const struct isolate_proc *procs, size_t n,
+		const struct isolate_bounds *bounds, struct isolate_sandbox *sb);
 /* Ends a prepared sandbox that was not run (or whose run failed) and reaps it; harmless when empty. */
 void isolate_discard(struct isolate_prepared *p);
 /* Reads one event; 1 when one was read, 0 at EOF, -1 with EAGAIN when none is there yet. */

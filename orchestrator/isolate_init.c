@@ -35,12 +35,14 @@
 #include "spawn.h"
 #include "util.h"
 
-/* a filter that forks: enough for any honest one, not enough to starve the daemon */
+/* the tasks of a sandbox whose connection's bounds were not given (a trial) */
 #define SANDBOX_NPROC 256
 
 /* the steps of the init's set-up, named in SETUP_FAILED events */
 enum {
+	STEP_CGROUP,
 	STEP_FDS,
+	STEP_OOM,
 	STEP_MAPS,
 	STEP_SYNC,
 	STEP_IDS,
@@ -56,7 +58,9 @@ enum {
 };
 
 static const char *const step_names[STEP_COUNT] = {
+	[STEP_CGROUP] = "join the connection's cgroup",
 	[STEP_FDS] = "close inherited fds",
+	[STEP_OOM] = "raise the sandbox's OOM score",
 	[STEP_MAPS] = "write the user namespace's id maps",
 	[STEP_SYNC] = "wait for the id maps",
 	[STEP_IDS] = "become the sandbox's user",
@@ -114,6 +118,26 @@ static int close_all_but(int *keep, size_t nkeep)
 		from = to + 1;
 	}
 	return 0;
+}
+
+/*
+ * The kernel's OOM killer takes the sandbox's processes, which inherit
+ * this, before any of the daemon's: the highest score there is, which
+ * raising needs no privilege for. The file is root's while a process is
+ * non-dumpable: dumpable for the moment of the write, before the boundary
+ * exists and before anything runs in the sandbox (with namespaces or
+ * Landlock nothing outside can name or open the init meanwhile).
+ */
+static void init_oom_score(const struct init_ctx *x)
+{
+	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+		init_fail(x, STEP_OOM);
+	int rc = write_text_file("/proc/self/oom_score_adj", "1000");
+	int err = errno;
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 || rc < 0) {
+		errno = rc < 0 ? err : errno;
+		init_fail(x, STEP_OOM);
+	}
 }
 
 /* whether PATH is DIR or beneath it */
@@ -225,10 +249,13 @@ static void init_namespaces(const struct init_ctx *x)
 	 * The mounts are this namespace's alone (the copies of a less
 	 * privileged mount namespace never propagate back). /proc first:
 	 * mounted from inside the PID namespace, it shows the connection's
-	 * processes and nothing else.
+	 * processes and nothing else, and with subset=pid none of the
+	 * machine's views (/proc/net, /proc/stat, /proc/loadavg: who
+	 * connects, when the machine is busy). A kernel without subset=pid
+	 * (before 5.8) fails the trial, and the sandbox gets an empty /proc.
 	 */
 	if (pol->proc_private) {
-		if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "subset=pid,hidepid=invisible") < 0)
 			init_fail(x, STEP_PROC);
 	} else if (mount("none", "/proc", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY,
 			 "size=4k,nr_inodes=2,mode=0555") < 0) {
@@ -269,10 +296,6 @@ static void init_namespaces(const struct init_ctx *x)
 		if (syscall(SYS_mount_setattr, AT_FDCWD, pol->state_dir, 0, &rw, sizeof(rw)) < 0)
 			init_fail(x, STEP_STATE);
 	}
-	/* a fork bomb in a filter stops at its own connection's count */
-	struct rlimit nproc = { SANDBOX_NPROC, SANDBOX_NPROC };
-	if (setrlimit(RLIMIT_NPROC, &nproc) < 0)
-		init_fail(x, STEP_LIMITS);
 }
 
 static int ll_allow(int ruleset, const char *path, uint64_t access)
@@ -344,6 +367,8 @@ static int init_receive(struct init_ctx *x, int ctl)
 	errno = EPROTO;
 	if (h.n > QP_MAX_PROCS || nfds != 3 * (size_t)h.n || h.len > REQUEST_MAX)
 		return -1;
+	x->memory = h.memory;
+	x->tasks = h.tasks;
 	/*
 	 * The init closed 0, 1 and 2: fds received land there first, where the
 	 * programs' own dup2 into 0, 1 and 2 would overwrite one with another.
@@ -419,17 +444,23 @@ static void *spawner_run(void *arg)
 			.fd = { x->procs[i].fd[0], x->procs[i].fd[1], x->procs[i].fd[2] },
 			.seccomp = NULL, /* inherited from the init */
 			.pgid = sp->pgid,
+			.memory = x->memory,
 		};
 		sp->pids[i] = spawn_child(&req);
 		if (sp->pids[i] < 0) {
 			sp->err = errno;
 			sp->failed = (long)i;
-			return NULL;
+			break;
 		}
 		init_report(x, (int32_t)i, ISOLATE_EV_STARTED, 0, sp->pids[i]);
 	}
+	/* the first thread waits for this one whether its programs started or not (a fork bomb took the tasks) */
 	if (!sp->done)
 		return NULL;
+	if (sp->failed >= 0) {
+		sem_post(sp->done);
+		return NULL;
+	}
 	/*
 	 * A child's parent-death signal follows the thread that forked it:
 	 * this thread lives as long as the init does, so its programs do too.
@@ -437,6 +468,29 @@ static void *spawner_run(void *arg)
 	sem_post(sp->done);
 	for (;;)
 		pause();
+}
+
+/*
+ * The connection's tasks, where no cgroup counts them: RLIMIT_NPROC,
+ * which the kernel counts per user namespace, so a fork bomb stops at its
+ * own connection's count (outside a user namespace of its own, it would
+ * count every process of the user's: the daemon's and every connection's).
+ * The programs' memory limits are set in each of them (spawn.h), not here:
+ * the init itself, a copy of the supervisor, must still start them.
+ */
+static void init_limits(const struct init_ctx *x)
+{
+	if (x->pol->mech != ISOLATE_NAMESPACES)
+		return;
+	rlim_t n = x->tasks ? x->tasks : SANDBOX_NPROC;
+	struct rlimit nproc;
+	if (getrlimit(RLIMIT_NPROC, &nproc) < 0)
+		init_fail(x, STEP_LIMITS);
+	if (nproc.rlim_max == RLIM_INFINITY || nproc.rlim_max > n)
+		nproc.rlim_max = n;
+	nproc.rlim_cur = nproc.rlim_max;
+	if (setrlimit(RLIMIT_NPROC, &nproc) < 0)
+		init_fail(x, STEP_LIMITS);
 }
 
 /*
@@ -455,6 +509,14 @@ static void init_enter(struct init_ctx *x, pid_t parent)
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 ||
 	    (pol->mech != ISOLATE_NAMESPACES && getppid() != parent))
 		_exit(111);
+	/*
+	 * Into the connection's cgroup before anything runs: every program
+	 * inherits it. Written through the supervisor's open file, which the
+	 * kernel checks against the supervisor's rights (and cgroup
+	 * namespace), not against the new user namespace's.
+	 */
+	if (x->cgroup_procs >= 0 && write(x->cgroup_procs, "0", 1) != 1)
+		init_fail(x, STEP_CGROUP);
 	if (nkeep <= sizeof(keep) / sizeof(keep[0])) {
 		keep[k++] = x->events;
 		if (x->sync >= 0)
@@ -467,6 +529,7 @@ static void init_enter(struct init_ctx *x, pid_t parent)
 		if (close_all_but(keep, k) < 0)
 			init_fail(x, STEP_FDS);
 	}
+	init_oom_score(x);
 	/* its own process group, which the programs join: one killpg ends them */
 	setpgid(0, 0);
 	prctl(PR_SET_NAME, "qp-sandbox", 0, 0, 0);
@@ -503,6 +566,7 @@ static void init_enter(struct init_ctx *x, pid_t parent)
 			init_fail(x, STEP_REQUEST);
 		close(x->ctl);
 	}
+	init_limits(x);
 }
 
 /*
@@ -565,6 +629,7 @@ static void init_start_one(const struct init_ctx *x, size_t i, pid_t pgid, pid_t
 		.fd = { x->procs[i].fd[0], x->procs[i].fd[1], x->procs[i].fd[2] },
 		.seccomp = NULL, /* inherited from the init */
 		.pgid = pgid,
+		.memory = x->memory,
 	};
 	pids[i] = spawn_child(&req);
 	if (pids[i] < 0) {

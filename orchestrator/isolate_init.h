@@ -15,10 +15,6 @@
  * The Landlock ABI, from the kernel's (stable) interface: Debian 12's
  * headers stop at ABI 2, and the scoping of signals needs ABI 6.
  */
-/*
- * The Landlock ABI, from the kernel's (stable) interface: Debian 12's
- * headers stop at ABI 2, and the scoping of signals needs ABI 6.
- */
 #define LL_CREATE_RULESET_VERSION (1U << 0)
 #define LL_RULE_PATH_BENEATH 1
 #define LL_FS_EXECUTE (1ULL << 0)
@@ -58,6 +54,9 @@ struct init_ctx {
 	int events;
 	int sync;
 	int ctl;                     /* prepared: where the programs arrive (isolate_run); else -1 */
+	int cgroup_procs;            /* the connection's cgroup to join first; -1: none */
+	uint64_t memory;             /* rlimits of the programs (isolate_bounds); 0: none */
+	uint32_t tasks;
 };
 
 /*
@@ -69,6 +68,9 @@ struct init_ctx {
 struct request_hdr {
 	uint32_t n;
 	uint32_t len; /* of what follows the header */
+	uint64_t memory; /* the rlimits of isolate_bounds: known only with the call's chain */
+	uint32_t tasks;
+	uint32_t pad;
 };
 #define REQUEST_MAX (16U << 20)
 

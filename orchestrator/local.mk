@@ -5,7 +5,10 @@ bin_PROGRAMS += qrexec-proxy
 noinst_LIBRARIES += orchestrator/libqp.a
 orchestrator_libqp_a_SOURCES = \
 	orchestrator/argcheck.c orchestrator/argcheck.h \
+	orchestrator/bounds.c orchestrator/bounds.h \
+	orchestrator/cgroup.c orchestrator/cgroup.h \
 	orchestrator/config.c orchestrator/config.h orchestrator/config_loader.h \
+	orchestrator/config_bounds.c \
 	orchestrator/config_query.c \
 	orchestrator/config_yaml.c \
 	orchestrator/descriptor.c orchestrator/descriptor.h \
@@ -15,6 +18,7 @@ orchestrator_libqp_a_SOURCES = \
 	orchestrator/connlimits.c orchestrator/connlimits.h \
 	orchestrator/kvline.c orchestrator/kvline.h \
 	orchestrator/log.c orchestrator/log.h \
+	orchestrator/logbound.c orchestrator/logbound.h \
 	orchestrator/names.c orchestrator/names.h \
 	orchestrator/logrelay.c orchestrator/logrelay.h orchestrator/logwire.h \
 	orchestrator/reload.c orchestrator/reload.h \

@@ -276,34 +276,67 @@ void log_sys(int priority, const char *fmt, ...)
 	errno = err;
 }
 
-void log_child_line(const char *tag, const char *line, size_t len)
+/*
+ * The length of the UTF-8 sequence at P (at most LEFT bytes) that may pass
+ * as it is: a well-formed one (no overlong form, no surrogate, at most
+ * U+10FFFF) that is not a C1 control (U+0080 to U+009F, which a terminal
+ * may act on as it does on ESC). 0: escape the byte at P.
+ */
+static size_t utf8_printable(const unsigned char *p, size_t left)
 {
-	int priority = LOG_NOTICE;
+	size_t n = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : 2;
+	if (p[0] < 0xc2 || p[0] > 0xf4 || left < n)
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	if ((p[0] == 0xc2 && p[1] < 0xa0) || (p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) ||
+	    (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))
+		return 0;
+	return n;
+}
+
+int log_child_line(const char *tag, const char *line, size_t len, int priority)
+{
 	char msg[2048];
 	size_t o = 0;
+	const unsigned char *u = (const unsigned char *)line;
 
-	if (len >= 3 && line[0] == '<' && line[1] >= '0' && line[1] <= '7' && line[2] == '>') {
-		priority = line[1] - '0';
-		line += 3;
-		len -= 3;
+	if (priority < 0) {
+		priority = LOG_NOTICE;
+		if (len >= 3 && line[0] == '<' && line[1] >= '0' && line[1] <= '7' && line[2] == '>') {
+			priority = line[1] - '0';
+			u += 3;
+			len -= 3;
+		}
+		/* a filter's line is at most an error: never an emergency, alert or critical (broadcast to terminals) */
+		if (priority < LOG_ERR)
+			priority = LOG_ERR;
 	}
-	for (size_t i = 0; i < len && o + 5 < sizeof(msg); i++) {
-		unsigned char ch = (unsigned char)line[i];
+	for (size_t i = 0; i < len && o + 9 < sizeof(msg);) {
+		unsigned char ch = u[i];
+		size_t k;
 		/*
-		 * Only control bytes are escaped: they are what could end a
-		 * line early or forge one. A backslash passes as it is, so a
-		 * filter's own escaping (sniff's) reads the same in the journal.
+		 * Only controls are escaped (C0, DEL, C1 raw or in UTF-8, and
+		 * bytes no UTF-8 reader would take): they are what could end a
+		 * line early, forge one, or drive a terminal. A backslash passes
+		 * as it is, so a filter's own escaping (sniff's) reads the same.
 		 */
-		if (ch >= 0x20 && ch != 0x7f) {
+		if ((ch >= 0x20 && ch < 0x7f) || ch == '\t') {
 			msg[o++] = (char)ch;
-		} else if (ch == '\t') {
-			msg[o++] = '\t';
+			i++;
+		} else if (ch >= 0x80 && (k = utf8_printable(u + i, len - i)) > 0) {
+			for (size_t j = 0; j < k; j++)
+				msg[o++] = (char)u[i + j];
+			i += k;
 		} else {
 			o += (size_t)snprintf(msg + o, sizeof(msg) - o, "\\x%02x", ch);
+			i++;
 		}
 	}
 	msg[o] = '\0';
 	log_emit(priority, tag, msg);
+	return priority;
 }
 
 _Noreturn void die_x(int code, const char *fmt, ...)

@@ -36,10 +36,14 @@ void log_sys(int priority, const char *fmt, ...) __attribute__((format(printf, 2
 
 /*
  * One line of a child's stderr: TAG names the child ("filter pass (src2dst)").
- * A leading "<N>" (sd-daemon priority prefix, 0..7) sets the priority;
- * control bytes are escaped as \xNN so a child cannot forge other log lines.
+ * PRIORITY -1: a leading "<N>" (sd-daemon priority prefix, 0..7) sets it,
+ * never above LOG_ERR (a filter cannot log an emergency); else the
+ * priority of the line this one continues (a piece of an overlong line,
+ * whose "<N>" is text). Controls (C0, DEL, C1, raw or in UTF-8) and bytes
+ * that are not UTF-8 are escaped as \xNN, so a child can neither forge
+ * other log lines nor drive a terminal. Returns the priority it used.
  */
-void log_child_line(const char *tag, const char *line, size_t len);
+int log_child_line(const char *tag, const char *line, size_t len, int priority);
 
 /*
  * MSG as one entry, with KV as journal fields of their own (KEY=VALUE,

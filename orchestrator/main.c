@@ -23,6 +23,8 @@
 #include <systemd/sd-daemon.h>
 
 #include "argcheck.h"
+#include "bounds.h"
+#include "cgroup.h"
 #include "config.h"
 #include "descriptor.h"
 #include "isolate.h"
@@ -43,7 +45,7 @@
 
 static int cmd_serve(int argc, char **argv, struct options *o)
 {
-	int i = opt_parse(argc, argv, o, "config socket log allow-root max-connections grace descriptor-timeout admit-timeout pipe-size isolation allow-peer-uid idle-timeout max-per-source queue-timeout max-queued max-queued-per-source pipe-memory no-spare control");
+	int i = opt_parse(argc, argv, o, "config socket log allow-root max-connections grace descriptor-timeout admit-timeout pipe-size isolation allow-peer-uid idle-timeout max-per-source queue-timeout max-queued max-queued-per-source pipe-memory no-spare control connection-memory connection-tasks connection-cgroup");
 	if (i != argc)
 		opt_usage("serve takes no arguments");
 	log_init(PROG, o->log);
@@ -51,6 +53,9 @@ static int cmd_serve(int argc, char **argv, struct options *o)
 	if (geteuid() == 0 && !o->allow_root)
 		die_x(EXIT_USAGE, "refusing to serve as root: run it as an unprivileged user (the systemd units do), or pass --allow-root");
 	enum pipecap cap = startup_keep_pipecap();
+	struct bounds_opts bounds;
+	char cgroup_why[320];
+	startup_bounds(o, &bounds, cgroup_why, sizeof(cgroup_why));
 
 	int fd;
 	struct stat bound = { 0 };
@@ -106,9 +111,11 @@ static int cmd_serve(int argc, char **argv, struct options *o)
 	log_msg(pol.mech == ISOLATE_NAMESPACES || pol.mech == ISOLATE_LANDLOCK ? LOG_NOTICE : LOG_WARNING,
 		"isolation: %s", pol.detail);
 	startup_pipe_memory(o, cap);
+	startup_bounds_log(o, cfg, &pol, &bounds, cgroup_why);
 	if (cfg)
 		startup_warn_unisolated(cfg, &pol);
 	o->lo.serve.isolation = &pol;
+	o->lo.serve.bounds = &bounds;
 	o->lo.spare = !o->no_spare;
 	o->lo.control_path = status_control_path(o->control, n == 1 ? NULL : o->socket);
 	o->lo.peer_uids = o->peer_uids;
@@ -175,9 +182,15 @@ static int run_one(const struct options *o, const struct qp_config *cfg, const s
 	struct supervise_result res;
 
 	struct isolate_policy pol;
+	struct bounds_opts bounds;
+	struct cgroup_conn cg;
 	make_connection_id(id);
 	startup_seccomp(&prog);
 	startup_isolation(o, cfg, NULL, &pol);
+	/* one connection per process: rlimits bound it, and the OOM kills counted are the machine's */
+	bounds_defaults(&bounds, o->connection_memory, o->connection_tasks, BOUNDS_RLIMIT);
+	struct bounds b = bounds_of(&bounds, chain);
+	cgroup_conn_create(&cg, &b);
 	if (pol.mech != ISOLATE_NAMESPACES && pol.mech != ISOLATE_LANDLOCK)
 		log_msg(LOG_WARNING, "isolation: %s", pol.detail);
 	struct log_connection lc = { .id = id, .source = source, .target = target, .service = service,
@@ -197,6 +210,8 @@ static int run_one(const struct options *o, const struct qp_config *cfg, const s
 		.admit_timeout_ms = o->lo.serve.admit_timeout_ms,
 		.pipe_size = o->lo.serve.pipe_size,
 		.limits_fd = -1,
+		.bounds = &bounds,
+		.cgroup = &cg,
 	};
 	enum qp_result r = supervise_connection(&a, &res);
 	free(prog.filter);
@@ -284,7 +299,7 @@ static void check_links(const struct qp_config *cfg, const char *socket)
 
 static int cmd_check(int argc, char **argv, struct options *o)
 {
-	int i = opt_parse(argc, argv, o, "config isolation socket");
+	int i = opt_parse(argc, argv, o, "config isolation socket max-connections max-queued connection-memory connection-tasks connection-cgroup");
 	if (i != argc)
 		opt_usage("check takes no arguments");
 	struct qp_config *cfg = config_load(o->config, NULL, stderr);
@@ -302,6 +317,12 @@ static int cmd_check(int argc, char **argv, struct options *o)
 	}
 	printf("%s: ok: %zu chains\n", o->config, cfg->nchains);
 	printf("isolation here: %s\n", pol.detail);
+	/* what serve would find if started here (under the unit, its MemoryMax= and Delegate= decide) */
+	char cgroup_why[320];
+	struct bounds_opts bounds;
+	int kind = cgroup_probe(o->cgroup, cgroup_why, sizeof(cgroup_why));
+	bounds_defaults(&bounds, o->connection_memory, o->connection_tasks, kind > 0 ? BOUNDS_CGROUP : BOUNDS_RLIMIT);
+	printf("resources here: %s; %s\n", bounds.detail, cgroup_why);
 	for (size_t c = 0; c < cfg->nchains; c++) {
 		const struct qp_chain *ch = &cfg->chains[c];
 		const char *third = NULL;
@@ -314,8 +335,16 @@ static int cmd_check(int argc, char **argv, struct options *o)
 		if (pol.mech == ISOLATE_NONE)
 			iso = third ? "none: every call refused (a third-party filter needs isolation)"
 				    : "built-in filters only, under their own lock-down";
-		printf("  %s: %zu filters, %zu admission checks; isolation: %s\n", ch->name, ch->nfilters, ch->nadmit,
-		       iso);
+		printf("  %s: %zu filters, %zu admission checks; isolation: %s\n    bound: ", ch->name, ch->nfilters,
+		       ch->nadmit, iso);
+		bounds_describe(stdout, &bounds, ch, pol.mech == ISOLATE_NAMESPACES);
+		putchar('\n');
+		if (ch->log_bytes == 0 && ch->log_lines_per_second == 0)
+			for (size_t k = 0; k < ch->nfilters; k++)
+				if (!strcmp(ch->filters[k].name, "sniff"))
+					fprintf(stderr, "%s:%d:%d: warning: chain '%s' runs sniff, which logs all its data, with the default stderr bound (%u lines a second, %u bytes): set log_lines_per_second and log_bytes for it\n",
+						cfg->file, ch->line, ch->column, ch->name, (unsigned)BOUNDS_DEFAULT_LOG_LINES,
+						(unsigned)BOUNDS_DEFAULT_LOG_BYTES);
 		/* a warning, not an error: dom0 policy may be what restricts it */
 		if (!ch->targets)
 			fprintf(stderr, "%s:%d:%d: warning: chain '%s' has no 'targets': it forwards to any qube dom0 policy lets its callers name\n",
@@ -324,6 +353,13 @@ static int cmd_check(int argc, char **argv, struct options *o)
 			fprintf(stderr, "%s:%d:%d: warning: chain '%s' has no 'services': it forwards any service dom0 policy lets its callers name\n",
 				cfg->file, ch->line, ch->column, ch->name);
 	}
+	uint64_t need;
+	if (!bounds_tasks_fit(cfg, &bounds, o->lo.max_connections, o->lo.max_queued, QP_UNIT_TASKS_MAX, &need))
+		fprintf(stderr, "%s: warning: at worst the daemon may need %llu tasks (--max-connections %d, --max-queued %d, --connection-tasks %u, the chains' tasks_max), more than the unit's TasksMax=%d: raise it (systemctl edit qrexec-proxy) or lower those\n",
+			cfg->file, (unsigned long long)need, o->lo.max_connections, o->lo.max_queued,
+			(unsigned)bounds.dflt.tasks, QP_UNIT_TASKS_MAX);
+	else
+		printf("tasks at worst: %llu, under the unit's TasksMax=%d\n", (unsigned long long)need, QP_UNIT_TASKS_MAX);
 	if (cfg->ntransparent) {
 		printf("%zu transparent entries:\n", cfg->ntransparent);
 		transparent_describe(cfg, stdout);

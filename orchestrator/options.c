@@ -19,6 +19,7 @@ const char opt_usage_text[] =
 	"                    [--isolation auto|namespaces|landlock|seccomp-only] [--allow-peer-uid UID]...\n"
 	"                    [--idle-timeout SECONDS] [--max-per-source N] [--queue-timeout SECONDS]\n"
 	"                    [--max-queued N] [--max-queued-per-source N] [--pipe-memory BYTES] [--no-spare]\n"
+	"                    [--connection-memory BYTES] [--connection-tasks N] [--connection-cgroup auto|no|yes]\n"
 	"       " PROG " exec [--config FILE] [--log journal|stderr|auto] [--isolation MECH] [ARG]\n"
 	"       " PROG " check [--config FILE] [--isolation MECH] [--socket PATH]\n"
 	"       " PROG " run [--config FILE] [--source NAME] [--target NAME] [--service NAME]\n"
@@ -57,6 +58,11 @@ static const struct mode_help {
 	  "      --isolation MECH         auto, namespaces, landlock or seccomp-only (default: the configuration's)\n"
 	  "      --allow-peer-uid UID     accept only these uids (repeatable; default: root and group qubes)\n"
 	  "      --no-spare               fork each supervisor when its connection arrives, not ahead of it\n"
+	  "      --connection-memory BYTES  what one connection's processes may use (K, M, G; default: a\n"
+	  "                               quarter of the service's memory limit, else of the machine's)\n"
+	  "      --connection-tasks N     processes and threads of one connection (64)\n"
+	  "      --connection-cgroup auto|no|yes  a cgroup per connection where the daemon has a delegated\n"
+	  "                               cgroup v2 subtree with memory and pids (auto), never, or always\n"
 	  "      --control PATH           the control socket qrexec-proxy status asks (default\n"
 	  "                               $RUNTIME_DIRECTORY/control, else the --socket PATH.control)\n" },
 	{ "exec",
@@ -180,7 +186,8 @@ enum { OPT_CONFIG = 'c', OPT_SOCKET = 's', OPT_LOG = 'l', OPT_ALLOW_ROOT = 256, 
        OPT_GRACE, OPT_DESC_TIMEOUT, OPT_ADMIT_TIMEOUT, OPT_PIPE_SIZE, OPT_SOURCE, OPT_TARGET, OPT_SERVICE,
        OPT_ISOLATION, OPT_ALLOW_PEER_UID, OPT_IDLE_TIMEOUT, OPT_NO_SPARE, OPT_DIR, OPT_CHECK,
        OPT_MAX_PER_SOURCE, OPT_QUEUE_TIMEOUT, OPT_MAX_QUEUED, OPT_MAX_QUEUED_PER_SOURCE, OPT_PIPE_MEMORY,
-       OPT_CONTROL, OPT_JSON, OPT_TIMEOUT, OPT_PID = 'p', OPT_PROXY_QUBE = 'q', OPT_HELP = 'h' };
+       OPT_CONTROL, OPT_JSON, OPT_TIMEOUT, OPT_CONN_MEMORY, OPT_CONN_TASKS, OPT_CONN_CGROUP,
+       OPT_PID = 'p', OPT_PROXY_QUBE = 'q', OPT_HELP = 'h' };
 
 static const struct option long_opts[] = {
 	{ "config", required_argument, NULL, OPT_CONFIG },
@@ -209,6 +216,9 @@ static const struct option long_opts[] = {
 	{ "max-queued", required_argument, NULL, OPT_MAX_QUEUED },
 	{ "max-queued-per-source", required_argument, NULL, OPT_MAX_QUEUED_PER_SOURCE },
 	{ "pipe-memory", required_argument, NULL, OPT_PIPE_MEMORY },
+	{ "connection-memory", required_argument, NULL, OPT_CONN_MEMORY },
+	{ "connection-tasks", required_argument, NULL, OPT_CONN_TASKS },
+	{ "connection-cgroup", required_argument, NULL, OPT_CONN_CGROUP },
 	{ "pid", required_argument, NULL, OPT_PID },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -328,6 +338,16 @@ int opt_parse(int argc, char **argv, struct options *o, const char *allowed)
 		case OPT_PIPE_MEMORY:
 			o->lo.pipe_memory = opt_bytes(optarg, "--pipe-memory");
 			o->pipe_memory_given = true;
+			break;
+		case OPT_CONN_MEMORY:
+			o->connection_memory = opt_bytes(optarg, "--connection-memory");
+			break;
+		case OPT_CONN_TASKS:
+			o->connection_tasks = (uint32_t)opt_count(optarg, "--connection-tasks", 4, 65536);
+			break;
+		case OPT_CONN_CGROUP:
+			if (cgroup_parse_mode(optarg, &o->cgroup) < 0)
+				opt_usage("--connection-cgroup takes auto, no or yes");
 			break;
 		case OPT_ALLOW_PEER_UID:
 			if (o->npeer_uids == LISTENER_MAX_PEER_UIDS)

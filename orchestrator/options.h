@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cgroup.h"
 #include "isolate.h"
 #include "listener.h"
 #include "log.h"
@@ -50,6 +51,9 @@ struct options {
 	const char *dir;     /* links */
 	bool check_only;     /* links --check */
 	bool pipe_memory_given;
+	uint64_t connection_memory; /* --connection-memory; 0: the default (bounds.h) */
+	uint32_t connection_tasks;  /* --connection-tasks; 0: the default */
+	enum cgroup_mode cgroup;    /* --connection-cgroup */
 };
 
 /* the usage of every mode on stdout (--help) */

@@ -99,16 +99,33 @@ fail:
 	return NULL;
 }
 
-static void flush_line(struct proc *p)
+/*
+ * Logs what P has of a line, within the connection's bound. END: the line
+ * ends here; else it is a piece of an overlong one, and the next piece
+ * keeps this one's priority (a "<N>" at its start is text, not a priority).
+ */
+static void flush_line(struct conn *c, struct proc *p, bool end)
 {
 	if (p->linelen) {
-		log_child_line(p->tag, p->line, p->linelen);
+		bool first_drop;
+		if (logbound_allow(&c->log, p->linelen, mono_ms(), &first_drop)) {
+			p->cont_priority = 1 + log_child_line(p->tag, p->line, p->linelen, p->cont_priority - 1);
+		} else {
+			/* a piece of it dropped: the next is still not a line of its own */
+			if (!p->cont_priority)
+				p->cont_priority = 1 + LOG_NOTICE;
+			if (first_drop)
+				log_msg(LOG_WARNING, "the connection's processes wrote more to stderr than its bound (%u lines a second, %llu bytes in all; log_lines_per_second and log_bytes of its chain): the rest is dropped and counted (log_dropped= in the summary)",
+					(unsigned)c->bounds.log_lines, (unsigned long long)c->bounds.log_bytes);
+		}
 		p->linelen = 0;
 	}
+	if (end)
+		p->cont_priority = 0;
 }
 
 /* Reads what a child wrote to stderr and logs it line by line. */
-void procs_drain_stderr(struct proc *p)
+void procs_drain_stderr(struct conn *c, struct proc *p)
 {
 	char buf[4096];
 
@@ -123,19 +140,19 @@ void procs_drain_stderr(struct proc *p)
 			n = 0;
 		}
 		if (n == 0) {
-			flush_line(p);
+			flush_line(c, p, true);
 			close(p->err_fd);
 			p->err_fd = -1;
 			return;
 		}
 		for (ssize_t i = 0; i < n; i++) {
 			if (buf[i] == '\n') {
-				flush_line(p);
+				flush_line(c, p, true);
 				continue;
 			}
 			/* an overlong line is cut into pieces rather than dropped */
 			if (p->linelen == sizeof(p->line))
-				flush_line(p);
+				flush_line(c, p, false);
 			p->line[p->linelen++] = buf[i];
 		}
 	}
@@ -236,13 +253,13 @@ int procs_start_sandbox(struct conn *c, enum isolate_role role, struct isolate_p
 	struct isolate_prepared *prep = c->a->prepared;
 	bool ran = false;
 	if (role == ISOLATE_FILTERS && prep && prep->ctl >= 0 && prep->pol->mech == c->pol->mech) {
-		ran = isolate_run(prep, ip, n, &c->sb) == 0;
+		ran = isolate_run(prep, ip, n, &c->ib, &c->sb) == 0;
 		if (!ran) {
 			log_sys(LOG_DEBUG, "the prepared sandbox did not take the filters; building another");
 			isolate_discard(prep);
 		}
 	}
-	if (!ran && isolate_start(c->pol, role, ip, n, c->a->seccomp, &c->sb) < 0) {
+	if (!ran && isolate_start(c->pol, role, ip, n, c->a->seccomp, &c->ib, &c->sb) < 0) {
 		log_sys(LOG_ERR, "unable to start the connection's sandbox (%s)",
 			isolate_mech_name(c->pol->mech));
 		conn_reason(c, "unable to isolate the connection: %s", strerror(errno));
@@ -313,6 +330,29 @@ void conn_abort(struct conn *c, const char *fmt, ...)
 	procs_kill_all(c);
 }
 
+/*
+ * WHAT (a process of the sandbox, or the sandbox's init) ended with STATUS:
+ * a SIGKILL the supervisor did not send is the kernel's (the OOM killer's
+ * where the count of OOM kills says so) or another process's of the
+ * connection, and it ends the whole connection, result=failed. Returns
+ * whether it was such a kill.
+ */
+static bool killed_behind_our_back(struct conn *c, const char *what, int status)
+{
+	if (c->aborting || !WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+		return false;
+	int64_t ooms = c->a->cgroup ? cgroup_conn_oom_kills(c->a->cgroup) : -1;
+	c->kernel_killed = true;
+	c->res->result = QP_FAILED;
+	if (ooms > 0)
+		conn_reason(c, "the kernel's OOM killer ended %s (memory)", what);
+	else
+		conn_reason(c, "%s killed by signal 9 (SIGKILL), which its supervisor did not send", what);
+	log_msg(LOG_ERR, "%s", c->res->reason);
+	conn_abort(c, "%s killed", what);
+	return true;
+}
+
 static void on_exit_status(struct conn *c, struct proc *p, int status)
 {
 	char buf[96];
@@ -332,6 +372,8 @@ static void on_exit_status(struct conn *c, struct proc *p, int status)
 		c->res->connector_status = status;
 	}
 	if (!failed || c->aborting)
+		return;
+	if (p->in_sandbox && killed_behind_our_back(c, p->tag, status))
 		return;
 	if (c->admitting)
 		conn_reason(c, "refused by %s (%s)", p->tag, spawn_strstatus(status, buf, sizeof(buf)));
@@ -408,7 +450,9 @@ static void on_child(struct conn *c, pid_t pid, int status)
 	if (pid == c->sb.pid && !c->sb_reaped) {
 		c->sb_reaped = true;
 		c->sb_status = status;
-		if (!c->aborting && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+		if (killed_behind_our_back(c, "the connection's sandbox", status)) {
+			/* said */
+		} else if (!c->aborting && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
 			char buf[96];
 			log_msg(LOG_ERR, "the connection's sandbox %s", spawn_strstatus(status, buf, sizeof(buf)));
 		}

@@ -35,6 +35,14 @@ static const int denied[] = {
 	SCMP_SYS(get_robust_list), SCMP_SYS(set_mempolicy_home_node),
 	/* no sockets at all: no network, no path or abstract UNIX sockets (the agent's, the proxy's) */
 	SCMP_SYS(connect), SCMP_SYS(bind), SCMP_SYS(listen), SCMP_SYS(accept), SCMP_SYS(accept4),
+	/*
+	 * Nothing that reports other processes' activity: a watch on the
+	 * filter directory or /usr/bin sees every program another
+	 * connection starts (which chain, and when); sysinfo(2) is the
+	 * machine's load and process count, /proc/loadavg without /proc.
+	 */
+	SCMP_SYS(inotify_init), SCMP_SYS(inotify_init1), SCMP_SYS(inotify_add_watch),
+	SCMP_SYS(fanotify_init), SCMP_SYS(fanotify_mark), SCMP_SYS(sysinfo),
 };
 
 /* calls that name a process: allowed for the caller itself (0) only */

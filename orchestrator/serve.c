@@ -12,6 +12,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bounds.h"
+#include "cgroup.h"
 #include "descriptor.h"
 #include "log.h"
 #include "route.h"
@@ -98,7 +100,7 @@ pid_t serve_fork(const struct serve_ctx *x, int fd, const char *id, int64_t star
 		run_instead(sv[1], arg);
 		code = 111; /* a spare does not return */
 	} else {
-		code = serve_connection(x, fd, sv[1], id, NULL, NULL, start_ns);
+		code = serve_connection(x, fd, sv[1], id, NULL, NULL, NULL, start_ns);
 	}
 	config_free(x->cfg);
 	exit(code);
@@ -128,7 +130,14 @@ static const char **all_programs(const struct qp_config *cfg, size_t *n)
 	return programs;
 }
 
-void serve_prepare(const struct serve_ctx *x, struct isolate_prepared *prep)
+void serve_cgroup(const struct serve_ctx *x, const struct qp_chain *ch, struct cgroup_conn *cg)
+{
+	struct bounds b = bounds_of(x->o->bounds, ch);
+	if (cgroup_conn_create(cg, &b) < 0)
+		log_sys(LOG_WARNING, "unable to make the connection's cgroup: rlimits bound it instead");
+}
+
+void serve_prepare(const struct serve_ctx *x, const struct cgroup_conn *cg, struct isolate_prepared *prep)
 {
 	const struct isolate_policy *pol = x->o->isolation;
 	prep->ctl = -1;
@@ -140,7 +149,7 @@ void serve_prepare(const struct serve_ctx *x, struct isolate_prepared *prep)
 	const char **programs = all_programs(x->cfg, &n);
 	if (!programs)
 		return;
-	if (isolate_prepare(pol, ISOLATE_FILTERS, programs, n, x->seccomp, prep) < 0)
+	if (isolate_prepare(pol, ISOLATE_FILTERS, programs, n, x->seccomp, cg->procs, prep) < 0)
 		log_sys(LOG_DEBUG, "unable to prepare a sandbox ahead of the connection");
 	free(programs);
 }
@@ -199,12 +208,13 @@ static int take_descriptor(const struct serve_ctx *x, int fd, const char *id, in
 }
 
 int serve_connection(const struct serve_ctx *x, int fd, int limits_fd, const char *id,
-		     struct isolate_prepared *prep, struct warm *warm, int64_t start_ns)
+		     struct isolate_prepared *prep, struct warm *warm, struct cgroup_conn *cg, int64_t start_ns)
 {
 	int64_t start = start_ns ? start_ns : mono_ns();
 	struct qp_descriptor d;
 	struct route r = { 0 };
 	struct isolate_prepared own;
+	struct cgroup_conn own_cg = { .dir = -1, .procs = -1 };
 	int rc = 1;
 	char *buf = malloc(QP_DESCRIPTOR_MAX + 1);
 
@@ -231,8 +241,12 @@ int serve_connection(const struct serve_ctx *x, int fd, int limits_fd, const cha
 			rc = 111;
 		goto out;
 	}
+	if (!cg) {
+		serve_cgroup(x, r.chain, &own_cg);
+		cg = &own_cg;
+	}
 	if (!prep) {
-		serve_prepare(x, &own);
+		serve_prepare(x, cg, &own);
 		prep = &own;
 	}
 	struct supervise_args a = {
@@ -253,12 +267,19 @@ int serve_connection(const struct serve_ctx *x, int fd, int limits_fd, const cha
 		.start_ns = start,
 		.prepared = prep,
 		.warm = warm,
+		.bounds = x->o->bounds,
+		.cgroup = cg,
 	};
 	struct supervise_result res;
 	enum qp_result q = supervise_connection(&a, &res);
 	close(fd);
 	if (prep == &own)
 		isolate_discard(&own);
+	/* whatever a filter left behind outside a PID namespace is ended with its cgroup */
+	if (cg == &own_cg) {
+		supervise_end_orphans();
+		cgroup_conn_remove(&own_cg);
+	}
 	rc = q == QP_OK ? 0 : q == QP_FAILED ? 111 : 1;
 out:
 	route_free(&r);

@@ -21,6 +21,8 @@
 #include "isolate.h"
 
 struct warm;
+struct bounds_opts;
+struct cgroup_conn;
 
 /* What every connection of serve is run with (the listener's options embed it). */
 struct serve_opts {
@@ -29,6 +31,7 @@ struct serve_opts {
 	int idle_timeout_ms;      /* for chains without idle_timeout; 0: none */
 	int pipe_size;            /* the largest a data pipe may be */
 	const struct isolate_policy *isolation;
+	const struct bounds_opts *bounds; /* what a connection may use, and how (bounds.h) */
 };
 
 /* What a supervisor is forked with: the configuration of the moment (NULL: none loaded) and the baseline. */
@@ -62,20 +65,24 @@ pid_t serve_fork(const struct serve_ctx *x, int fd, const char *id, int64_t star
 /*
  * Builds, under the daemon's isolation, the sandbox a connection's filters
  * will run in before its chain is known (every filter of the configuration
- * may start in it); PREP is left empty where it cannot be, and the
- * connection then builds its own.
+ * may start in it), in the connection's cgroup CG; PREP is left empty
+ * where it cannot be, and the connection then builds its own.
  */
-void serve_prepare(const struct serve_ctx *x, struct isolate_prepared *prep);
+void serve_prepare(const struct serve_ctx *x, const struct cgroup_conn *cg, struct isolate_prepared *prep);
 
 /*
  * Serves the connection on FD in this process (a supervisor): reads and
  * checks the descriptor, routes the call, asks the listener for a slot
  * over LIMITS_FD (-1: none, run at once) and runs it, in the sandbox PREP
- * prepared (NULL: one is built) with WARM, the filters started ahead
- * (warm.h), or NULL. START_NS: when it was accepted (0: now). Every
- * connection ends with one summary. Returns the process exit code.
+ * prepared in the cgroup CG (NULL: both are made) with WARM, the filters
+ * started ahead (warm.h), or NULL. START_NS: when it was accepted (0:
+ * now). Every connection ends with one summary. Returns the process exit
+ * code.
  */
 int serve_connection(const struct serve_ctx *x, int fd, int limits_fd, const char *id,
-		     struct isolate_prepared *prep, struct warm *warm, int64_t start_ns);
+		     struct isolate_prepared *prep, struct warm *warm, struct cgroup_conn *cg, int64_t start_ns);
+
+/* The connection cgroup of this supervisor (or spare), with the bounds of CH (NULL: the defaults). */
+void serve_cgroup(const struct serve_ctx *x, const struct qp_chain *ch, struct cgroup_conn *cg);
 
 #endif

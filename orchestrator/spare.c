@@ -15,6 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bounds.h"
+#include "cgroup.h"
 #include "connlimits.h"
 #include "fdpass.h"
 #include "isolate.h"
@@ -57,13 +59,19 @@ static void spare_main(int chan, void *arg)
 	 */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
 		log_sys(LOG_WARNING, "unable to become a subreaper: a filter's orphans may outlive the spare");
-	struct isolate_prepared prep;
-	serve_prepare(x, &prep);
 	/* the filters of the chain the next call most likely asks for, started in that sandbox */
-	struct warm warm;
 	const struct qp_config *cfg = x->cfg;
 	const struct qp_chain *guess = sa->guess[0] ? config_chain(cfg, sa->guess) : NULL;
-	warm_prepare(&warm, guess, &prep);
+	/* its connection's cgroup and sandbox, made ahead too: the call pays for neither */
+	struct cgroup_conn cg;
+	serve_cgroup(x, guess, &cg);
+	struct isolate_prepared prep;
+	serve_prepare(x, &cg, &prep);
+	struct warm warm;
+	struct bounds b = bounds_of(x->o->bounds, guess);
+	bool cgroup_bound = cg.dir >= 0 && cgroup_bounds();
+	struct isolate_bounds ib = { .cgroup_procs = cg.procs, .memory = cgroup_bound ? 0 : b.memory, .tasks = b.tasks };
+	warm_prepare(&warm, guess, &prep, &ib);
 	/* the listener (status, and whether this spare's guess is still the right one) */
 	struct limits_msg ready = { .type = LIMITS_SPARE_READY, .code = prep.ctl >= 0 || warm.chain };
 	if (warm.chain)
@@ -85,11 +93,12 @@ static void spare_main(int chan, void *arg)
 	} else {
 		h.id[sizeof(h.id) - 1] = '\0';
 		prctl(PR_SET_NAME, comm, 0, 0, 0);
-		code = serve_connection(x, fd, chan, h.id, &prep, &warm, h.start_ns);
+		code = serve_connection(x, fd, chan, h.id, &prep, &warm, &cg, h.start_ns);
 	}
 	warm_discard(&warm);
 	isolate_discard(&prep);
 	supervise_end_orphans();
+	cgroup_conn_remove(&cg);
 	config_free(x->cfg);
 	exit(code);
 }

@@ -19,6 +19,18 @@ struct spawn_shared {
 	int err;
 };
 
+/* RESOURCE down to V, never up (a limit the daemon was started with stays) */
+static int lower_limit(int resource, uint64_t v)
+{
+	struct rlimit rl;
+	if (getrlimit(resource, &rl) < 0)
+		return -1;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < v)
+		v = rl.rlim_max;
+	rl.rlim_cur = rl.rlim_max = (rlim_t)v;
+	return setrlimit(resource, &rl);
+}
+
 /* only async-signal-safe calls from here on: we run on the parent's memory */
 static _Noreturn void spawn_in_child(struct spawn_shared *sh, const sigset_t *empty)
 {
@@ -51,6 +63,15 @@ static _Noreturn void spawn_in_child(struct spawn_shared *sh, const sigset_t *em
 	if (sigprocmask(SIG_SETMASK, empty, NULL) < 0)
 		goto fail;
 	if (setrlimit(RLIMIT_CORE, &no_core) < 0)
+		goto fail;
+	/*
+	 * Without a cgroup, each process's own memory: what it allocates
+	 * (RLIMIT_DATA), what it maps shared (RLIMIT_AS, twice that: a
+	 * program reserves address space it never uses), what it writes to a
+	 * memfd or a tmpfs (RLIMIT_FSIZE). Lowering needs no privilege.
+	 */
+	if (r->memory && (lower_limit(RLIMIT_DATA, r->memory) < 0 || lower_limit(RLIMIT_AS, 2 * r->memory) < 0 ||
+			  lower_limit(RLIMIT_FSIZE, r->memory) < 0))
 		goto fail;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		goto fail;

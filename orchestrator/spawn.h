@@ -3,6 +3,7 @@
 #define QP_SPAWN_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <linux/filter.h>
 
@@ -13,6 +14,7 @@ struct spawn_req {
 	int fd[3];                      /* become the child's 0, 1 and 2 (all >= 3 here) */
 	const struct sock_fprog *seccomp; /* NULL: no seccomp (the connector) */
 	pid_t pgid;                     /* 0: start a new process group */
+	uint64_t memory;                /* RLIMIT_DATA and RLIMIT_FSIZE, RLIMIT_AS twice that; 0: as they are */
 };
 
 /*

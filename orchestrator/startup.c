@@ -10,6 +10,8 @@
 #include <sys/resource.h>
 
 #include "argcheck.h"
+#include "bounds.h"
+#include "cgroup.h"
 #include "connlimits.h"
 #include "log.h"
 #include "sandbox.h"
@@ -199,4 +201,26 @@ enum pipecap startup_keep_pipecap(void)
 	if (pipecap_keep(&cap) < 0)
 		die_x(EXIT_SYS, "unable to drop the capabilities the programs it starts would inherit: %s", strerror(errno));
 	return cap;
+}
+
+void startup_bounds(const struct options *o, struct bounds_opts *b, char *cgroup_why, size_t size)
+{
+	int r = cgroup_setup(o->cgroup, cgroup_why, size);
+	if (r < 0)
+		die_x(EXIT_USAGE, "--connection-cgroup yes: no cgroup per connection: %s", cgroup_why);
+	bounds_defaults(b, o->connection_memory, o->connection_tasks, cgroup_bounds() ? BOUNDS_CGROUP : BOUNDS_RLIMIT);
+}
+
+void startup_bounds_log(const struct options *o, const struct qp_config *cfg, const struct isolate_policy *pol,
+			const struct bounds_opts *b, const char *cgroup_why)
+{
+	log_msg(LOG_NOTICE, "resources: %s; %s%s", b->detail, cgroup_why,
+		b->kind == BOUNDS_RLIMIT && pol->mech != ISOLATE_NAMESPACES
+			? "; tasks are not counted per connection without a user namespace of its own"
+			: "");
+	uint64_t limit = cgroup_tasks_limit(), need = 0;
+	if (!bounds_tasks_fit(cfg, b, o->lo.max_connections, o->lo.max_queued, limit, &need))
+		log_msg(LOG_WARNING,
+			"the service may run %llu tasks (pids.max: TasksMax= of the unit) and this configuration may need %llu at worst (--max-connections, --max-queued, --connection-tasks, the chains' tasks_max): raise TasksMax= or lower those",
+			(unsigned long long)limit, (unsigned long long)need);
 }

@@ -12,6 +12,7 @@
  */
 #include <linux/filter.h>
 
+#include "bounds.h"
 #include "config.h"
 #include "isolate.h"
 #include "options.h"
@@ -42,5 +43,15 @@ void startup_warn_unisolated(const struct qp_config *cfg, const struct isolate_p
 void startup_pipe_memory(struct options *o, enum pipecap cap);
 /* Before anything is forked: no filter, check or connector may inherit a capability. */
 enum pipecap startup_keep_pipecap(void);
+/*
+ * Before anything is forked (serve): a cgroup per connection where the
+ * daemon has one to divide (--connection-cgroup), and the connections'
+ * bounds (--connection-memory, --connection-tasks) into B; CGROUP_WHY
+ * says what was found. Exits 100 when --connection-cgroup yes cannot be.
+ */
+void startup_bounds(const struct options *o, struct bounds_opts *b, char *cgroup_why, size_t size);
+/* Says how connections are bounded, and whether the service's task limit fits CFG's worst case. */
+void startup_bounds_log(const struct options *o, const struct qp_config *cfg, const struct isolate_policy *pol,
+			const struct bounds_opts *b, const char *cgroup_why);
 
 #endif

@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "serve.h"
 #include "unixsock.h"
 #include "log.h"
@@ -128,6 +129,10 @@ void status_write(FILE *out, const struct limits *L, const struct spare *spare, 
 			fprintf(out, ",\"age_ms\":%lld,\"bytes_src2dst\":%llu,\"bytes_dst2src\":%llu",
 				(long long)(now_ms - c->accepted_ms), (unsigned long long)c->bytes_src2dst,
 				(unsigned long long)c->bytes_dst2src);
+			uint64_t mem, tasks;
+			if (cgroup_usage(c->pid, &mem, &tasks) == 0)
+				fprintf(out, ",\"memory\":%llu,\"tasks\":%llu", (unsigned long long)mem,
+					(unsigned long long)tasks);
 			if (c->state == LIMITS_QUEUED) {
 				fputs(",\"waiting_for\":", out);
 				json_str(out, limits_block_name(c->block));
@@ -151,17 +156,27 @@ void status_write(FILE *out, const struct limits *L, const struct spare *spare, 
 		fputs("}\n", out);
 		return;
 	}
-	fprintf(out, "%-16s  %-10s  %-9s  %-14s  %-14s  %-20s  %8s  %12s  %12s\n", "CONNECTION", "STATE", "SOURCE",
+	/* a connection's memory and tasks, where it has a cgroup of its own (cgroup.h) */
+	bool usage = cgroup_enabled();
+	fprintf(out, "%-16s  %-10s  %-9s  %-14s  %-14s  %-20s  %8s  %12s  %12s", "CONNECTION", "STATE", "SOURCE",
 		"CHAIN", "TARGET", "SERVICE", "AGE", "SRC2DST", "DST2SRC");
+	fprintf(out, usage ? "  %10s  %5s\n" : "\n", "MEMORY", "TASKS");
 	for (size_t i = 0; i < L->nconns; i++) {
 		const struct limits_conn *c = L->conns[i];
 		int64_t age = now_ms - c->accepted_ms;
 		char state[32];
 		snprintf(state, sizeof(state), "%s", limits_state_name(c->state));
-		fprintf(out, "%-16s  %-10s  %-9s  %-14s  %-14s  %-20s  %6lld.%01llds  %12llu  %12llu\n", c->id, state,
+		fprintf(out, "%-16s  %-10s  %-9s  %-14s  %-14s  %-20s  %6lld.%01llds  %12llu  %12llu", c->id, state,
 			or_dash(c->source), or_dash(c->chain), or_dash(c->target), or_dash(c->service),
 			(long long)(age / 1000), (long long)(age % 1000 / 100), (unsigned long long)c->bytes_src2dst,
 			(unsigned long long)c->bytes_dst2src);
+		uint64_t mem, tasks;
+		if (!usage)
+			fputc('\n', out);
+		else if (cgroup_usage(c->pid, &mem, &tasks) == 0)
+			fprintf(out, "  %8lluKi  %5llu\n", (unsigned long long)(mem >> 10), (unsigned long long)tasks);
+		else
+			fprintf(out, "  %10s  %5s\n", "-", "-");
 	}
 	fprintf(out, "\n%-24s  %8s  %8s\n", "CHAIN", "RUNNING", "QUEUED");
 	for (size_t i = 0; i < L->nchains; i++)

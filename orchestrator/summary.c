@@ -38,6 +38,8 @@ static const struct summary_def {
 	[SUMMARY_DST2SRC] = { "dst2src", "QP_BYTES_OUT", SUMMARY_COUNT, 0, false },
 	[SUMMARY_QUEUED] = { "queued", "QP_QUEUED_MS", SUMMARY_SECONDS_MS, 1000, false },
 	[SUMMARY_PIPE] = { "pipe", "QP_PIPE_SIZE", SUMMARY_COUNT, 0, false },
+	[SUMMARY_BOUND] = { "bound", "QP_BOUND", SUMMARY_TEXT, 0, false },
+	[SUMMARY_LOG_DROPPED] = { "log_dropped", "QP_LOG_DROPPED", SUMMARY_COUNT, 0, true },
 };
 
 void summary_init(struct summary *s, const char *id)

@@ -25,6 +25,8 @@ enum summary_field {
 	SUMMARY_DST2SRC,
 	SUMMARY_QUEUED,    /* microseconds waited for a slot */
 	SUMMARY_PIPE,      /* bytes of the smallest data pipe */
+	SUMMARY_BOUND,     /* what held its memory and tasks: cgroup or rlimit (bounds.h) */
+	SUMMARY_LOG_DROPPED, /* stderr lines over its bound, not logged (only when some were) */
 	SUMMARY_NFIELDS,
 };
 

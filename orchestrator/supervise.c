@@ -127,7 +127,7 @@ static int run_admission(struct conn *c)
 			break;
 		}
 		for (size_t i = 0; i < n; i++)
-			procs_drain_stderr(&c->procs[i]);
+			procs_drain_stderr(c, &c->procs[i]);
 		if (r > 0 && (pf[1].revents & (POLLIN | POLLHUP)))
 			procs_sandbox_drain(c);
 		if (r > 0 && (pf[0].revents & POLLIN))
@@ -148,7 +148,7 @@ done:
 		procs_kill_all(c);
 	procs_reap_all(c);
 	for (size_t i = 0; i < n; i++) {
-		procs_drain_stderr(&c->procs[i]);
+		procs_drain_stderr(c, &c->procs[i]);
 		if (c->procs[i].err_fd >= 0)
 			close(c->procs[i].err_fd);
 	}
@@ -470,7 +470,7 @@ static void on_wake(struct conn *c, const struct pollfd *pf, const int *what, si
 			slot_read_listener(c);
 			break;
 		default:
-			procs_drain_stderr(&c->procs[what[i]]);
+			procs_drain_stderr(c, &c->procs[what[i]]);
 			break;
 		}
 	}
@@ -563,7 +563,41 @@ static void log_summary(struct conn *c, int64_t start_ns)
 	s.num[SUMMARY_DST2SRC] = (int64_t)res->bytes_dst2src;
 	s.num[SUMMARY_QUEUED] = res->queued_ms * 1000;
 	s.num[SUMMARY_PIPE] = res->min_pipe;
+	s.text[SUMMARY_BOUND] = bounds_kind_name(c->ib.cgroup_procs >= 0 && cgroup_bounds() ? BOUNDS_CGROUP
+											 : BOUNDS_RLIMIT);
+	s.num[SUMMARY_LOG_DROPPED] = c->log.dropped ? (int64_t)c->log.dropped : -1;
 	summary_log(res->result == QP_OK ? LOG_INFO : LOG_WARNING, &s);
+}
+
+/*
+ * What the connection may use (its chain's bounds, else the daemon's) and
+ * how its sandboxes are held to it: its cgroup where one bounds memory
+ * and tasks, else rlimits on each process and on the sandbox's user
+ * namespace.
+ */
+static void conn_bounds(struct conn *c)
+{
+	const struct supervise_args *a = c->a;
+	struct bounds_opts dflt;
+	const struct bounds_opts *o = a->bounds;
+	if (!o) {
+		bounds_defaults(&dflt, 0, 0, BOUNDS_RLIMIT);
+		o = &dflt;
+	}
+	c->bounds = bounds_of(o, a->chain);
+	struct cgroup_conn *cg = a->cgroup;
+	bool in_cgroup = cg && cg->dir >= 0;
+	c->ib = (struct isolate_bounds){
+		.cgroup_procs = in_cgroup ? cg->procs : -1,
+		.memory = in_cgroup && cgroup_bounds() ? 0 : c->bounds.memory,
+		.tasks = c->bounds.tasks,
+	};
+	/* the chain's own, where they are not what the cgroup was made with (a spare's guess) */
+	if (in_cgroup && cgroup_conn_limit(cg, &c->bounds) < 0)
+		log_sys(LOG_WARNING, "unable to set the bounds of chain %s on the connection's cgroup", a->chain->name);
+	if (cg)
+		cgroup_conn_mark(cg);
+	logbound_init(&c->log, c->bounds.log_lines, c->bounds.log_bytes);
 }
 
 /* Signals through a signalfd, the environments, /dev/null: -1 with the result set when it cannot be. */
@@ -692,7 +726,7 @@ static void conn_finish(struct conn *c, int64_t start_ns)
 {
 	const struct supervise_args *a = c->a;
 	for (size_t i = 0; i < c->nprocs; i++) {
-		procs_drain_stderr(&c->procs[i]);
+		procs_drain_stderr(c, &c->procs[i]);
 		if (c->procs[i].err_fd >= 0)
 			close(c->procs[i].err_fd);
 	}
@@ -743,6 +777,7 @@ enum qp_result supervise_connection(const struct supervise_args *a, struct super
 
 	memset(res, 0, sizeof(*res));
 	res->result = QP_OK;
+	conn_bounds(&c);
 	if (conn_setup(&c) < 0)
 		goto out;
 	if (c.pol->mech == ISOLATE_NONE && conn_without_isolation(&c, &builtins_only) < 0)
@@ -757,7 +792,7 @@ enum qp_result supervise_connection(const struct supervise_args *a, struct super
 	if (a->limits_fd >= 0 && slot_wait(&c) < 0)
 		goto out;
 	if (run_admission(&c) < 0) {
-		res->result = c.terminated ? QP_ABORTED : c.sb_setup_failed ? QP_FAILED : QP_REFUSED;
+		res->result = c.terminated ? QP_ABORTED : c.sb_setup_failed || c.kernel_killed ? QP_FAILED : QP_REFUSED;
 		goto out;
 	}
 	conn_run(&c);

@@ -10,6 +10,8 @@
 #include "isolate.h"
 
 struct warm;
+struct bounds_opts;
+struct cgroup_conn;
 
 enum qp_result {
 	QP_OK,        /* every process ended with 0, both directions closed */
@@ -39,6 +41,8 @@ struct supervise_args {
 	int64_t start_ns;          /* when the connection was accepted (0: now) */
 	struct isolate_prepared *prepared; /* a filter sandbox built ahead under isolation, or NULL */
 	struct warm *warm;         /* filters started ahead in a sandbox of their own (warm.h), or NULL */
+	const struct bounds_opts *bounds; /* what a connection may use (bounds.h); NULL: the defaults, by rlimits */
+	struct cgroup_conn *cgroup; /* the connection's cgroup (cgroup.h; dir -1: none), or NULL */
 };
 
 struct supervise_result {

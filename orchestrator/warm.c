@@ -84,7 +84,8 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
-int warm_prepare(struct warm *w, const struct qp_chain *ch, struct isolate_prepared *prep)
+int warm_prepare(struct warm *w, const struct qp_chain *ch, struct isolate_prepared *prep,
+		 const struct isolate_bounds *bounds)
 {
 	memset(w, 0, sizeof(*w));
 	w->sb.pid = -1;
@@ -133,7 +134,7 @@ int warm_prepare(struct warm *w, const struct qp_chain *ch, struct isolate_prepa
 						  { w->pipes[h][0], w->pipes[h + 1][1], sv[1] } };
 		w->map[w->n++] = h;
 	}
-	if (isolate_run(prep, ip, w->n, &w->sb) < 0) {
+	if (isolate_run(prep, ip, w->n, bounds, &w->sb) < 0) {
 		log_sys(LOG_DEBUG, "unable to start the filters of chain %s ahead", ch->name);
 		goto fail;
 	}
@@ -218,6 +219,7 @@ static void log_leftover(const struct warm *w, size_t i)
 {
 	char buf[4096], line[QPC_LINE_MAX];
 	size_t len = 0;
+	int prio = -1;
 	const struct hop *hp = &w->hops[w->map[i]];
 	char tag[160];
 	pipeline_hop_tag(tag, sizeof(tag), hp);
@@ -232,16 +234,19 @@ static void log_leftover(const struct warm *w, size_t i)
 		total += (size_t)n;
 		for (ssize_t k = 0; k < n; k++) {
 			if (buf[k] == '\n' || len == sizeof(line)) {
-				log_child_line(tag, line, len);
+				/* a piece of an overlong line keeps its first piece's priority */
+				prio = log_child_line(tag, line, len, prio);
 				len = 0;
-				if (buf[k] == '\n')
+				if (buf[k] == '\n') {
+					prio = -1;
 					continue;
+				}
 			}
 			line[len++] = buf[k];
 		}
 	}
 	if (len)
-		log_child_line(tag, line, len);
+		log_child_line(tag, line, len, prio);
 }
 
 void warm_discard(struct warm *w)

@@ -51,10 +51,11 @@ struct warm {
 
 /*
  * Starts the filters of CH in the prepared sandbox PREP (which this
- * takes), if CH has filters and every one carries the note. 0 when W
+ * takes) under BOUNDS (CH's), if CH has filters and every one carries the note. 0 when W
  * holds a warm pipeline, -1 when it does not (PREP is then untouched).
  */
-int warm_prepare(struct warm *w, const struct qp_chain *ch, struct isolate_prepared *prep);
+int warm_prepare(struct warm *w, const struct qp_chain *ch, struct isolate_prepared *prep,
+		 const struct isolate_bounds *bounds);
 
 /*
  * Hands a program started ahead its environment ENV (NULL-terminated)

@@ -67,6 +67,11 @@ transparent:
   - {service: my.Service, target: sys-net, chain: one-way}
 """,
     "transparent empty": "chains: {a: {filters: []}}\ntransparent: []",
+    "resources": """
+chains:
+  a: {filters: [], memory_max: 256M, tasks_max: 32, cpu_weight: 50, log_lines_per_second: 1000, log_bytes: 1G}
+  b: {filters: [], memory_max: 1073741824, log_bytes: 65536}
+""",
 }
 
 BAD = {
@@ -110,6 +115,11 @@ BAD = {
     "transparent empty sources": "chains: {a: {filters: []}}\ntransparent: [{service: s, sources: [], target: t, chain: a}]",
     "transparent sources a string": "chains: {a: {filters: []}}\ntransparent: [{service: s, sources: work, target: t, chain: a}]",
     "transparent unknown key": "chains: {a: {filters: []}}\ntransparent: [{service: s, target: t, chain: a, targets: [t]}]",
+    "memory_max with a unit of its own": "chains: {a: {filters: [], memory_max: 1MB}}",
+    "memory_max negative": "chains: {a: {filters: [], memory_max: -1}}",
+    "tasks_max zero": "chains: {a: {filters: [], tasks_max: 0}}",
+    "cpu_weight too big": "chains: {a: {filters: [], cpu_weight: 10001}}",
+    "log_lines_per_second a string": "chains: {a: {filters: [], log_lines_per_second: many}}",
 }
 
 

@@ -52,6 +52,20 @@ echo "ok: $user is in group qubes by $users"
 
 tmp=$(mktemp -d /tmp/qp-units.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
+
+# issue 24: an OOM kill inside a sandbox stops nothing but its connection,
+# the OOM killer takes filters before the daemon, and the defaults' worst
+# case of tasks fits TasksMax= (qrexec-proxy check computes it)
+[ "$(key Service 'OOMPolicy=continue')" = 1 ] || fail "$svc: no OOMPolicy=continue (an OOM kill in a sandbox would stop the service)"
+sed -n '/^\[Service\]/,/^\[/p' "$svc" | grep -q '^OOMScoreAdjust=-[1-9][0-9]*$' || fail "$svc: no negative OOMScoreAdjust="
+grep -q '^Delegate=' "$svc" && fail "$svc: Delegate= costs systemd-analyze security its 1.0: it is the drop-in's (qrexec-proxy-cgroups.conf)"
+tasks=$(sed -n 's/^TasksMax=//p' "$svc")
+printf 'chains: {a: {filters: []}}\n' > "$tmp/chains.yaml"
+need=$("$B/qrexec-proxy" check --config "$tmp/chains.yaml" 2>/dev/null | sed -n 's/^tasks at worst: \([0-9]*\), under the unit.s TasksMax=\([0-9]*\)$/\1 \2/p')
+[ -n "$need" ] || fail "qrexec-proxy check does not say that the defaults' tasks fit under TasksMax="
+[ "${need#* }" = "$tasks" ] || fail "qrexec-proxy check compares with TasksMax=${need#* }, the unit has $tasks"
+[ "${need% *}" -le "$tasks" ] || fail "the defaults may need ${need% *} tasks, more than TasksMax=$tasks"
+echo "ok: OOMPolicy=continue, OOMScoreAdjust= negative, no Delegate=, the defaults' ${need% *} tasks at worst under TasksMax=$tasks"
 if command -v systemd-analyze >/dev/null 2>&1; then
 	# the programs as built, not as they will be installed
 	for u in socket service; do

@@ -336,6 +336,41 @@ START_TEST(test_limits)
 }
 END_TEST
 
+START_TEST(test_bounds)
+{
+	/* what one connection may use (bounds.h): sizes with K, M, G; 0 stands for the daemon's default */
+	struct result r;
+	load(&r, "chains:\n  a:\n    filters: []\n    memory_max: 256M\n    tasks_max: 32\n    cpu_weight: 50\n"
+		 "    log_lines_per_second: 1000\n    log_bytes: 1G\n"
+		 "  b:\n    filters: []\n    memory_max: 1048576\n    log_bytes: 64k\n"
+		 "  c:\n    filters: []\n");
+	assert_ok(&r);
+	const struct qp_chain *a = config_chain(r.cfg, "a"), *b = config_chain(r.cfg, "b"), *c = config_chain(r.cfg, "c");
+	ck_assert_uint_eq(a->memory_max, 256ULL << 20);
+	ck_assert_uint_eq(a->tasks_max, 32);
+	ck_assert_uint_eq(a->cpu_weight, 50);
+	ck_assert_uint_eq(a->log_lines_per_second, 1000);
+	ck_assert_uint_eq(a->log_bytes, 1ULL << 30);
+	ck_assert_uint_eq(b->memory_max, 1ULL << 20);
+	ck_assert_uint_eq(b->log_bytes, 64ULL << 10);
+	ck_assert_uint_eq(c->memory_max + c->tasks_max + c->cpu_weight + c->log_lines_per_second + c->log_bytes, 0);
+	result_free(&r);
+	assert_one_error("chains:\n  a:\n    filters: []\n    memory_max: 1MB\n", 4, 17,
+			 "'memory_max' of chain 'a' must be a size from 1M to 1024G (K, M, G: powers of 1024), not '1MB'");
+	assert_one_error("chains:\n  a:\n    filters: []\n    memory_max: 512K\n", 4, 17, "not '512K'");
+	assert_one_error("chains:\n  a:\n    filters: []\n    memory_max: 2048G\n", 4, 17, "not '2048G'");
+	assert_one_error("chains:\n  a:\n    filters: []\n    tasks_max: 0\n", 4, 16,
+			 "'tasks_max' of chain 'a' must be a whole number from 1 to 65536, not '0'");
+	assert_one_error("chains:\n  a:\n    filters: []\n    cpu_weight: 10001\n", 4, 17,
+			 "'cpu_weight' of chain 'a' must be a whole number from 1 to 10000 (100: the default), not '10001'");
+	assert_one_error("chains:\n  a:\n    filters: []\n    log_lines_per_second: [1]\n", 4, 27, "found a list");
+	assert_one_error("chains:\n  a:\n    filters: []\n    log_bytes: -1\n", 4, 16, "not '-1'");
+	/* its sandbox must be able to start: the init (two tasks) and every filter process */
+	assert_one_error("chains:\n  a:\n    filters: [@BUILTIN@/pass, @BUILTIN@/pass]\n    tasks_max: 5\n", 4, 16,
+			 "'tasks_max' of chain 'a' is 5, less than its sandbox needs to start (6: its init, two, and 4 filter processes)");
+}
+END_TEST
+
 START_TEST(test_filter_path_single_string)
 {
 	struct result r;
@@ -1073,6 +1108,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_all_forms);
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_limits);
+	tcase_add_test(tc, test_bounds);
 	tcase_add_test(tc, test_filter_path_single_string);
 	tcase_add_test(tc, test_filter_path_order);
 	tcase_add_test(tc, test_builtin_default_dir);

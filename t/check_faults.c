@@ -111,6 +111,15 @@ static const char config_body[] =
 	"      - pass\n"
 	"      - name: \"@B@/t/test-filter\"\n"
 	"        args: [stderr-flood, \"100000\"]\n"
+	"      - pass\n"
+	/* the same with its log bound raised past the flood: every line is logged */
+	"  flood-all:\n"
+	"    log_lines_per_second: 1000000\n"
+	"    log_bytes: 1G\n"
+	"    filters:\n"
+	"      - pass\n"
+	"      - name: \"@B@/t/test-filter\"\n"
+	"        args: [stderr-flood, \"100000\"]\n"
 	"      - pass\n";
 
 static struct daemon d;
@@ -471,13 +480,23 @@ END_TEST
 
 START_TEST(test_filter_floods_stderr)
 {
-	/* 100,000 lines on stderr: data still goes through, the daemon does not block */
+	/*
+	 * 100,000 lines on stderr: data still goes through, the daemon does
+	 * not block; past the connection's log bound the lines are read and
+	 * dropped (counted in the summary), with the bound raised every one
+	 * is logged.
+	 */
 	struct healthy h;
 	struct xfer x;
 	healthy_begin(&h);
 	ck_assert_uint_eq(fault_call("flood", "test.Echo", 2 << 20, &x), 2 << 20);
 	ck_assert(x.recv_hash == x.sent_hash);
 	assert_daemon_log(&d, "chain=flood result=ok");
+	assert_daemon_log(&d, " log_dropped=");
+	ck_assert_int_eq(file_count(d.log, "flood line 99999 "), 0);
+	ck_assert_uint_eq(fault_call("flood-all", "test.Echo", 2 << 20, &x), 2 << 20);
+	ck_assert(x.recv_hash == x.sent_hash);
+	assert_daemon_log(&d, "chain=flood-all result=ok");
 	assert_daemon_log(&d, "flood line 99999 ");
 	fault_done(&h);
 }

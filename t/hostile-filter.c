@@ -97,6 +97,7 @@
 #include "qpf.h"
 QPF_PRESTART;
 #endif
+#include "hostile.h"
 
 extern char **environ;
 
@@ -107,7 +108,7 @@ extern char **environ;
 /* past this many "blocked" lines per mode the rest are only counted */
 #define MAX_BLOCKED_LINES 64
 
-static const char *mode = "?";
+const char *mode = "?";
 
 #ifdef HOSTILE_AHEAD
 /* started ahead: the connection's environment comes on fd 2 (a length, then NAME=VALUE strings) */
@@ -146,7 +147,7 @@ static void await_environment(void)
 static unsigned blocked_lines;
 static unsigned long blocked_quiet;
 
-static int write_all(int fd, const char *p, size_t len)
+int write_all(int fd, const char *p, size_t len)
 {
 	while (len) {
 		ssize_t n = write(fd, p, len);
@@ -180,8 +181,7 @@ static void vsay(const char *verdict, const char *fmt, va_list ap)
 	write_all(2, line, len);
 }
 
-static void say(const char *verdict, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(const char *verdict, const char *fmt, ...)
+void say(const char *verdict, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -194,8 +194,7 @@ static void say(const char *verdict, const char *fmt, ...)
  * daemon's user could never reach: past a few dozen they are only counted.
  * IMPORTANT lines (about the proxy and the connector) are always written.
  */
-static void blocked(bool important, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void blocked(bool important, const char *fmt, ...)
+void blocked(bool important, const char *fmt, ...)
 {
 	if (!important && blocked_lines >= MAX_BLOCKED_LINES) {
 		blocked_quiet++;
@@ -208,7 +207,7 @@ static void blocked(bool important, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void finish_mode(void)
+void finish_mode(void)
 {
 	if (blocked_quiet)
 		say("blocked", "%lu more attempts (not listed one by one)", blocked_quiet);
@@ -222,7 +221,7 @@ static void finish_mode(void)
  * stdin to stdout until EOF: the chain through this filter still works.
  * Started ahead, it takes its environment first, as a kit filter would.
  */
-static int copy_through(void)
+int copy_through(void)
 {
 	static char buf[65536];
 #ifdef HOSTILE_AHEAD
@@ -244,7 +243,7 @@ static int copy_through(void)
 	}
 }
 
-static void sleep_ms(long ms)
+void sleep_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
@@ -1101,7 +1100,8 @@ _Noreturn static void usage(void)
 	fputs("usage: hostile-filter MODE [ARGS...]\n"
 	      "modes: proc-mem, proc-fd, kill-all, signal-daemon, prlimit-daemon, ptrace,\n"
 	      "       connect PATH, exec [VAR=VALUE...] PATH [ARGS...], network HOST PORT [ABSTRACT],\n"
-	      "       state DIR [FILE...], orphan, write-files DIR..., pipe-hog\n", stderr);
+	      "       state DIR [FILE...], orphan, write-files DIR..., pipe-hog,\n"
+	      "       " HOSTILE_RESOURCE_MODES "\n", stderr);
 	exit(100);
 }
 
@@ -1213,7 +1213,7 @@ int main(int argc, char **argv)
 		attack_write_files(nargs, args);
 	else if (!strcmp(mode, "pipe-hog") && nargs == 0)
 		attack_pipe_hog();
-	else
+	else if (hostile_resources(mode, nargs, args) < 0)
 		usage();
 	finish_mode();
 	return copy_through();

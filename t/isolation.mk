@@ -6,7 +6,7 @@
 QP_CHECK_PROGS += t/hostile-filter t/check_isolation
 QP_TESTS += t/check_isolation
 
-t_hostile_filter_SOURCES = t/hostile-filter.c
+t_hostile_filter_SOURCES = t/hostile-filter.c t/hostile-resources.c t/hostile.h
 # runs under the baseline seccomp policy, which denies the ptrace LeakSanitizer needs
 t_hostile_filter_CFLAGS = $(WARN_CFLAGS)
 t_hostile_filter_LDFLAGS = $(HARDEN_LDFLAGS)
@@ -14,8 +14,8 @@ t_hostile_filter_LDFLAGS = $(HARDEN_LDFLAGS)
 # the same attacks from a program the spare starts ahead of its call (the
 # kit's prestart note): same name, so the same comm, in a directory of its own
 QP_CHECK_PROGS += t/ahead/hostile-filter
-t_ahead_hostile_filter_SOURCES = t/hostile-filter.c
-t_ahead_hostile_filter_CPPFLAGS = $(AM_CPPFLAGS) -DHOSTILE_AHEAD -I$(top_srcdir)/filters/kit
+t_ahead_hostile_filter_SOURCES = t/hostile-filter.c t/hostile-resources.c t/hostile.h
+t_ahead_hostile_filter_CPPFLAGS = $(AM_CPPFLAGS) -DHOSTILE_AHEAD -I$(top_srcdir)/filters/kit -I$(top_srcdir)/t
 t_ahead_hostile_filter_CFLAGS = $(WARN_CFLAGS)
 t_ahead_hostile_filter_LDFLAGS = $(HARDEN_LDFLAGS)
 

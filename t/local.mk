@@ -87,6 +87,7 @@ EXTRA_DIST += t/phases.sh t/check-quickstart.sh t/check-configured.sh t/check-fr
 
 include t/faults.mk
 include t/isolation.mk
+include t/resources.mk
 include t/bench.mk
 include t/fuzz.mk
 include t/chains.mk

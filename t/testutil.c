@@ -201,6 +201,30 @@ static void refuse_capset(void)
 	}
 }
 
+static char join_cgroups[4][512];
+
+void daemon_join_cgroups(const char *const *procs_files)
+{
+	bool more = procs_files != NULL;
+	for (size_t i = 0; i < 4; i++) {
+		more = more && procs_files[i];
+		snprintf(join_cgroups[i], sizeof(join_cgroups[i]), "%s", more ? procs_files[i] : "");
+	}
+}
+
+/* in the daemon's child, as root still: into every cgroup daemon_join_cgroups() named */
+static void join_named_cgroups(void)
+{
+	for (size_t i = 0; i < 4 && join_cgroups[i][0]; i++) {
+		int fd = open(join_cgroups[i], O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, "0", 1) != 1) {
+			dprintf(2, "testutil: unable to join the cgroup of %s: %s\n", join_cgroups[i], strerror(errno));
+			_exit(92);
+		}
+		close(fd);
+	}
+}
+
 /*
  * The daemon's side of the fork: stderr to its log (opened before any
  * privilege is dropped, so the log stays the test's), stdin and stdout on
@@ -255,6 +279,7 @@ static _Noreturn void daemon_exec(const struct daemon *d, const char *prog, cons
 	dup2(nul, 0);
 	dup2(nul, 1);
 	setenv("FAKE_CONNECTOR_LOG", d->connlog, 1);
+	join_named_cgroups();
 	if (drop) {
 		pid_t parent = getppid();
 		if (cap >= 0 && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
@@ -322,6 +347,7 @@ void daemon_start(struct daemon *d, const char *config_body, const char *const *
 	ck_assert_int_ge(d->pid, 0);
 	if (d->pid == 0)
 		daemon_exec(d, prog, argv, false, 0, 0, -1);
+	daemon_join_cgroups(NULL);
 	if (!file_wait_for(d->log, "serving", 30000)) {
 		char *s = file_read(d->log);
 		size_t len = strlen(s);
@@ -405,6 +431,7 @@ void daemon_start_as_cap(struct daemon *d, const char *config_body, const char *
 	ck_assert_int_ge(d->pid, 0);
 	if (d->pid == 0)
 		daemon_exec(d, prog, argv, drop, uid, gid, cap);
+	daemon_join_cgroups(NULL);
 	if (!file_wait_for(d->log, "serving", 30000)) {
 		char *s = file_read(d->log);
 		size_t len = strlen(s);

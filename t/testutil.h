@@ -48,6 +48,13 @@ void daemon_start_as_cap(struct daemon *d, const char *config_body, const char *
 			 gid_t gid, int cap);
 /* or'ed into CAP: capset fails with EPERM in the daemon, as under the unit's SystemCallFilter=~@privileged */
 #define DAEMON_CAPSET_REFUSED 0x100
+/*
+ * The cgroup.procs files (NULL-terminated, at most 4; NULL: none) that
+ * the next daemon_start* joins before it drops privileges and execs: a
+ * memory-bounded group standing in for the unit's MemoryMax=, a subtree
+ * delegated to the daemon's user. Cleared once that daemon has started.
+ */
+void daemon_join_cgroups(const char *const *procs_files);
 /* SIGTERM, wait; returns the daemon's wait status */
 int daemon_stop(struct daemon *d);
 /* waits up to TIMEOUT_MS for NEEDLE to appear in FILE */

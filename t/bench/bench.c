@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -140,6 +141,31 @@ static pid_t spawn(const char *const *argv, int in, int out)
 	return pid;
 }
 
+/* the cgroup.procs the next daemon joins before it execs (a subtree of its own to divide), or NULL */
+static const char *join_procs;
+
+/*
+ * A cgroup v2 of its own for a daemon with --connection-cgroup yes (root
+ * only): its cgroup.procs into PROCS, its directory into DIRP. 0, or -1
+ * where there is none (no v2 hierarchy, not root).
+ */
+static int bench_cgroup(char *procs, size_t size, char *dirp, size_t dsize)
+{
+	static const char *const roots[] = { "/sys/fs/cgroup/unified", "/sys/fs/cgroup" };
+	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
+		char probe[320];
+		snprintf(probe, sizeof(probe), "%s/cgroup.subtree_control", roots[i]);
+		if (access(probe, W_OK) < 0)
+			continue;
+		snprintf(dirp, dsize, "%s/qp-bench-%d", roots[i], (int)getpid());
+		if (mkdir(dirp, 0755) < 0)
+			continue;
+		snprintf(procs, size, "%s/cgroup.procs", dirp);
+		return 0;
+	}
+	return -1;
+}
+
 /* a daemon on SOCK logging to LOG, with the sandboxes of ISOLATION (NULL: the default), and EXTRA (or NULL) */
 static pid_t start_daemon_at(const char *sock, const char *log, const char *isolation, const char *extra)
 {
@@ -149,6 +175,12 @@ static pid_t start_daemon_at(const char *sock, const char *log, const char *isol
 	if (pid == 0) {
 		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		dup2(fd, 2);
+		if (join_procs) {
+			int cg = open(join_procs, O_WRONLY);
+			if (cg < 0 || write(cg, "0", 1) != 1)
+				_exit(126);
+			close(cg);
+		}
 		/* every call comes from one source, bench-src: no per-source limit in the way */
 		const char *argv[24] = { prog, "serve", "--config", confpath, "--socket", sock, "--log", "stderr",
 					 "--allow-root", "--max-connections", "512", "--max-per-source", "512",
@@ -1001,6 +1033,16 @@ int main(int argc, char **argv)
 		snprintf(sock3, sizeof(sock3), "%s/s3", dir);
 		snprintf(log3, sizeof(log3), "%s/daemon3.log", dir);
 		pid_t d3 = start_daemon_at(sock3, log3, NULL, "--no-spare");
+		/* the same calls with a cgroup per connection (made, joined, removed), where the bench can give one */
+		char sock4[320], log4[320], cgprocs[400], cgdir[320];
+		snprintf(sock4, sizeof(sock4), "%s/s4", dir);
+		snprintf(log4, sizeof(log4), "%s/daemon4.log", dir);
+		pid_t d4 = -1;
+		if (bench_cgroup(cgprocs, sizeof(cgprocs), cgdir, sizeof(cgdir)) == 0) {
+			join_procs = cgprocs;
+			d4 = start_daemon_at(sock4, log4, NULL, "--connection-cgroup=yes");
+			join_procs = NULL;
+		}
 		int per = nconn / 3 > 20 ? nconn / 3 : 20;
 		double *v = calloc((size_t)per, sizeof(double));
 		double dir_ms[32], iso_ms[32], sec_ms[32], ovh[32], iso_cost[32], nospare_ms[32], p0_ms[32];
@@ -1008,6 +1050,7 @@ int main(int argc, char **argv)
 		enum { NGAPS = 4 };
 		static const int gaps_us[NGAPS] = { 1000, 2000, 5000, 10000 };
 		double pdir_ms[NGAPS][32], piso_ms[NGAPS][32], povh[NGAPS][32], cpu_dir[32], cpu_iso[32];
+		double pcg_ms[NGAPS][32], pcg_cost[NGAPS][32];
 		if (!v)
 			fail("calloc");
 		for (int r = 0; r < runs && r < 32; r++) {
@@ -1047,6 +1090,15 @@ int main(int argc, char **argv)
 				}
 				piso_ms[gi][r] = median(v, per) * 1000;
 				povh[gi][r] = piso_ms[gi][r] - pdir_ms[gi][r];
+				pcg_ms[gi][r] = pcg_cost[gi][r] = 0;
+				if (d4 > 0) {
+					for (int k = 0; k < per; k++) {
+						v[k] = whole_call(sock4, "pass3");
+						usleep((useconds_t)gaps_us[gi]);
+					}
+					pcg_ms[gi][r] = median(v, per) * 1000;
+					pcg_cost[gi][r] = pcg_ms[gi][r] - piso_ms[gi][r];
+				}
 			}
 			gdir_ms[r] = pdir_ms[NGAPS - 1][r];
 			giso_ms[r] = piso_ms[NGAPS - 1][r];
@@ -1073,6 +1125,22 @@ int main(int argc, char **argv)
 		waitpid(d2, NULL, 0);
 		kill(d3, SIGTERM);
 		waitpid(d3, NULL, 0);
+		char cgwhy[300] = "";
+		if (d4 > 0) {
+			kill(d4, SIGTERM);
+			waitpid(d4, NULL, 0);
+			FILE *cf = fopen(log4, "r");
+			char cline[512];
+			while (cf && fgets(cline, sizeof(cline), cf))
+				if (strstr(cline, "resources: ") && strrchr(cline, ';'))
+					sscanf(strrchr(cline, ';') + 2, "%299[^\n]", cgwhy);
+			if (cf)
+				fclose(cf);
+			char sub[400];
+			snprintf(sub, sizeof(sub), "%s/daemon", cgdir);
+			rmdir(sub);
+			rmdir(cgdir);
+		}
 		char isol[200] = "";
 		FILE *lf = fopen(logpath, "r");
 		char line[512];
@@ -1095,13 +1163,23 @@ int main(int argc, char **argv)
 		       median(gdir_ms, runs), median(giso_ms, runs), median(govh, runs), minimum(govh, runs),
 		       maximum(govh, runs), median(gnospare_ms, runs));
 		printf("\ncalls at a pace: the gap from the end of one call to the start of the next (ms, medians)\n");
-		printf("  gap       directly   pass3   overhead (range)\n");
+		printf("  gap       directly   pass3   overhead (range)%s\n",
+		       d4 > 0 ? "      pass3, a cgroup per connection   its cost (range)" : "");
 		printf("  none      %8.2f %7.2f   %.2f (%.2f-%.2f)\n", median(dir_ms, runs), median(iso_ms, runs),
 		       median(ovh, runs), minimum(ovh, runs), maximum(ovh, runs));
-		for (int gi = 0; gi < NGAPS; gi++)
-			printf("  %2d ms     %8.2f %7.2f   %.2f (%.2f-%.2f)\n", gaps_us[gi] / 1000, median(pdir_ms[gi], runs),
+		for (int gi = 0; gi < NGAPS; gi++) {
+			printf("  %2d ms     %8.2f %7.2f   %.2f (%.2f-%.2f)", gaps_us[gi] / 1000, median(pdir_ms[gi], runs),
 			       median(piso_ms[gi], runs), median(povh[gi], runs), minimum(povh[gi], runs),
 			       maximum(povh[gi], runs));
+			if (d4 > 0)
+				printf("      %7.2f                     %.2f (%.2f-%.2f)", median(pcg_ms[gi], runs),
+				       median(pcg_cost[gi], runs), minimum(pcg_cost[gi], runs), maximum(pcg_cost[gi], runs));
+			putchar('\n');
+		}
+		if (d4 > 0)
+			printf("  the cgroup per connection (--connection-cgroup yes): %s\n", cgwhy);
+		else
+			printf("  (no cgroup v2 subtree the bench could give a daemon here: no per-connection cgroup measured)\n");
 		printf("  CPU per call, back to back, every process counted (/proc/stat): directly %.2f ms, pass3 %.2f ms:\n"
 		       "  on %ld cores, calls back to back take at least %.2f ms each\n",
 		       median(cpu_dir, runs), median(cpu_iso, runs), sysconf(_SC_NPROCESSORS_ONLN),

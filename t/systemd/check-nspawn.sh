@@ -19,7 +19,17 @@
 #   - /run, /dev/shm, /dev/mqueue are not writable by the service;
 #   - systemctl stop lets a running call finish its data, then nothing of
 #     the unit is left; kill -9 of the listener with calls queued: the
-#     next calls are served; a crash loop does not remove the socket.
+#     next calls are served; a crash loop does not remove the socket;
+#   - resources (issue 24): OOMPolicy=continue and a negative
+#     OOMScoreAdjust= for the listener, every process of a sandbox at
+#     oom_score_adj 1000; a filter killed by a SIGKILL its supervisor did
+#     not send (the test plays the kernel) ends its connection,
+#     result=failed, and the service runs on, not restarted; a memory hog
+#     stops at its chain's memory_max; under a MemoryMax= where the
+#     container's cgroup has the memory controller, a hog of many small
+#     processes does not stop the service (where it has none, as on
+#     cgroup v1 and hybrid hosts, the check says so); the drop-in of
+#     qrexec-proxy(1) (Delegate=yes) gives the daemon its cgroup subtree.
 # Every wait is a poll with a deadline, never a fixed sleep.
 # Needs root, debootstrap, systemd-nspawn, nsenter and the Debian mirror;
 # exits 77 after "check-systemd: skipped: WHY" when one is missing or the
@@ -72,7 +82,7 @@ cp -a "$cache" "$root" || skip "unable to copy $cache"
 make -C "$B" install DESTDIR="$root" > "$tmp/install.log" 2>&1 ||
 	{ tail -n 20 "$tmp/install.log"; setup_failed "make install DESTDIR=$root"; }
 mkdir -p "$root/usr/local/libexec/qp-test" "$root/usr/local/lib/qp-test-filters"
-cp "$B/t/fake-connector" "$B/t/qrexec-call" "$root/usr/local/libexec/qp-test/"
+cp "$B/t/fake-connector" "$B/t/qrexec-call" "$B/t/hostile-filter" "$root/usr/local/libexec/qp-test/"
 # a third-party filter: a script, run by dynamically linked programs
 printf '#!/bin/sh\nexec tr a-z A-Z\n' > "$root/usr/local/lib/qp-test-filters/upper"
 chmod 755 "$root/usr/local/lib/qp-test-filters/upper"
@@ -384,6 +394,83 @@ for _ in $(seq 8); do
 done
 check "socket still active after 8 kills" inside systemctl is-active qrexec-proxy.socket
 check "served after the crash loop" test "$(hello pass1)" = hello
+
+# 12. resources (issue 24): the OOM killer takes filters, never the service
+hf=/usr/local/libexec/qp-test/hostile-filter
+put "$good  hog:
+    memory_max: 64M
+    filters: [{name: $hf, args: [mem-hog-one, \"256\"], direction: src2dst}]
+  hold: {filters: [{name: $hf, args: [mem-hog-many, \"2\", \"1\"], direction: src2dst}]}
+  many:
+    memory_max: 64M
+    filters: [{name: $hf, args: [mem-hog-many, \"40\", \"16\"], direction: src2dst}]
+"
+check "reload with the hostile chains" inside systemctl reload qrexec-proxy
+check "OOMPolicy=continue" test "$(inside systemctl show -p OOMPolicy --value qrexec-proxy)" = continue
+adj=$(inside systemctl show -p OOMScoreAdjust --value qrexec-proxy)
+check "OOMScoreAdjust= negative ($adj)" test "$adj" -lt 0
+ladj=$(inside cat "/proc/$(main_pid)/oom_score_adj")
+# lowering a score takes CAP_SYS_RESOURCE, which a container's systemd may lack (nspawn's bounding set has none)
+if inside sh -c 'echo -1 > /proc/self/oom_score_adj' 2>/dev/null; then
+	check "the listener at oom_score_adj $adj" test "$ladj" = "$adj"
+else
+	echo "(no CAP_SYS_RESOURCE in the container: systemd cannot lower the listener's OOM score here, it stays $ladj, below the sandboxes' 1000 all the same)"
+fi
+restarts=$(inside systemctl show -p NRestarts --value qrexec-proxy)
+oldmain=$(main_pid)
+# unit_named COMM: the unit's processes of that name
+unit_named() { for p in $(unit_pids); do [ "$(inside cat "/proc/$p/comm" 2>/dev/null)" = "$1" ] && echo "$p"; done; }
+has_hog() { [ -n "$(unit_named hostile-hog)" ]; }
+# a caller that keeps its input open: the filter stays, copying
+bg ohold "(printf x; sleep 20) | nsenter -t $leader -a -- /usr/local/libexec/qp-test/qrexec-call /run/qrexec-proxy.sock \
+	'qrexec-proxy+hold+target-vm+test.Echo src' > $tmp/ohold.out"
+if wait_until 60 has_hog; then
+	filt=$(unit_named hostile-filter | head -n 1) hog=$(unit_named hostile-hog | head -n 1)
+	check "a filter at oom_score_adj 1000" test "$(inside cat "/proc/$filt/oom_score_adj")" = 1000
+	check "what it forked at oom_score_adj 1000" test "$(inside cat "/proc/$hog/oom_score_adj")" = 1000
+	# the kernel's part, played here: a SIGKILL no supervisor sent
+	inside sh -c "kill -9 $filt"
+	check "its connection ends" ended 60 ohold
+	hold_says() { journal | grep 'chain=hold result=' | tail -n 1; }
+	hold_failed() { hold_says | grep -q "result=failed reason=\"filter $hf#1 (src2dst) killed by signal 9 (SIGKILL), which its supervisor did not send"; }
+	wait_until 60 hold_failed
+	check "... result=failed, the SIGKILL named ($(hold_says | sed 's/.* result=/result=/' | cut -c1-160))" hold_failed
+	check "the service runs on" inside systemctl is-active qrexec-proxy
+	check "... not restarted (same listener, NRestarts $restarts)" test "$(main_pid).$(inside systemctl show -p NRestarts --value qrexec-proxy)" = "$oldmain.$restarts"
+else
+	no "the hostile chain's processes did not start: $(journal | grep -i 'hold\|hostile' | tail -n 5)"
+fi
+head -c 1000 /dev/urandom > "$tmp/small"
+check "a memory hog's call is served" sh -c "nsenter -t $leader -a -- /usr/local/libexec/qp-test/qrexec-call /run/qrexec-proxy.sock \
+	'qrexec-proxy+hog+target-vm+test.Echo src' < $tmp/small | cmp -s - $tmp/small"
+held=$(journal | sed -n 's/.*mem-hog-one: allowed holds \([0-9]*\) MiB.*/\1/p' | tail -n 1)
+check "... the hog stopped at its chain's memory_max, 64M (held ${held:-?} MiB)" test "${held:-999}" -le 64
+check "... its summary says what bound it" wait_until 60 sh -c "nsenter -t $leader -a -- journalctl -u qrexec-proxy \
+	QP_CHAIN=hog -o cat | grep -q ' bound=\(rlimit\|cgroup\)'"
+if inside test -f "$cgroup/memory.max" && inside test -f "$cgroup/memory.events"; then
+	# MemoryMax= in force: a hog of many small processes (40 of 16 MiB) past it
+	inside sh -c 'mkdir -p /run/systemd/system/qrexec-proxy.service.d && printf "[Service]\nMemoryMax=256M\n" > /run/systemd/system/qrexec-proxy.service.d/50-test-memory.conf' &&
+		inside systemctl daemon-reload && inside systemctl restart qrexec-proxy
+	restarts=$(inside systemctl show -p NRestarts --value qrexec-proxy) oldmain=$(main_pid)
+	printf x | call many test.Echo > /dev/null
+	check "a hog of many processes: the service runs on" inside systemctl is-active qrexec-proxy
+	check "... not restarted" test "$(main_pid).$(inside systemctl show -p NRestarts --value qrexec-proxy)" = "$oldmain.$restarts"
+	check "... and serves" test "$(hello pass1)" = hello
+	inside rm -f /run/systemd/system/qrexec-proxy.service.d/50-test-memory.conf
+	inside systemctl daemon-reload
+else
+	echo "(the container's cgroup has no memory controller here (cgroup v1 or hybrid host): MemoryMax= and OOMPolicy= are not in force, and a hog of many processes is not run; the OOM score, a kill the supervisor did not send and the per-process bound are checked above)"
+fi
+# the drop-in of qrexec-proxy(1), "Resources": the daemon gets its cgroup subtree
+inside sh -c 'mkdir -p /etc/systemd/system/qrexec-proxy.service.d && cp /usr/local/share/doc/qrexec-proxy/qrexec-proxy-cgroups.conf /etc/systemd/system/qrexec-proxy.service.d/' &&
+	inside systemctl daemon-reload && inside systemctl restart qrexec-proxy
+check "with Delegate=yes: served" test "$(hello pass1)" = hello
+resources_line() { journal | grep 'resources: ' | tail -n 1; }
+delegated() { resources_line | grep -q 'a cgroup per connection\|has no memory controller\|has no pids controller'; }
+wait_until 60 delegated
+check "... the daemon has its cgroup subtree ($(resources_line | sed 's/.*; //'))" delegated
+inside rm -f /etc/systemd/system/qrexec-proxy.service.d/qrexec-proxy-cgroups.conf
+inside systemctl daemon-reload
 
 echo "$pass passed, $failed failed"
 [ "$failed" = 0 ]
