@@ -161,24 +161,59 @@ static void default_peers(struct listener *L)
  * Whether the peer on FD may call the proxy. The calling qube is known
  * only from the descriptor; the local peer must be qrexec-agent (root)
  * or its fork server (the default user, group qubes), never a process of
- * the daemon's own or of a filter.
+ * the daemon's own or of a filter. When it may not, WHY (SIZE bytes) says
+ * which rule refused which uid.
  */
-static bool peer_allowed(const struct listener *L, int fd, struct ucred *cred)
+static bool peer_allowed(const struct listener *L, int fd, struct ucred *cred, char *why, size_t size)
 {
 	const struct listener_opts *o = L->o;
 	socklen_t len = sizeof(*cred);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &len) < 0) {
+		int err = errno;
 		log_sys(LOG_WARNING, "unable to tell who connected (SO_PEERCRED)");
+		*cred = (struct ucred){ .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
+		snprintf(why, size, "the peer could not be told (SO_PEERCRED: %s)", strerror(err));
 		return false;
 	}
-	if (o->serve.isolation && cred->uid == o->serve.isolation->uid)
+	if (o->serve.isolation && cred->uid == o->serve.isolation->uid) {
+		snprintf(why, size, "peer uid %u (pid %d) is the uid the sandboxes run as: never a caller",
+			 (unsigned)cred->uid, (int)cred->pid);
 		return false;
-	if (cred->uid == geteuid() && geteuid() != 0)
+	}
+	if (cred->uid == geteuid() && geteuid() != 0) {
+		snprintf(why, size, "peer uid %u (pid %d) is the daemon's own: never a caller", (unsigned)cred->uid,
+			 (int)cred->pid);
 		return false;
+	}
 	for (size_t i = 0; i < L->npeers; i++)
 		if (L->peers[i] == cred->uid)
 			return true;
-	return !o->npeer_uids && L->have_qubes && cred->gid == L->qubes_gid;
+	if (!o->npeer_uids && L->have_qubes && cred->gid == L->qubes_gid)
+		return true;
+	if (o->npeer_uids)
+		snprintf(why, size, "peer uid %u (gid %u, pid %d) is not one of serve --allow-peer-uid",
+			 (unsigned)cred->uid, (unsigned)cred->gid, (int)cred->pid);
+	else
+		snprintf(why, size, "peer uid %u (gid %u, pid %d) is not qrexec-agent: only root%s may call the proxy",
+			 (unsigned)cred->uid, (unsigned)cred->gid, (int)cred->pid,
+			 L->have_qubes ? " and group qubes" : " (there is no group qubes)");
+	return false;
+}
+
+/* A peer refused before any supervisor: its summary is the listener's. */
+static void summary_of_refused_peer(const char *id, const char *why)
+{
+	struct log_connection lc = { .id = id };
+	log_set_connection(&lc);
+	struct summary s;
+	summary_init(&s, id);
+	s.text[SUMMARY_RESULT] = qp_result_name(QP_REFUSED);
+	s.text[SUMMARY_REASON] = why;
+	s.num[SUMMARY_DURATION] = 0;
+	s.num[SUMMARY_SRC2DST] = 0;
+	s.num[SUMMARY_DST2SRC] = 0;
+	summary_log(LOG_WARNING, &s);
+	log_set_connection(NULL);
 }
 
 /* ---- the configuration ---- */
@@ -377,9 +412,9 @@ static void listener_accept(struct listener *L)
 	char id[17];
 	make_connection_id(id);
 	struct ucred cred;
-	if (!peer_allowed(L, fd, &cred)) {
-		log_msg(LOG_WARNING, "connection %s: refused: the peer (uid %u, gid %u, pid %d) is not qrexec-agent: only root%s may call the proxy (serve --allow-peer-uid)",
-			id, (unsigned)cred.uid, (unsigned)cred.gid, (int)cred.pid, L->have_qubes ? " and group qubes" : "");
+	char why[200];
+	if (!peer_allowed(L, fd, &cred, why, sizeof(why))) {
+		summary_of_refused_peer(id, why);
 		close(fd);
 		return;
 	}

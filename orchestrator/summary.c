@@ -82,9 +82,9 @@ void summary_log(int priority, const struct summary *s)
 			kvline_add(line, sizeof(line), &o, d->key, v ? v : "-", KVLINE_FIELD_MAX);
 		if (d->kind == SUMMARY_TEXT) {
 			kv[nkv++] = (struct log_kv){ d->journal,
-						     kvline_bounded(text[f], sizeof(text[f]),
-								     v ? v : (d->only_if_known ? "" : "-"),
-								     KVLINE_FIELD_MAX) };
+						     kvline_field(text[f], sizeof(text[f]),
+								  v ? v : (d->only_if_known ? "" : "-"),
+								  KVLINE_FIELD_MAX) };
 		} else if (s->num[f] >= 0) {
 			int64_t j = d->journal_unit > 0 ? s->num[f] / d->journal_unit : s->num[f];
 			snprintf(num[f], sizeof(num[f]), "%lld", (long long)j);

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "hash.h"
+#include "testjournal.h"
 #include "testutil.h"
 
 const char *builddir(void)
@@ -256,7 +257,8 @@ static _Noreturn void daemon_exec(const struct daemon *d, const char *prog, cons
 	_exit(97);
 }
 
-void daemon_start(struct daemon *d, const char *config_body, const char *const *extra_args)
+/* D's directory and the paths in it, with CONFIG_BODY written */
+static void daemon_prepare(struct daemon *d, const char *config_body)
 {
 	memset(d, 0, sizeof(*d));
 	make_tmpdir(d->dir, sizeof(d->dir));
@@ -264,12 +266,17 @@ void daemon_start(struct daemon *d, const char *config_body, const char *const *
 	snprintf(d->config, sizeof(d->config), "%s/chains.yaml", d->dir);
 	snprintf(d->log, sizeof(d->log), "%s/daemon.log", d->dir);
 	snprintf(d->connlog, sizeof(d->connlog), "%s/connector.log", d->dir);
+	snprintf(d->journal, sizeof(d->journal), "%s/journal", d->dir);
 	write_config(d->config, config_body);
+}
 
+/* serve as root on D's socket, logging to LOG, with EXTRA_ARGS; returns once it serves */
+static void daemon_launch(struct daemon *d, const char *log, const char *const *extra_args)
+{
 	char prog[512];
 	snprintf(prog, sizeof(prog), "%s/qrexec-proxy", builddir());
 	const char *argv[40] = { prog, "serve", "--config", d->config, "--socket", d->sock,
-				 "--log", "stderr", "--allow-root" };
+				 "--log", log, "--allow-root" };
 	int n = 9;
 	for (int i = 0; extra_args && extra_args[i] && n < 36; i++)
 		argv[n++] = extra_args[i];
@@ -291,6 +298,24 @@ void daemon_start(struct daemon *d, const char *config_body, const char *const *
 		/* Check drops a message longer than about 4 KB altogether: the end of the log is what tells */
 		ck_abort_msg("daemon did not start: %s", s + (len > 3000 ? len - 3000 : 0));
 	}
+}
+
+void daemon_start(struct daemon *d, const char *config_body, const char *const *extra_args)
+{
+	daemon_prepare(d, config_body);
+	daemon_launch(d, "stderr", extra_args);
+}
+
+bool daemon_start_journal(struct daemon *d, const char *config_body, const char *const *extra_args)
+{
+	daemon_prepare(d, config_body);
+	d->collector = journal_collector_start(d->journal, d->log);
+	if (d->collector <= 0) {
+		rm_rf(d->dir);
+		return false;
+	}
+	daemon_launch(d, "journal", extra_args);
+	return true;
 }
 
 /* BODY with every @D@ replaced by DIR (write_config does @B@ and @S@) */
@@ -568,6 +593,11 @@ void daemon_teardown(struct daemon *d)
 		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 			      "daemon ended with status 0x%x; log:\n%s", status, log);
 		free(log);
+	}
+	if (d->collector > 0) {
+		kill(d->collector, SIGKILL);
+		waitpid(d->collector, NULL, 0);
+		d->collector = 0;
 	}
 	rm_rf(d->dir);
 }
