@@ -243,12 +243,15 @@ void relay_up(struct conn *c)
 	case PUMP_AGAIN:
 		return;
 	case PUMP_EOF:
-		/* a caller killed mid-upload looks like an EOF: it is not one */
-		if (caller_gone(c)) {
-			relay_caller_gone_abort(c, "the caller closed the connection before the end");
-			return;
-		}
 		up_finish(c);
+		/*
+		 * Gone with its EOF: a caller killed mid-upload looks the same
+		 * as one that sent everything and exited (qrexec-agent shuts
+		 * down and closes together). The destination decides: it ends
+		 * within the grace with nothing more to say, or it is caller-gone.
+		 */
+		if (caller_gone(c))
+			relay_caller_left(c, "the caller closed the connection before the end");
 		return;
 	case PUMP_TO_GONE:
 		/*

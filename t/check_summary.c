@@ -328,12 +328,19 @@ START_TEST(test_normal_end_through_serve)
 {
 	static char data[20000];
 	memset(data, 'f', sizeof(data));
+	/*
+	 * Half of them close without a shutdown first: qrexec-agent shuts
+	 * the socket down and closes it together when the sender exits
+	 * with its output still open, as a file copy's sender does.
+	 */
+	data[sizeof(data) - 1] = '\n';
 	for (int i = 0; i < NORMAL_END_RUNS; i++) {
 		char service[32];
-		snprintf(service, sizeof(service), "test.Status+%d", 1 + i % 50);
+		snprintf(service, sizeof(service), "test.%s+%d", i % 2 ? "Ack" : "Status", 1 + i % 50);
 		int fd = call_vm(&d, "pass3", "target-vm", service);
 		ck_assert_int_eq(send(fd, data, sizeof(data), MSG_NOSIGNAL), (ssize_t)sizeof(data));
-		ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
+		if (i % 2 == 0)
+			ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
 		char status[64];
 		size_t got = 0;
 		while (got < sizeof(status) && !memchr(status, '\n', got)) {
