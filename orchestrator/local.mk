@@ -29,6 +29,8 @@ orchestrator_libqp_a_SOURCES = \
 	orchestrator/serve.c orchestrator/serve.h \
 	orchestrator/spare.c orchestrator/spare.h \
 	orchestrator/status.c orchestrator/status.h \
+	orchestrator/control.c orchestrator/control.h \
+	orchestrator/end.c orchestrator/end.h \
 	orchestrator/spawn.c orchestrator/spawn.h \
 	orchestrator/summary.c orchestrator/summary.h \
 	orchestrator/supervise.c orchestrator/supervise.h orchestrator/conn.h \

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * qrexec-proxy: a qrexec proxy and firewall. One program, eight modes:
+ * qrexec-proxy: a qrexec proxy and firewall. One program, nine modes:
  * serve (the socket-activated listener, listener.h), exec (executable-
  * service mode), check (validate a configuration), run (one connection
  * through a chain between stdin/stdout and a command, for filter
  * authors), policy (the dom0 policy that matches the chains), links (the
  * qrexec service names of the transparent entries), status (what runs
- * now) and reload (ask a running listener to reload and wait for its
- * verdict: systemd's ExecReload=). Their options are options.c's, the
+ * now), end (end some of the connections that run now) and reload (ask a
+ * running listener to reload and wait for its verdict: systemd's
+ * ExecReload=). Their options are options.c's, the
  * daemon's start-up policy startup.c's.
  */
 #include <errno.h>
@@ -25,6 +26,7 @@
 #include "argcheck.h"
 #include "config.h"
 #include "descriptor.h"
+#include "end.h"
 #include "isolate.h"
 #include "links.h"
 #include "listener.h"
@@ -469,17 +471,39 @@ static int cmd_policy(int argc, char **argv, struct options *o)
 	return 0;
 }
 
+/* the control socket status and end ask: --control, else next to --socket, else the default */
+static const char *control_path(const struct options *o, const char *mode)
+{
+	if (o->control && o->socket) {
+		fprintf(stderr, PROG ": %s takes --control or --socket, not both\n", mode);
+		opt_usage(NULL);
+	}
+	const char *path = o->control ? o->control : o->socket ? status_control_path(NULL, o->socket) : STATUS_DEFAULT_CONTROL;
+	if (!path)
+		die_x(EXIT_USAGE, "--socket %s: the path is too long", o->socket);
+	return path;
+}
+
 static int cmd_status(int argc, char **argv, struct options *o)
 {
 	int i = opt_parse(argc, argv, o, "control socket json");
 	if (i != argc)
 		opt_usage("status takes no arguments");
-	if (o->control && o->socket)
-		opt_usage("status takes --control or --socket, not both");
-	const char *path = o->control ? o->control : o->socket ? status_control_path(NULL, o->socket) : STATUS_DEFAULT_CONTROL;
-	if (!path)
-		die_x(EXIT_USAGE, "--socket %s: the path is too long", o->socket);
-	return status_ask(path, o->json);
+	return status_ask(control_path(o, "status"), o->json);
+}
+
+static int cmd_end(int argc, char **argv, struct options *o)
+{
+	int i = opt_parse(argc, argv, o, "control socket source chain");
+	const char *path = control_path(o, "end");
+	int ways = (i < argc) + o->source_given + (o->chain != NULL);
+	if (ways != 1)
+		opt_usage("end takes connection ids, or --source NAME, or --chain NAME (one of them)");
+	if (o->source_given)
+		return end_ask(path, END_BY_SOURCE, (char *const[]){ (char *)o->source }, 1);
+	if (o->chain)
+		return end_ask(path, END_BY_CHAIN, (char *const[]){ (char *)o->chain }, 1);
+	return end_ask(path, END_BY_ID, argv + i, (size_t)(argc - i));
 }
 
 static int cmd_links(int argc, char **argv, struct options *o)
@@ -553,6 +577,8 @@ int main(int argc, char **argv)
 		rc = cmd_policy(argc, argv, &o);
 	else if (!strcmp(cmd, "status"))
 		rc = cmd_status(argc, argv, &o);
+	else if (!strcmp(cmd, "end"))
+		rc = cmd_end(argc, argv, &o);
 	else if (!strcmp(cmd, "links"))
 		rc = cmd_links(argc, argv, &o);
 	else if (!strcmp(cmd, "reload"))

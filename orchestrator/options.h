@@ -40,6 +40,8 @@ struct options {
 	bool json;            /* status --json */
 	struct listener_opts lo;
 	const char *source, *target, *service;
+	bool source_given;    /* end --source */
+	const char *chain;    /* end --chain */
 	const char *proxy_qube;
 	const char *pid;
 	int timeout_ms;

@@ -22,7 +22,7 @@
 
 /* ---- what a child of the listener gives up ---- */
 
-#define FORGET_MAX 16
+#define FORGET_MAX 24
 
 static int *forget_fds[FORGET_MAX];
 static size_t nforget_fds;

@@ -50,3 +50,10 @@ TESTS += t/check_refusals
 t_check_refusals_SOURCES = t/check_refusals.c
 t_check_refusals_CFLAGS = $(TEST_CFLAGS)
 t_check_refusals_LDADD = t/libtestutil.a $(TEST_LIBS)
+
+# ending connections of the running daemon, and silent peers (t/check_end.c)
+check_PROGRAMS += t/check_end
+TESTS += t/check_end
+t_check_end_SOURCES = t/check_end.c
+t_check_end_CFLAGS = $(TEST_CFLAGS)
+t_check_end_LDADD = t/libtestutil.a $(TEST_LIBS)

@@ -783,6 +783,70 @@ int proxy_run_exit(const struct proxy_run *r)
 	return WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
 }
 
+/* all of FD until EOF, NUL-terminated; closes FD */
+static char *read_all(int fd)
+{
+	size_t cap = 65536, len = 0;
+	char *out = malloc(cap);
+	ck_assert_ptr_nonnull(out);
+	for (;;) {
+		if (cap - len < 4096) {
+			cap *= 2;
+			out = realloc(out, cap);
+			ck_assert_ptr_nonnull(out);
+		}
+		ssize_t r = read(fd, out + len, cap - 1 - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	out[len] = '\0';
+	close(fd);
+	return out;
+}
+
+char *proxy_capture(const char *const *args, const char *const *env, int *rc, char **err)
+{
+	char prog[512];
+	snprintf(prog, sizeof(prog), "%s/qrexec-proxy", builddir());
+	const char *argv[64] = { prog };
+	int n = 1;
+	for (int i = 0; args[i] && n < 63; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	char errfile[] = "/tmp/qp-capture.XXXXXX";
+	int efd = mkstemp(errfile);
+	ck_assert_int_ge(efd, 0);
+	unlink(errfile);
+	int p[2];
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int nul = open("/dev/null", O_RDONLY);
+		if (nul < 0 || dup2(nul, 0) < 0 || dup2(p[1], 1) < 0 || dup2(efd, 2) < 0)
+			_exit(98);
+		for (int i = 0; env && env[i]; i++)
+			putenv((char *)env[i]);
+		execv(prog, (char *const *)argv);
+		_exit(99);
+	}
+	close(p[1]);
+	char *out = read_all(p[0]);
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	*rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	ck_assert_int_eq(lseek(efd, 0, SEEK_SET), 0);
+	char *e = read_all(efd);
+	if (err)
+		*err = e;
+	else
+		free(e);
+	return out;
+}
+
 int processes_named(const char *name, pid_t *out, int max)
 {
 	DIR *dir = opendir("/proc");

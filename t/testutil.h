@@ -149,6 +149,14 @@ void proxy_run_free(struct proxy_run *r);
 int proxy_run_exit(const struct proxy_run *r);
 
 /*
+ * Runs qrexec-proxy ARGS (stdin /dev/null) to its exit, with ENV
+ * (NAME=VALUE entries, may be NULL) added: its standard output,
+ * NUL-terminated (the caller frees it), its exit code in *RC (-1: killed)
+ * and, when ERR is not NULL, its standard error in *ERR (freed too).
+ */
+char *proxy_capture(const char *const *args, const char *const *env, int *rc, char **err);
+
+/*
  * The pids of live processes whose parent is PPID, but for the daemon's
  * spare supervisor (comm "qp-spare", waiting for the next connection);
  * _any: that one too.
