@@ -63,6 +63,7 @@ struct listener {
 	size_t npeers;
 	bool have_qubes;
 	gid_t qubes_gid;
+	int64_t peers_read_ms;    /* when group qubes was last read */
 	pid_t last_pid;           /* the supervisor hand_over gave the last connection to; -1: none */
 };
 
@@ -145,10 +146,19 @@ static void reap_supervisors(struct listener *L)
 
 /* ---- who may connect ---- */
 
-/* The uids allowed by default: root, and the members of group qubes. */
+/*
+ * The uids allowed by default: root, and the members of group qubes.
+ * Read at start, again on every reload, and again before a peer would be
+ * refused (at most once a second): a user added to the group is served
+ * from its first call on, and one removed from it is refused from the
+ * next reload on.
+ */
+#define PEERS_REREAD_MS 1000
+
 static void default_peers(struct listener *L)
 {
 	size_t max = sizeof(L->peers) / sizeof(L->peers[0]);
+	L->peers_read_ms = mono_ms();
 	L->npeers = 0;
 	L->peers[L->npeers++] = 0;
 	struct group *gr = getgrnam("qubes");
@@ -170,7 +180,9 @@ static void default_peers(struct listener *L)
  * the daemon's own or of a filter. When it may not, WHY (SIZE bytes) says
  * which rule refused which uid.
  */
-static bool peer_allowed(const struct listener *L, int fd, struct ucred *cred, char *why, size_t size)
+static bool peer_allowed_now(const struct listener *L, const struct ucred *cred, char *why, size_t size);
+
+static bool peer_allowed(struct listener *L, int fd, struct ucred *cred, char *why, size_t size)
 {
 	const struct listener_opts *o = L->o;
 	socklen_t len = sizeof(*cred);
@@ -181,6 +193,18 @@ static bool peer_allowed(const struct listener *L, int fd, struct ucred *cred, c
 		snprintf(why, size, "the peer could not be told (SO_PEERCRED: %s)", strerror(err));
 		return false;
 	}
+	if (peer_allowed_now(L, cred, why, size))
+		return true;
+	/* group qubes may have a new member since it was read */
+	if (o->npeer_uids || mono_ms() - L->peers_read_ms < PEERS_REREAD_MS)
+		return false;
+	default_peers(L);
+	return peer_allowed_now(L, cred, why, size);
+}
+
+static bool peer_allowed_now(const struct listener *L, const struct ucred *cred, char *why, size_t size)
+{
+	const struct listener_opts *o = L->o;
 	if (o->serve.isolation && cred->uid == o->serve.isolation->uid) {
 		snprintf(why, size, "peer uid %u (pid %d) is the uid the sandboxes run as: never a caller",
 			 (unsigned)cred->uid, (int)cred->pid);
@@ -330,6 +354,8 @@ static void on_reload_signal(struct listener *L, const struct signalfd_siginfo *
 		return;
 	}
 	const struct qp_config *before = *L->cfg;
+	if (!L->o->npeer_uids)
+		default_peers(L);
 	int verdict = reload_config(L);
 	if (reload_wants_verdict(si))
 		reload_send_verdict(si, verdict);

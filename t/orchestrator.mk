@@ -57,3 +57,10 @@ TESTS += t/check_end
 t_check_end_SOURCES = t/check_end.c
 t_check_end_CFLAGS = $(TEST_CFLAGS)
 t_check_end_LDADD = t/libtestutil.a $(TEST_LIBS)
+
+# group qubes read again on reload (t/check_peers.c)
+check_PROGRAMS += t/check_peers
+TESTS += t/check_peers
+t_check_peers_SOURCES = t/check_peers.c
+t_check_peers_CFLAGS = $(TEST_CFLAGS)
+t_check_peers_LDADD = t/libtestutil.a $(TEST_LIBS)
