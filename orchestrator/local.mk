@@ -5,6 +5,7 @@ bin_PROGRAMS += qrexec-proxy
 noinst_LIBRARIES += orchestrator/libqp.a
 orchestrator_libqp_a_SOURCES = \
 	orchestrator/argcheck.c orchestrator/argcheck.h \
+	orchestrator/reach.c orchestrator/reach.h \
 	orchestrator/config.c orchestrator/config.h orchestrator/config_loader.h \
 	orchestrator/config_query.c \
 	orchestrator/config_yaml.c \

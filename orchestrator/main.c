@@ -82,8 +82,8 @@ static int cmd_serve(int argc, char **argv, struct options *o)
 			if (problems < 0)
 				log_msg(LOG_ERR, "unable to run the filters' argument checks; see above");
 			else
-				log_msg(LOG_ERR, "%s: %d step%s rejected %s arguments; see above", cfg->file, problems,
-					problems == 1 ? "" : "s", problems == 1 ? "its" : "their");
+				log_msg(LOG_ERR, "%s: %d problem%s with its programs or their arguments; see above", cfg->file,
+					problems, problems == 1 ? "" : "s");
 			config_free(cfg);
 			cfg = NULL;
 		}

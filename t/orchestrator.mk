@@ -64,3 +64,10 @@ TESTS += t/check_peers
 t_check_peers_SOURCES = t/check_peers.c
 t_check_peers_CFLAGS = $(TEST_CFLAGS)
 t_check_peers_LDADD = t/libtestutil.a $(TEST_LIBS)
+
+# programs and directories their users cannot use (t/check_reach.c)
+check_PROGRAMS += t/check_reach
+TESTS += t/check_reach
+t_check_reach_SOURCES = t/check_reach.c
+t_check_reach_CFLAGS = $(TEST_CFLAGS)
+t_check_reach_LDADD = t/libtestutil.a $(TEST_LIBS)
