@@ -203,16 +203,21 @@ static int cmd_exec(int argc, char **argv, struct options *o)
 {
 	/*
 	 * The caller's argument is the caller's, never an option (a call for
-	 * qrexec-proxy+-lstderr must not send the log to the caller): when
-	 * qrexec passed it (QREXEC_SERVICE_ARGUMENT) and it ends the command
-	 * line, it is taken off before the options are parsed.
+	 * qrexec-proxy+-lstderr must not send the log to the caller). qrexec
+	 * passes it as the last word of the command line (and in
+	 * QREXEC_SERVICE_ARGUMENT): that word is taken off before the options
+	 * are parsed, whether the variable is there or not, unless it is
+	 * the value of the option before it (every option of exec takes one).
+	 * Only a command line typed outside a call (no QREXEC_REMOTE_DOMAIN:
+	 * --help) is options throughout.
 	 */
 	const char *env_arg = getenv("QREXEC_SERVICE_ARGUMENT");
 	int nopt = argc;
-	if (env_arg && argc > 1 && !strcmp(argv[argc - 1], env_arg))
+	if (getenv("QREXEC_REMOTE_DOMAIN") && argc > 1 &&
+	    ((env_arg && !strcmp(argv[argc - 1], env_arg)) || !opt_takes_value(argv[argc - 2])))
 		nopt = argc - 1;
 	int i = opt_parse(nopt, argv, o, "config log admit-timeout pipe-size isolation");
-	if (nopt - i > 1 || (nopt < argc && nopt - i > 0))
+	if (nopt < argc ? i != nopt : argc - i > 1)
 		opt_usage("exec takes at most one argument");
 	/*
 	 * An executable service's stderr travels back to the caller: nothing
@@ -224,7 +229,7 @@ static int cmd_exec(int argc, char **argv, struct options *o)
 	startup_keep_pipecap();
 
 	const char *source = getenv("QREXEC_REMOTE_DOMAIN");
-	char *arg = strdup(env_arg ? env_arg : i < argc ? argv[i] : "");
+	char *arg = strdup(env_arg ? env_arg : nopt < argc ? argv[nopt] : i < argc ? argv[i] : "");
 	if (!arg)
 		die_sys(EXIT_SYS, "out of memory");
 	if (!source || !name_qube(source))

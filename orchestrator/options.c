@@ -229,6 +229,19 @@ static const struct option long_opts[] = {
 };
 
 
+bool opt_takes_value(const char *word)
+{
+	if (word[0] != '-' || !word[1])
+		return false;
+	if (word[1] != '-')
+		/* a short option alone ("-c"), its value apart */
+		return !word[2] && strchr("cslqp", word[1]) != NULL;
+	for (const struct option *lo = long_opts; lo->name; lo++)
+		if (!strcmp(word + 2, lo->name))
+			return lo->has_arg == required_argument;
+	return false;
+}
+
 /* whether NAME is one of the space-separated words of ALLOWED (not a part of one: "source" of "max-per-source") */
 static bool opt_allowed(const char *allowed, const char *name)
 {
