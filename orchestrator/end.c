@@ -13,6 +13,7 @@
 #include "log.h"
 #include "names.h"
 #include "summary.h"
+#include "supervise.h"
 #include "util.h"
 
 #define PROG_END "qrexec-proxy end"
@@ -89,7 +90,7 @@ static bool is_id(const char *s)
 
 static int end_one(struct limits_conn *c, const char *reason, FILE *out)
 {
-	if (!end_connection(c, "ended", reason)) {
+	if (!end_connection(c, qp_result_name(QP_ENDED), reason)) {
 		fprintf(out, "closing %s\n", c->id);
 		return 0;
 	}

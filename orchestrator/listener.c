@@ -427,7 +427,7 @@ static void drop_silent(struct listener *L, uid_t uid)
 	snprintf(reason, sizeof(reason),
 		 "no descriptor after %lld ms, and peer uid %u has %zu connections without one (max %zu): the oldest goes",
 		 (long long)(mono_ms() - oldest->accepted_ms), (unsigned)uid, n, L->max_supervisors);
-	end_connection(oldest, "refused", reason);
+	end_connection(oldest, qp_result_name(QP_REFUSED), reason);
 }
 
 /* A supervisor for connection FD: the spare, forked and set up ahead, takes it; else one is forked now. */

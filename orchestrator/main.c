@@ -159,6 +159,8 @@ static int exit_code_for(enum qp_result r, const struct supervise_result *res)
 	case QP_QUEUE_TIMEOUT:
 	case QP_QUEUE_FULL:
 		return EXIT_REFUSED; /* no queue outside serve */
+	case QP_ENDED:
+		return EXIT_REFUSED_BY_FILTER; /* only serve's listener ends a connection */
 	}
 	return EXIT_SYS;
 }

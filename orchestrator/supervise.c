@@ -43,6 +43,8 @@ const char *qp_result_name(enum qp_result r)
 		return "queue-timeout";
 	case QP_QUEUE_FULL:
 		return "queue-full";
+	case QP_ENDED:
+		return "ended";
 	}
 	return "unknown";
 }
