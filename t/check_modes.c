@@ -261,6 +261,8 @@ START_TEST(test_each_mode_has_its_own_help)
 		{ "run", "COMMAND", "--grace" },
 		{ "policy", "--proxy-qube", "--socket" },
 		{ "links", "--dir", "--grace" },
+		{ "end", "--source", "--grace" },
+		{ "status", "--socket", "--grace" },
 	};
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
 		struct proxy_run r;
