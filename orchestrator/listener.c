@@ -235,14 +235,7 @@ static void summary_of_refused_peer(const char *id, const char *why)
 {
 	struct log_connection lc = { .id = id };
 	log_set_connection(&lc);
-	struct summary s;
-	summary_init(&s, id);
-	s.text[SUMMARY_RESULT] = qp_result_name(QP_REFUSED);
-	s.text[SUMMARY_REASON] = why;
-	s.num[SUMMARY_DURATION] = 0;
-	s.num[SUMMARY_SRC2DST] = 0;
-	s.num[SUMMARY_DST2SRC] = 0;
-	summary_log(LOG_WARNING, &s);
+	summary_log_refused(id, NULL, NULL, NULL, NULL, why, 0);
 	log_set_connection(NULL);
 }
 

@@ -37,6 +37,7 @@
 #include "reload.h"
 #include "route.h"
 #include "startup.h"
+#include "summary.h"
 #include "status.h"
 #include "supervise.h"
 #include "transparent.h"
@@ -256,8 +257,16 @@ static int cmd_exec(int argc, char **argv, struct options *o)
 					  source, &r);
 	if (rs == ROUTE_FAILED)
 		die_x(EXIT_SYS, "%s", r.reason);
-	if (rs != ROUTE_OK)
-		die_x(EXIT_REFUSED, "refused: call from %s: %s", source, r.reason);
+	if (rs != ROUTE_OK) {
+		/* as serve's: the summary, then the exit code qrexec passes on */
+		char id[17];
+		make_connection_id(id);
+		struct log_connection lc = { .id = id, .source = source };
+		log_set_connection(&lc);
+		summary_log_refused(id, source, r.call.target, r.call.service ? r.call.service : transparent ? tservice : NULL,
+				    r.call.chain, r.reason, 0);
+		exit(EXIT_REFUSED);
+	}
 	int rc = run_one(o, cfg, r.chain, r.connector, source, r.call.target, r.call.service);
 	route_free(&r);
 	config_free(cfg);

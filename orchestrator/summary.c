@@ -10,6 +10,7 @@
 #include "kvline.h"
 #include "log.h"
 #include "summary.h"
+#include "supervise.h"
 
 /* how a field is written: as text, a count, or microseconds as seconds */
 enum summary_kind {
@@ -65,6 +66,23 @@ static const char *line_value(const struct summary *s, enum summary_field f, cha
 	else
 		snprintf(out, size, "%lld.%03llds", (long long)(v / 1000000), (long long)(v % 1000000 / 1000));
 	return out;
+}
+
+void summary_log_refused(const char *id, const char *source, const char *target, const char *service,
+			 const char *chain, const char *reason, int64_t duration_us)
+{
+	struct summary s;
+	summary_init(&s, id);
+	s.text[SUMMARY_SOURCE] = source;
+	s.text[SUMMARY_TARGET] = target;
+	s.text[SUMMARY_SERVICE] = service;
+	s.text[SUMMARY_CHAIN] = chain;
+	s.text[SUMMARY_RESULT] = qp_result_name(QP_REFUSED);
+	s.text[SUMMARY_REASON] = reason;
+	s.num[SUMMARY_DURATION] = duration_us;
+	s.num[SUMMARY_SRC2DST] = 0;
+	s.num[SUMMARY_DST2SRC] = 0;
+	summary_log(LOG_WARNING, &s);
 }
 
 void summary_log(int priority, const struct summary *s)

@@ -101,6 +101,20 @@ START_TEST(test_exec_exit_codes)
 }
 END_TEST
 
+START_TEST(test_exec_refusal_has_its_summary)
+{
+	/* refused before anything ran, as serve's refusals: one summary with the source and the rule */
+	struct proxy_run r;
+	const char *env[] = { "QREXEC_REMOTE_DOMAIN=work", NULL };
+	const char *args[] = { "exec", "--config", config, "--log", "stderr", "nope+target-vm+test.Echo", NULL };
+	proxy_run(args, env, 10, 1, &r);
+	ck_assert_int_eq(proxy_run_exit(&r), 126);
+	ck_assert_msg(strstr(r.err, ": source=work target=target-vm service=test.Echo chain=nope result=refused reason=\"no chain 'nope' in the configuration\" "),
+		      "%s", r.err);
+	proxy_run_free(&r);
+}
+END_TEST
+
 START_TEST(test_exec_says_nothing_to_the_caller)
 {
 	/* default logging: journal only; nothing on stdout/stderr for a refusal */
@@ -548,6 +562,7 @@ static Suite *modes_suite(void)
 	tcase_add_test(tc, test_exec_echo);
 	tcase_add_test(tc, test_exec_argument_from_environment);
 	tcase_add_test(tc, test_exec_exit_codes);
+	tcase_add_test(tc, test_exec_refusal_has_its_summary);
 	tcase_add_test(tc, test_exec_argument_is_never_an_option);
 	tcase_add_test(tc, test_exec_says_nothing_to_the_caller);
 	tcase_add_test(tc, test_run_mode);
