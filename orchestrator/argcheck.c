@@ -18,6 +18,7 @@
 
 #include "qpf-contract.h"
 #include "argcheck.h"
+#include "reach.h"
 #include "spawn.h"
 #include "util.h"
 
@@ -233,6 +234,10 @@ out:
 int argcheck_config(const struct qp_config *cfg, const struct isolate_policy *pol, const struct sock_fprog *seccomp,
 		    FILE *errf, FILE *warnings)
 {
+	/* programs their users cannot run are said as such, not as a sandbox that could not start them */
+	int unreachable = reach_config(cfg, pol, errf, warnings);
+	if (unreachable != 0)
+		return unreachable;
 	size_t total = 0;
 	for (size_t c = 0; c < cfg->nchains; c++)
 		total += cfg->chains[c].nfilters + cfg->chains[c].nadmit;

@@ -21,9 +21,11 @@
  * the step's args, as is a step that cannot be started. Anything else is
  * no verdict against the file (a filter that knows nothing of check mode
  * reads EOF and exits 0, /bin/false exits 1, a sleep runs out of time): a
- * warning to WARNINGS (NULL: none) when it is not 0. Returns the number
- * of problems (0: all good), or -1 when the checks could not be run at
- * all (ERRF says why).
+ * warning to WARNINGS (NULL: none) when it is not 0. First of all, every
+ * program must be one its user can run, and the state directory one the
+ * admission checks can write (reach.h): if not, that is what is said,
+ * and nothing runs. Returns the number of problems (0: all good), or -1
+ * when the checks could not be run at all (ERRF says why).
  */
 int argcheck_config(const struct qp_config *cfg, const struct isolate_policy *pol, const struct sock_fprog *seccomp,
 		    FILE *errf, FILE *warnings);

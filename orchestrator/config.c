@@ -46,7 +46,8 @@ static void check_placeholders(struct loader *ld, const yaml_node_t *n, const ch
 	}
 }
 
-static void get_connector(struct loader *ld, yaml_node_t *n, const char *what, char ***out, size_t *nout)
+static void get_connector(struct loader *ld, yaml_node_t *n, const char *what, char ***out, size_t *nout,
+			  int *line, int *column)
 {
 	char **v;
 	size_t count;
@@ -59,6 +60,10 @@ static void get_connector(struct loader *ld, yaml_node_t *n, const char *what, c
 	}
 	bool ok = true;
 	yaml_node_t *first = ld_list_item(ld, n, 0);
+	if (first) {
+		*line = (int)first->start_mark.line + 1;
+		*column = (int)first->start_mark.column + 1;
+	}
 	if (v[0][0] != '/') {
 		ld_report(ld, first, "the connector program '%s' must be an absolute path", SHOW(v[0]));
 		ok = false;
@@ -67,7 +72,11 @@ static void get_connector(struct loader *ld, yaml_node_t *n, const char *what, c
 		       SHOW(v[0]));
 		ok = false;
 	} else if (ld_executable_file(v[0]) == 0) {
-		/* Absent is fine (a build machine has no qrexec-client-vm); present must be usable. */
+		/*
+		 * Absent is for check, start and reload to refuse (reach.h): a
+		 * build machine has no qrexec-client-vm, and policy and links
+		 * have no use for it. Present must be usable.
+		 */
 		ld_report(ld, first, "the connector program '%s' exists but is not an executable regular file",
 		       SHOW(v[0]));
 		ok = false;
@@ -407,7 +416,8 @@ static void get_chain(struct loader *ld, yaml_node_t *key, yaml_node_t *n, struc
 	if (spec[K_CONNECTOR].value) {
 		char what[SHOW_BUF + 32];
 		snprintf(what, sizeof(what), "'connector' of chain '%s'", shown);
-		get_connector(ld, spec[K_CONNECTOR].value, what, &chain->connector, &chain->nconnector);
+		get_connector(ld, spec[K_CONNECTOR].value, what, &chain->connector, &chain->nconnector,
+			      &chain->connector_line, &chain->connector_column);
 	}
 }
 
@@ -654,7 +664,8 @@ static void get_root(struct loader *ld, yaml_node_t *root)
 	if (spec[K_FILTER_PATH].value)
 		get_filter_path(ld, spec[K_FILTER_PATH].value);
 	if (spec[K_CONNECTOR].value)
-		get_connector(ld, spec[K_CONNECTOR].value, "'connector'", &cfg->connector, &cfg->nconnector);
+		get_connector(ld, spec[K_CONNECTOR].value, "'connector'", &cfg->connector, &cfg->nconnector,
+			      &cfg->connector_line, &cfg->connector_column);
 	else
 		cfg->connector = default_connector(ld, &cfg->nconnector);
 	if (spec[K_CHAINS].value)

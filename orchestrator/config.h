@@ -34,6 +34,7 @@ struct qp_chain {
 	size_t nadmit;
 	char **connector;   /* NULL-terminated, or NULL: use the top-level one */
 	size_t nconnector;
+	int connector_line, connector_column; /* its program's place in the file (with connector) */
 	int idle_timeout_ms; /* no byte either way for this long ends it; 0: never; -1: serve's default */
 	int max_connections; /* running at once through the chain; 0: no limit of its own */
 	int max_per_source;  /* running at once through the chain per source; 0: no limit of its own */
@@ -73,6 +74,7 @@ struct qp_config {
 	char *file;          /* path it was loaded from */
 	char **connector;    /* NULL-terminated; never NULL after a successful load */
 	size_t nconnector;
+	int connector_line, connector_column; /* its program's place in the main file; 0: the default */
 	char **filter_path;  /* NULL-terminated list of directories searched first */
 	size_t nfilter_path;
 	struct qp_chain *chains;

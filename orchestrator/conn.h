@@ -68,6 +68,16 @@ enum dir_use {
 
 #define DIR_IDLE_AFTER_MS 1000
 
+/*
+ * A caller that closes the connection after its own EOF, with every byte
+ * the destination sent delivered, may be at the normal end of its
+ * protocol: a file copy's sender reads the receiver's last status and
+ * exits while the receiver is still ending. The destination then has
+ * this long to end without another byte before the connection is
+ * caller-gone.
+ */
+#define CALLER_GRACE_MS 1000
+
 struct conn {
 	const struct supervise_args *a;
 	struct supervise_result *res;
@@ -116,6 +126,8 @@ struct conn {
 	uint64_t moved;       /* bytes moved both ways, as of active_ms */
 	int saved_in_fl, saved_out_fl;
 	int64_t setup_ns;     /* when every process of the pipeline had been started */
+	int64_t caller_left_ms; /* when the caller closed after its EOF (CALLER_GRACE_MS); 0: it has not */
+	const char *caller_left_how;
 	struct relay up;      /* source -> pipeline */
 	struct relay down;    /* pipeline -> source */
 	char **env_filter[3]; /* indexed by QP_DIR_SRC2DST, QP_DIR_DST2SRC; [0] for admission */
@@ -152,5 +164,8 @@ void slot_read_listener(struct conn *c);
 void relay_up(struct conn *c);
 void relay_down(struct conn *c);
 void relay_caller_gone_abort(struct conn *c, const char *how);
+void relay_caller_left(struct conn *c, const char *how);
+bool relay_down_ready(const struct conn *c);
+void relay_caller_grace_over(struct conn *c);
 
 #endif

@@ -281,6 +281,22 @@ struct limits_conn *limits_find(const struct limits *L, pid_t pid)
 	return NULL;
 }
 
+size_t limits_count_new(const struct limits *L, uid_t uid, struct limits_conn **oldest)
+{
+	size_t n = 0;
+	if (oldest)
+		*oldest = NULL;
+	for (size_t i = 0; i < L->nconns; i++) {
+		struct limits_conn *c = L->conns[i];
+		if (c->state != LIMITS_NEW || c->end_result || (uid != (uid_t)-1 && c->peer_uid != uid))
+			continue;
+		n++;
+		if (oldest && (!*oldest || c->accepted_ns < (*oldest)->accepted_ns))
+			*oldest = c;
+	}
+	return n;
+}
+
 struct limits_conn *limits_add(struct limits *L, const char *id, pid_t pid, int chan, int64_t now_ns)
 {
 	if (L->nconns == L->capconns) {

@@ -159,6 +159,9 @@ struct limits_conn {
 	uint64_t held_pages;       /* what its data pipes hold, as it last said */
 	bool stuck;                /* its pipes were too full to shrink to data_pages */
 	uint64_t bytes_src2dst, bytes_dst2src; /* as last reported (at most about once a second) */
+	uid_t peer_uid;            /* the local peer that connected (SO_PEERCRED) */
+	const char *end_result;    /* the listener ended it (end.h): its summary's result; NULL: it did not */
+	char end_reason[128];
 	struct limits_group *src, *chn;
 	struct limits_conn *src_next; /* the source's connections, in the order they asked */
 };
@@ -205,6 +208,13 @@ bool limits_busy(const struct limits *L);
 
 /* Whether a connection has not asked for its slot yet (its descriptor is being read). */
 bool limits_any_new(const struct limits *L);
+
+/*
+ * How many connections have not asked for their slot yet (NEW): in all,
+ * or, with UID not (uid_t)-1, of that local peer; *OLDEST (when not NULL)
+ * gets the one of them accepted first, or NULL.
+ */
+size_t limits_count_new(const struct limits *L, uid_t uid, struct limits_conn **oldest);
 
 /* The connection whose supervisor is PID, or NULL. */
 struct limits_conn *limits_find(const struct limits *L, pid_t pid);

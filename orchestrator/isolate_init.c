@@ -279,9 +279,10 @@ static void init_namespaces(const struct init_ctx *x)
 			holds_program |= path_within(x->programs[k], h);
 		if (holds_program)
 			continue;
+		/* EACCES: the sandbox's user cannot even reach it; there is nothing to hide */
 		if (mount("none", h, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY,
 			  "size=4k,nr_inodes=2,mode=0555") < 0 &&
-		    errno != ENOENT && errno != ENOTDIR)
+		    errno != ENOENT && errno != ENOTDIR && errno != EACCES)
 			init_fail(x, STEP_HIDE);
 	}
 	if (admission && mount(pol->state_dir, pol->state_dir, NULL, MS_BIND, NULL) < 0)
@@ -301,8 +302,9 @@ static void init_namespaces(const struct init_ctx *x)
 static int ll_allow(int ruleset, const char *path, uint64_t access)
 {
 	int fd = open(path, O_PATH | O_CLOEXEC);
+	/* a path the sandbox's user cannot reach needs no rule: it stays out of reach */
 	if (fd < 0)
-		return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+		return errno == ENOENT || errno == ENOTDIR || errno == EACCES ? 0 : -1;
 	struct stat st;
 	if (fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode))
 		access &= LL_FS_EXECUTE | LL_FS_WRITE_FILE | LL_FS_READ_FILE | LL_FS_TRUNCATE | LL_FS_IOCTL_DEV;

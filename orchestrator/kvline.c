@@ -68,6 +68,37 @@ const char *kvline_bounded(char *buf, size_t size, const char *value, size_t max
 	return buf;
 }
 
+const char *kvline_field(char *buf, size_t size, const char *value, size_t max)
+{
+	const char *v = value ? value : "";
+	size_t len = strlen(v), n = len > max ? max : len, o = 0;
+	if (size == 0)
+		return buf;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
+		char tmp[8];
+		size_t k = 1;
+		if (c >= 0x20 && c < 0x7f)
+			tmp[0] = (char)c;
+		else
+			k = (size_t)snprintf(tmp, sizeof(tmp), "\\x%02x", c);
+		if (o + k >= size)
+			break;
+		memcpy(buf + o, tmp, k);
+		o += k;
+	}
+	if (n < len) {
+		char mark[40];
+		size_t k = (size_t)snprintf(mark, sizeof(mark), "...[+%zu bytes]", len - n);
+		if (o + k < size) {
+			memcpy(buf + o, mark, k);
+			o += k;
+		}
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
 void kvline_add(char *buf, size_t size, size_t *off, const char *key, const char *value, size_t max)
 {
 	size_t o = *off, klen = strlen(key);

@@ -26,4 +26,13 @@ void kvline_add_u64(char *buf, size_t size, size_t *off, const char *key, uint64
 /* VALUE cut and escaped as kvline_add does, without a key, for a journal field or a log prefix */
 const char *kvline_bounded(char *buf, size_t size, const char *value, size_t max);
 
+/*
+ * VALUE as a journal field of its own carries it: cut after MAX bytes with
+ * the same marker, every byte outside printable ASCII as \xNN (a field
+ * holds no newline, nothing a terminal acts on), and nothing else escaped
+ * or quoted, so that `journalctl QP_REASON="..."` matches the value as
+ * the line shows it unquoted.
+ */
+const char *kvline_field(char *buf, size_t size, const char *value, size_t max);
+
 #endif

@@ -25,13 +25,14 @@
 
 #include "argcheck.h"
 #include "connlimits.h"
+#include "control.h"
+#include "end.h"
 #include "listener.h"
 #include "log.h"
 #include "logrelay.h"
 #include "reload.h"
 #include "spare.h"
 #include "spawn.h"
-#include "status.h"
 #include "summary.h"
 #include "supervise.h"
 #include "util.h"
@@ -44,7 +45,7 @@ struct listener {
 	struct limits book;
 	int listen_fd;
 	int sigfd;
-	int control;
+	struct control ctl;
 	int relay[2];
 	struct spare spare;
 	int64_t spare_due;        /* when to fork the next spare (0: not due) */
@@ -56,18 +57,20 @@ struct listener {
 	struct pollfd *pf;
 	struct limits_conn **who;
 	size_t pfcap;
-	nfds_t nchan, icontrol, ispare, irelay, npf;
+	nfds_t nchan, icontrol, ncontrol, ispare, irelay, npf;
 	/* who may connect */
 	uid_t peers[LISTENER_MAX_PEER_UIDS + 64];
 	size_t npeers;
 	bool have_qubes;
 	gid_t qubes_gid;
+	int64_t peers_read_ms;    /* when group qubes was last read */
+	pid_t last_pid;           /* the supervisor hand_over gave the last connection to; -1: none */
 };
 
 /* ---- supervisors that ended ---- */
 
 /* What outlived a supervisor that died (a process a filter detached, outside a PID namespace) ends here. */
-static void end_strays(const struct limits *book, pid_t spare)
+static void end_strays(const struct limits *book, pid_t spare, const struct control *ctl)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
@@ -76,7 +79,7 @@ static void end_strays(const struct limits *book, pid_t spare)
 		return;
 	int pid;
 	while (fscanf(f, "%d", &pid) == 1)
-		if (pid > 0 && pid != spare && !limits_find(book, pid))
+		if (pid > 0 && pid != spare && !limits_find(book, pid) && !control_answering(ctl, pid))
 			kill(pid, SIGKILL);
 	fclose(f);
 }
@@ -123,26 +126,39 @@ static void reap_supervisors(struct listener *L)
 	while ((pid = reap_any(&status)) > 0) {
 		if (spare_reaped(&L->spare, pid))
 			continue; /* it took no connection: another is forked when calls pause */
+		if (control_reaped(&L->ctl, pid))
+			continue;
 		const struct limits_conn *c = limits_find(&L->book, pid);
 		if (!c)
 			continue; /* a stray that was ended */
 		if (WIFSIGNALED(status)) {
-			summary_of_dead(c, pid, status);
+			/* one the listener ended has its summary from end.c */
+			if (!end_summary(c, status))
+				summary_of_dead(c, pid, status);
 			strays = true;
 		}
 		/* its slot, or its place in a queue, goes to the next */
 		limits_remove(&L->book, pid, mono_ms());
 	}
 	if (strays)
-		end_strays(&L->book, L->spare.pid);
+		end_strays(&L->book, L->spare.pid, &L->ctl);
 }
 
 /* ---- who may connect ---- */
 
-/* The uids allowed by default: root, and the members of group qubes. */
+/*
+ * The uids allowed by default: root, and the members of group qubes.
+ * Read at start, again on every reload, and again before a peer would be
+ * refused (at most once a second): a user added to the group is served
+ * from its first call on, and one removed from it is refused from the
+ * next reload on.
+ */
+#define PEERS_REREAD_MS 1000
+
 static void default_peers(struct listener *L)
 {
 	size_t max = sizeof(L->peers) / sizeof(L->peers[0]);
+	L->peers_read_ms = mono_ms();
 	L->npeers = 0;
 	L->peers[L->npeers++] = 0;
 	struct group *gr = getgrnam("qubes");
@@ -161,24 +177,66 @@ static void default_peers(struct listener *L)
  * Whether the peer on FD may call the proxy. The calling qube is known
  * only from the descriptor; the local peer must be qrexec-agent (root)
  * or its fork server (the default user, group qubes), never a process of
- * the daemon's own or of a filter.
+ * the daemon's own or of a filter. When it may not, WHY (SIZE bytes) says
+ * which rule refused which uid.
  */
-static bool peer_allowed(const struct listener *L, int fd, struct ucred *cred)
+static bool peer_allowed_now(const struct listener *L, const struct ucred *cred, char *why, size_t size);
+
+static bool peer_allowed(struct listener *L, int fd, struct ucred *cred, char *why, size_t size)
 {
 	const struct listener_opts *o = L->o;
 	socklen_t len = sizeof(*cred);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &len) < 0) {
+		int err = errno;
 		log_sys(LOG_WARNING, "unable to tell who connected (SO_PEERCRED)");
+		*cred = (struct ucred){ .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
+		snprintf(why, size, "the peer could not be told (SO_PEERCRED: %s)", strerror(err));
 		return false;
 	}
-	if (o->serve.isolation && cred->uid == o->serve.isolation->uid)
+	if (peer_allowed_now(L, cred, why, size))
+		return true;
+	/* group qubes may have a new member since it was read */
+	if (o->npeer_uids || mono_ms() - L->peers_read_ms < PEERS_REREAD_MS)
 		return false;
-	if (cred->uid == geteuid() && geteuid() != 0)
+	default_peers(L);
+	return peer_allowed_now(L, cred, why, size);
+}
+
+static bool peer_allowed_now(const struct listener *L, const struct ucred *cred, char *why, size_t size)
+{
+	const struct listener_opts *o = L->o;
+	if (o->serve.isolation && cred->uid == o->serve.isolation->uid) {
+		snprintf(why, size, "peer uid %u (pid %d) is the uid the sandboxes run as: never a caller",
+			 (unsigned)cred->uid, (int)cred->pid);
 		return false;
+	}
+	if (cred->uid == geteuid() && geteuid() != 0) {
+		snprintf(why, size, "peer uid %u (pid %d) is the daemon's own: never a caller", (unsigned)cred->uid,
+			 (int)cred->pid);
+		return false;
+	}
 	for (size_t i = 0; i < L->npeers; i++)
 		if (L->peers[i] == cred->uid)
 			return true;
-	return !o->npeer_uids && L->have_qubes && cred->gid == L->qubes_gid;
+	if (!o->npeer_uids && L->have_qubes && cred->gid == L->qubes_gid)
+		return true;
+	if (o->npeer_uids)
+		snprintf(why, size, "peer uid %u (gid %u, pid %d) is not one of serve --allow-peer-uid",
+			 (unsigned)cred->uid, (unsigned)cred->gid, (int)cred->pid);
+	else
+		snprintf(why, size, "peer uid %u (gid %u, pid %d) is not qrexec-agent: only root%s may call the proxy",
+			 (unsigned)cred->uid, (unsigned)cred->gid, (int)cred->pid,
+			 L->have_qubes ? " and group qubes" : " (there is no group qubes)");
+	return false;
+}
+
+/* A peer refused before any supervisor: its summary is the listener's. */
+static void summary_of_refused_peer(const char *id, const char *why)
+{
+	struct log_connection lc = { .id = id };
+	log_set_connection(&lc);
+	summary_log_refused(id, NULL, NULL, NULL, NULL, why, 0);
+	log_set_connection(NULL);
 }
 
 /* ---- the configuration ---- */
@@ -307,6 +365,8 @@ static void on_reload_signal(struct listener *L, const struct signalfd_siginfo *
 		return;
 	}
 	const struct qp_config *before = *L->cfg;
+	if (!L->o->npeer_uids)
+		default_peers(L);
 	int verdict = reload_config(L);
 	if (reload_wants_verdict(si))
 		reload_send_verdict(si, verdict);
@@ -355,11 +415,38 @@ static void listener_stop_due(struct listener *L)
 
 /* ---- accepting ---- */
 
+/*
+ * Connections that have not sent their descriptor yet do not count
+ * against the supervisors' limit (listener_poll_set): a local peer that
+ * connects and says nothing cannot hold up the others. They are bounded
+ * per peer uid instead, by the same number: past it, that peer's oldest
+ * silent one goes, once it has been silent SILENT_DROP_MS (a descriptor
+ * takes microseconds to arrive; a burst of calls is not dropped), and at
+ * twice that number whatever its age.
+ */
+#define SILENT_DROP_MS 1000
+
+static void drop_silent(struct listener *L, uid_t uid)
+{
+	struct limits_conn *oldest;
+	size_t n = limits_count_new(&L->book, uid, &oldest);
+	if (n < L->max_supervisors || !oldest)
+		return;
+	if (n < 2 * L->max_supervisors && mono_ms() - oldest->accepted_ms < SILENT_DROP_MS)
+		return;
+	char reason[128];
+	snprintf(reason, sizeof(reason),
+		 "no descriptor after %lld ms, and peer uid %u has %zu connections without one (max %zu): the oldest goes",
+		 (long long)(mono_ms() - oldest->accepted_ms), (unsigned)uid, n, L->max_supervisors);
+	end_connection(oldest, qp_result_name(QP_REFUSED), reason);
+}
+
 /* A supervisor for connection FD: the spare, forked and set up ahead, takes it; else one is forked now. */
 static void hand_over(struct listener *L, int fd, const char *id)
 {
 	int64_t start = mono_ns();
 	int chan = -1;
+	L->last_pid = -1;
 	pid_t pid = spare_take(&L->spare, fd, id, start, &chan);
 	if (pid < 0) {
 		pid = serve_fork(&L->ctx, fd, id, start, &chan, NULL, NULL);
@@ -371,6 +458,7 @@ static void hand_over(struct listener *L, int fd, const char *id)
 		}
 	}
 	close(fd);
+	L->last_pid = pid;
 	if (!limits_add(&L->book, id, pid, chan, start)) {
 		/* without a place in the book it can never be admitted: end it now */
 		log_msg(LOG_ERR, "connection %s: out of memory for the connection table", id);
@@ -395,13 +483,17 @@ static void listener_accept(struct listener *L)
 	char id[17];
 	make_connection_id(id);
 	struct ucred cred;
-	if (!peer_allowed(L, fd, &cred)) {
-		log_msg(LOG_WARNING, "connection %s: refused: the peer (uid %u, gid %u, pid %d) is not qrexec-agent: only root%s may call the proxy (serve --allow-peer-uid)",
-			id, (unsigned)cred.uid, (unsigned)cred.gid, (int)cred.pid, L->have_qubes ? " and group qubes" : "");
+	char why[200];
+	if (!peer_allowed(L, fd, &cred, why, sizeof(why))) {
+		summary_of_refused_peer(id, why);
 		close(fd);
 		return;
 	}
+	drop_silent(L, cred.uid);
 	hand_over(L, fd, id);
+	struct limits_conn *c = limits_find(&L->book, L->last_pid);
+	if (c)
+		c->peer_uid = cred.uid;
 }
 
 /* ---- the loop ---- */
@@ -428,7 +520,6 @@ static void listener_init(struct listener *L, int listen_fd)
 		.pipe_size = o->serve.pipe_size,
 	};
 	L->listen_fd = listen_fd;
-	L->control = -1;
 	L->spare = (struct spare){ .pid = -1, .ctl = -1, .chan = -1 };
 	L->max_supervisors = (size_t)o->max_connections + (size_t)o->max_queued;
 	L->ctx = (struct serve_ctx){ .cfg = *L->cfg, .seccomp = L->seccomp, .o = &o->serve };
@@ -460,16 +551,10 @@ static void listener_init(struct listener *L, int listen_fd)
 	if (logrelay_open(L->relay) < 0)
 		die_sys(111, "unable to create the supervisors' log relay");
 	log_set_relay(L->relay[1]);
-	if (o->control_path) {
-		L->control = status_bind(o->control_path);
-		if (L->control < 0)
-			log_sys(LOG_WARNING, "unable to bind the control socket %s: qrexec-proxy status will not answer",
-				o->control_path);
-	}
 	/* what no child of the listener keeps: the sockets, the book, the other connections' channels */
+	control_open(&L->ctl, o->control_path);
 	serve_forget_fd(&L->listen_fd);
 	serve_forget_fd(&L->sigfd);
-	serve_forget_fd(&L->control);
 	serve_forget_fd(&L->relay[0]);
 	serve_forget_fd(&L->spare.ctl);
 	serve_forget_fd(&L->spare.chan);
@@ -479,8 +564,9 @@ static void listener_init(struct listener *L, int listen_fd)
 /* The poll set for this round, and how long poll may wait; false when out of memory. */
 static int listener_poll_set(struct listener *L)
 {
-	if (L->pfcap < L->book.nconns + 5) {
-		size_t cap = (L->book.nconns + 5) * 2;
+	size_t need = L->book.nconns + 5 + 1 + CONTROL_MAX_CLIENTS;
+	if (L->pfcap < need) {
+		size_t cap = need * 2;
 		struct pollfd *npf = realloc(L->pf, cap * sizeof(*npf));
 		if (npf)
 			L->pf = npf;
@@ -494,8 +580,13 @@ static int listener_poll_set(struct listener *L)
 	struct pollfd *pf = L->pf;
 	nfds_t n = 0;
 	pf[n++] = (struct pollfd){ .fd = L->sigfd, .events = POLLIN };
-	/* at the limit of supervisors (running and waiting), connections wait in the backlog (tcpserver -c) */
-	bool accepting = !L->stopping && L->book.nconns < L->max_supervisors && L->listen_fd >= 0;
+	/*
+	 * At the limit of supervisors (running and waiting), connections wait
+	 * in the backlog (tcpserver -c). Those still without a descriptor are
+	 * not counted: they are bounded per peer (drop_silent).
+	 */
+	size_t named = L->book.nconns - limits_count_new(&L->book, (uid_t)-1, NULL);
+	bool accepting = !L->stopping && named < L->max_supervisors && L->listen_fd >= 0;
 	pf[n++] = (struct pollfd){ .fd = accepting ? L->listen_fd : -1, .events = POLLIN };
 	for (size_t i = 0; i < L->book.nconns; i++) {
 		if (L->book.conns[i]->chan < 0)
@@ -505,8 +596,8 @@ static int listener_poll_set(struct listener *L)
 	}
 	L->nchan = n;
 	L->icontrol = n;
-	if (L->control >= 0)
-		pf[n++] = (struct pollfd){ .fd = L->control, .events = POLLIN };
+	L->ncontrol = control_pollfds(&L->ctl, pf + n);
+	n += L->ncontrol;
 	/* the spare says once when it is set up, and what it started ahead */
 	L->ispare = n;
 	if (L->spare.pid > 0 && L->spare.chan >= 0 && !L->spare.chan_quiet)
@@ -516,6 +607,9 @@ static int listener_poll_set(struct listener *L)
 	L->npf = n;
 
 	int timeout = limits_expire(&L->book, mono_ms());
+	int tc = control_timeout(&L->ctl, mono_ms());
+	if (tc >= 0 && (timeout < 0 || tc < timeout))
+		timeout = tc;
 	int64_t until = L->stopping ? L->stop_deadline : L->spare_due;
 	/* due, but waiting for a connection to name its chain: its message wakes us, or this */
 	if (!L->stopping && L->spare_due && mono_ms() >= L->spare_due && limits_any_new(&L->book))
@@ -532,10 +626,7 @@ static int listener_poll_set(struct listener *L)
 static void listener_free(struct listener *L)
 {
 	spare_drop(&L->spare);
-	if (L->control >= 0) {
-		close(L->control);
-		unlink(L->o->control_path);
-	}
+	control_close(&L->ctl);
 	/* what the last supervisors said before they ended */
 	logrelay_drain(L->relay[0]);
 	log_set_relay(-1);
@@ -576,8 +667,7 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 			if (pf[i].revents)
 				limits_on_readable(&L.book, L.who[i], mono_ms());
 		listener_spare_due(&L, pf[1].revents & POLLIN);
-		if (L.control >= 0 && L.icontrol < L.ispare && (pf[L.icontrol].revents & POLLIN))
-			status_serve(L.control, &L.book, &L.spare);
+		control_on_poll(&L.ctl, pf + L.icontrol, L.ncontrol, &L.book, &L.spare, mono_ms());
 		if (L.ispare < L.irelay && pf[L.ispare].revents)
 			spare_on_readable(&L.spare);
 		listener_spare_stale(&L);

@@ -7,6 +7,7 @@ orchestrator_libqp_a_SOURCES = \
 	orchestrator/argcheck.c orchestrator/argcheck.h \
 	orchestrator/bounds.c orchestrator/bounds.h \
 	orchestrator/cgroup.c orchestrator/cgroup.h \
+	orchestrator/reach.c orchestrator/reach.h \
 	orchestrator/config.c orchestrator/config.h orchestrator/config_loader.h \
 	orchestrator/config_bounds.c \
 	orchestrator/config_query.c \
@@ -33,6 +34,8 @@ orchestrator_libqp_a_SOURCES = \
 	orchestrator/serve.c orchestrator/serve.h \
 	orchestrator/spare.c orchestrator/spare.h \
 	orchestrator/status.c orchestrator/status.h \
+	orchestrator/control.c orchestrator/control.h \
+	orchestrator/end.c orchestrator/end.h \
 	orchestrator/spawn.c orchestrator/spawn.h \
 	orchestrator/summary.c orchestrator/summary.h \
 	orchestrator/supervise.c orchestrator/supervise.h orchestrator/conn.h \

@@ -19,6 +19,12 @@
 
 static const char *log_prog = "qrexec-proxy";
 static enum log_target log_target = LOG_TARGET_STDERR;
+/*
+ * "<N>" before each line on stderr tells journald (or a reader that
+ * parses them) the priority; on a terminal it is noise to a person
+ * (run, check): lines there are plain.
+ */
+static bool log_plain;
 static struct log_connection log_conn;
 static bool log_have_conn;
 /* the listener's relay (logrelay.h): used by the processes it forks, never by itself */
@@ -45,6 +51,7 @@ void log_init(const char *prog, enum log_target target)
 	if (target == LOG_TARGET_AUTO)
 		target = stderr_is_journal() ? LOG_TARGET_JOURNAL : LOG_TARGET_STDERR;
 	log_target = target;
+	log_plain = isatty(STDERR_FILENO) == 1;
 }
 
 enum log_target log_current_target(void)
@@ -168,13 +175,15 @@ static void log_emit_here(int priority, const char *tag, const char *msg)
 		/* journal unreachable: fall through to stderr rather than lose it */
 	}
 
-	char line[4096];
+	char line[4096], prio[8] = "";
 	int n;
+	if (!log_plain)
+		snprintf(prio, sizeof(prio), "<%d>", priority);
 	if (log_have_conn && log_conn.id)
-		n = snprintf(line, sizeof(line), "<%d>%s[%s]: %s%s%s\n", priority, log_prog,
+		n = snprintf(line, sizeof(line), "%s%s[%s]: %s%s%s\n", prio, log_prog,
 			     log_conn.id, tag ? tag : "", tag ? ": " : "", msg);
 	else
-		n = snprintf(line, sizeof(line), "<%d>%s: %s%s%s\n", priority, log_prog,
+		n = snprintf(line, sizeof(line), "%s%s: %s%s%s\n", prio, log_prog,
 			     tag ? tag : "", tag ? ": " : "", msg);
 	if (n < 0)
 		return;

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * qrexec-proxy: a qrexec proxy and firewall. One program, eight modes:
+ * qrexec-proxy: a qrexec proxy and firewall. One program, nine modes:
  * serve (the socket-activated listener, listener.h), exec (executable-
  * service mode), check (validate a configuration), run (one connection
  * through a chain between stdin/stdout and a command, for filter
  * authors), policy (the dom0 policy that matches the chains), links (the
  * qrexec service names of the transparent entries), status (what runs
- * now) and reload (ask a running listener to reload and wait for its
- * verdict: systemd's ExecReload=). Their options are options.c's, the
+ * now), end (end some of the connections that run now) and reload (ask a
+ * running listener to reload and wait for its verdict: systemd's
+ * ExecReload=). Their options are options.c's, the
  * daemon's start-up policy startup.c's.
  */
 #include <errno.h>
@@ -27,6 +28,7 @@
 #include "cgroup.h"
 #include "config.h"
 #include "descriptor.h"
+#include "end.h"
 #include "isolate.h"
 #include "links.h"
 #include "listener.h"
@@ -37,6 +39,7 @@
 #include "reload.h"
 #include "route.h"
 #include "startup.h"
+#include "summary.h"
 #include "status.h"
 #include "supervise.h"
 #include "transparent.h"
@@ -85,8 +88,8 @@ static int cmd_serve(int argc, char **argv, struct options *o)
 			if (problems < 0)
 				log_msg(LOG_ERR, "unable to run the filters' argument checks; see above");
 			else
-				log_msg(LOG_ERR, "%s: %d step%s rejected %s arguments; see above", cfg->file, problems,
-					problems == 1 ? "" : "s", problems == 1 ? "its" : "their");
+				log_msg(LOG_ERR, "%s: %d problem%s with its programs or their arguments; see above", cfg->file,
+					problems, problems == 1 ? "" : "s");
 			config_free(cfg);
 			cfg = NULL;
 		}
@@ -170,6 +173,8 @@ static int exit_code_for(enum qp_result r, const struct supervise_result *res)
 	case QP_QUEUE_TIMEOUT:
 	case QP_QUEUE_FULL:
 		return EXIT_REFUSED; /* no queue outside serve */
+	case QP_ENDED:
+		return EXIT_REFUSED_BY_FILTER; /* only serve's listener ends a connection */
 	}
 	return EXIT_SYS;
 }
@@ -222,16 +227,21 @@ static int cmd_exec(int argc, char **argv, struct options *o)
 {
 	/*
 	 * The caller's argument is the caller's, never an option (a call for
-	 * qrexec-proxy+-lstderr must not send the log to the caller): when
-	 * qrexec passed it (QREXEC_SERVICE_ARGUMENT) and it ends the command
-	 * line, it is taken off before the options are parsed.
+	 * qrexec-proxy+-lstderr must not send the log to the caller). qrexec
+	 * passes it as the last word of the command line (and in
+	 * QREXEC_SERVICE_ARGUMENT): that word is taken off before the options
+	 * are parsed, whether the variable is there or not, unless it is
+	 * the value of the option before it (every option of exec takes one).
+	 * Only a command line typed outside a call (no QREXEC_REMOTE_DOMAIN:
+	 * --help) is options throughout.
 	 */
 	const char *env_arg = getenv("QREXEC_SERVICE_ARGUMENT");
 	int nopt = argc;
-	if (env_arg && argc > 1 && !strcmp(argv[argc - 1], env_arg))
+	if (getenv("QREXEC_REMOTE_DOMAIN") && argc > 1 &&
+	    ((env_arg && !strcmp(argv[argc - 1], env_arg)) || !opt_takes_value(argv[argc - 2])))
 		nopt = argc - 1;
 	int i = opt_parse(nopt, argv, o, "config log admit-timeout pipe-size isolation");
-	if (nopt - i > 1 || (nopt < argc && nopt - i > 0))
+	if (nopt < argc ? i != nopt : argc - i > 1)
 		opt_usage("exec takes at most one argument");
 	/*
 	 * An executable service's stderr travels back to the caller: nothing
@@ -243,7 +253,7 @@ static int cmd_exec(int argc, char **argv, struct options *o)
 	startup_keep_pipecap();
 
 	const char *source = getenv("QREXEC_REMOTE_DOMAIN");
-	char *arg = strdup(env_arg ? env_arg : i < argc ? argv[i] : "");
+	char *arg = strdup(env_arg ? env_arg : nopt < argc ? argv[nopt] : i < argc ? argv[i] : "");
 	if (!arg)
 		die_sys(EXIT_SYS, "out of memory");
 	if (!source || !name_qube(source))
@@ -268,8 +278,16 @@ static int cmd_exec(int argc, char **argv, struct options *o)
 					  source, &r);
 	if (rs == ROUTE_FAILED)
 		die_x(EXIT_SYS, "%s", r.reason);
-	if (rs != ROUTE_OK)
-		die_x(EXIT_REFUSED, "refused: call from %s: %s", source, r.reason);
+	if (rs != ROUTE_OK) {
+		/* as serve's: the summary, then the exit code qrexec passes on */
+		char id[17];
+		make_connection_id(id);
+		struct log_connection lc = { .id = id, .source = source };
+		log_set_connection(&lc);
+		summary_log_refused(id, source, r.call.target, r.call.service ? r.call.service : transparent ? tservice : NULL,
+				    r.call.chain, r.reason, 0);
+		exit(EXIT_REFUSED);
+	}
 	int rc = run_one(o, cfg, r.chain, r.connector, source, r.call.target, r.call.service);
 	route_free(&r);
 	config_free(cfg);
@@ -517,17 +535,39 @@ static int cmd_policy(int argc, char **argv, struct options *o)
 	return 0;
 }
 
+/* the control socket status and end ask: --control, else next to --socket, else the default */
+static const char *control_path(const struct options *o, const char *mode)
+{
+	if (o->control && o->socket) {
+		fprintf(stderr, PROG ": %s takes --control or --socket, not both\n", mode);
+		opt_usage(NULL);
+	}
+	const char *path = o->control ? o->control : o->socket ? status_control_path(NULL, o->socket) : STATUS_DEFAULT_CONTROL;
+	if (!path)
+		die_x(EXIT_USAGE, "--socket %s: the path is too long", o->socket);
+	return path;
+}
+
 static int cmd_status(int argc, char **argv, struct options *o)
 {
 	int i = opt_parse(argc, argv, o, "control socket json");
 	if (i != argc)
 		opt_usage("status takes no arguments");
-	if (o->control && o->socket)
-		opt_usage("status takes --control or --socket, not both");
-	const char *path = o->control ? o->control : o->socket ? status_control_path(NULL, o->socket) : STATUS_DEFAULT_CONTROL;
-	if (!path)
-		die_x(EXIT_USAGE, "--socket %s: the path is too long", o->socket);
-	return status_ask(path, o->json);
+	return status_ask(control_path(o, "status"), o->json);
+}
+
+static int cmd_end(int argc, char **argv, struct options *o)
+{
+	int i = opt_parse(argc, argv, o, "control socket source chain");
+	const char *path = control_path(o, "end");
+	int ways = (i < argc) + o->source_given + (o->chain != NULL);
+	if (ways != 1)
+		opt_usage("end takes connection ids, or --source NAME, or --chain NAME (one of them)");
+	if (o->source_given)
+		return end_ask(path, END_BY_SOURCE, (char *const[]){ (char *)o->source }, 1);
+	if (o->chain)
+		return end_ask(path, END_BY_CHAIN, (char *const[]){ (char *)o->chain }, 1);
+	return end_ask(path, END_BY_ID, argv + i, (size_t)(argc - i));
 }
 
 static int cmd_links(int argc, char **argv, struct options *o)
@@ -601,6 +641,8 @@ int main(int argc, char **argv)
 		rc = cmd_policy(argc, argv, &o);
 	else if (!strcmp(cmd, "status"))
 		rc = cmd_status(argc, argv, &o);
+	else if (!strcmp(cmd, "end"))
+		rc = cmd_end(argc, argv, &o);
 	else if (!strcmp(cmd, "links"))
 		rc = cmd_links(argc, argv, &o);
 	else if (!strcmp(cmd, "reload"))

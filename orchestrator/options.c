@@ -26,7 +26,8 @@ const char opt_usage_text[] =
 	"                  [--log journal|stderr|auto] [--isolation MECH] CHAIN -- COMMAND [ARG...]\n"
 	"       " PROG " policy [--config FILE] --proxy-qube NAME\n"
 	"       " PROG " links [--config FILE] [--dir DIR] [--socket PATH] [--check]\n"
-	"       " PROG " status [--json] [--control PATH]\n"
+	"       " PROG " status [--json] [--control PATH | --socket PATH]\n"
+	"       " PROG " end [--control PATH | --socket PATH] ID... | --source NAME | --chain NAME\n"
 	"       " PROG " reload [--pid PID] [--timeout SECONDS]\n"
 	"       " PROG " --help | --version\n";
 
@@ -89,6 +90,17 @@ static const struct mode_help {
 	  "then the connections running and queued per chain and per source. Root and the daemon's\n"
 	  "user only.\n"
 	  "      --json                   the same as one JSON object\n"
+	  "      --control PATH           the daemon's control socket (default " STATUS_DEFAULT_CONTROL ")\n"
+	  "  -s, --socket PATH            the daemon's --socket: its control socket is PATH.control\n" },
+	{ "end",
+	  "usage: " PROG " end [--control PATH | --socket PATH] ID... | --source NAME | --chain NAME\n"
+	  "Ends connections of the running daemon: those with these ids (as status shows them), every\n"
+	  "one from the source qube NAME, or every one through chain NAME, whether running, queued or\n"
+	  "admitting. Their filters, admission checks and connector are killed and the caller's socket\n"
+	  "closed; each gets one summary, result=ended reason=\"ended by uid N\". Prints what it ended.\n"
+	  "Root and the daemon's user only. Exit 0: ended at least one; 1: nothing matched.\n"
+	  "      --source NAME            every connection from the qube NAME\n"
+	  "      --chain NAME             every connection through the chain NAME\n"
 	  "      --control PATH           the daemon's control socket (default " STATUS_DEFAULT_CONTROL ")\n"
 	  "  -s, --socket PATH            the daemon's --socket: its control socket is PATH.control\n" },
 	{ "links",
@@ -186,7 +198,7 @@ enum { OPT_CONFIG = 'c', OPT_SOCKET = 's', OPT_LOG = 'l', OPT_ALLOW_ROOT = 256, 
        OPT_GRACE, OPT_DESC_TIMEOUT, OPT_ADMIT_TIMEOUT, OPT_PIPE_SIZE, OPT_SOURCE, OPT_TARGET, OPT_SERVICE,
        OPT_ISOLATION, OPT_ALLOW_PEER_UID, OPT_IDLE_TIMEOUT, OPT_NO_SPARE, OPT_DIR, OPT_CHECK,
        OPT_MAX_PER_SOURCE, OPT_QUEUE_TIMEOUT, OPT_MAX_QUEUED, OPT_MAX_QUEUED_PER_SOURCE, OPT_PIPE_MEMORY,
-       OPT_CONTROL, OPT_JSON, OPT_TIMEOUT, OPT_CONN_MEMORY, OPT_CONN_TASKS, OPT_CONN_CGROUP,
+       OPT_CONTROL, OPT_JSON, OPT_TIMEOUT, OPT_CONN_MEMORY, OPT_CONN_TASKS, OPT_CONN_CGROUP, OPT_CHAIN,
        OPT_PID = 'p', OPT_PROXY_QUBE = 'q', OPT_HELP = 'h' };
 
 static const struct option long_opts[] = {
@@ -200,6 +212,7 @@ static const struct option long_opts[] = {
 	{ "admit-timeout", required_argument, NULL, OPT_ADMIT_TIMEOUT },
 	{ "pipe-size", required_argument, NULL, OPT_PIPE_SIZE },
 	{ "source", required_argument, NULL, OPT_SOURCE },
+	{ "chain", required_argument, NULL, OPT_CHAIN },
 	{ "target", required_argument, NULL, OPT_TARGET },
 	{ "service", required_argument, NULL, OPT_SERVICE },
 	{ "isolation", required_argument, NULL, OPT_ISOLATION },
@@ -226,6 +239,29 @@ static const struct option long_opts[] = {
 };
 
 
+bool opt_takes_value(const char *word)
+{
+	if (word[0] != '-' || !word[1])
+		return false;
+	if (word[1] != '-')
+		/* a short option alone ("-c"), its value apart */
+		return !word[2] && strchr("cslqp", word[1]) != NULL;
+	for (const struct option *lo = long_opts; lo->name; lo++)
+		if (!strcmp(word + 2, lo->name))
+			return lo->has_arg == required_argument;
+	return false;
+}
+
+/* whether NAME is one of the space-separated words of ALLOWED (not a part of one: "source" of "max-per-source") */
+static bool opt_allowed(const char *allowed, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = allowed; (p = strstr(p, name)); p += n)
+		if ((p == allowed || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+			return true;
+	return false;
+}
+
 /* Options are shared by the subcommands; each checks it got only its own. */
 int opt_parse(int argc, char **argv, struct options *o, const char *allowed)
 {
@@ -248,7 +284,7 @@ int opt_parse(int argc, char **argv, struct options *o, const char *allowed)
 			fputs(opt_usage_text, stdout);
 			exit(0);
 		}
-		if (name && !strstr(allowed, name)) {
+		if (name && !opt_allowed(allowed, name)) {
 			fprintf(stderr, PROG ": --%s does not apply to '%s'\n", name, argv[0]);
 			opt_usage(NULL);
 		}
@@ -284,6 +320,10 @@ int opt_parse(int argc, char **argv, struct options *o, const char *allowed)
 			break;
 		case OPT_SOURCE:
 			o->source = optarg;
+			o->source_given = true;
+			break;
+		case OPT_CHAIN:
+			o->chain = optarg;
 			break;
 		case OPT_TARGET:
 			o->target = optarg;

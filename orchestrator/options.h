@@ -41,6 +41,8 @@ struct options {
 	bool json;            /* status --json */
 	struct listener_opts lo;
 	const char *source, *target, *service;
+	bool source_given;    /* end --source */
+	const char *chain;    /* end --chain */
 	const char *proxy_qube;
 	const char *pid;
 	int timeout_ms;
@@ -70,6 +72,9 @@ int opt_count(const char *s, const char *opt, long lo, long hi);
 
 /* A size in bytes, with an optional K, M or G (powers of 1024), from 64 KiB to 1 TiB; exits 100 otherwise. */
 uint64_t opt_bytes(const char *s, const char *opt);
+
+/* Whether WORD is an option given apart from its value ("--config", "-c"): the next word is that value. */
+bool opt_takes_value(const char *word);
 
 /*
  * Parses ARGV (ARGV[0] the mode) into O: options are shared by the modes,

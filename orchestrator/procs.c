@@ -209,9 +209,11 @@ int procs_start_connector(struct conn *c, struct proc *p, int fd0, int fd1)
 	int err = errno;
 	close(ew);
 	if (pid < 0) {
-		errno = err;
-		log_sys(LOG_ERR, "unable to start %s (%s)", p->tag, req.path);
-		conn_reason(c, "unable to start %s: %s", p->tag, strerror(err));
+		/* what its child wrote says less than this (spawn.c): it is not logged */
+		close(p->err_fd);
+		p->err_fd = -1;
+		log_msg(LOG_ERR, "%s '%s' could not be started: %s", p->tag, req.path, strerror(err));
+		conn_reason(c, "%s '%s' could not be started: %s", p->tag, req.path, strerror(err));
 		return -1;
 	}
 	p->pid = pid;

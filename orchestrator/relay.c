@@ -12,9 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include "conn.h"
 #include "log.h"
+#include "util.h"
 
 /* how much one splice() or read() asks for */
 #define RELAY_CHUNK (1 << 20)
@@ -145,7 +147,7 @@ static void down_finish(struct conn *c)
 	 * services one socket as stdin and stdout): closing our fd would not
 	 * be an EOF, shutting down the write side is.
 	 */
-	if (c->out_is_socket && shutdown(r->to, SHUT_WR) < 0 && errno != ENOTCONN)
+	if (c->out_is_socket && shutdown(r->to, SHUT_WR) < 0 && errno != ENOTCONN && errno != EPIPE)
 		log_sys(LOG_WARNING, "unable to shut down the socket for writing");
 	/* keep the fd occupied so no later open() lands on it */
 	if (!c->is_socket && dup2(c->devnull, r->to) < 0)
@@ -179,6 +181,61 @@ void relay_caller_gone_abort(struct conn *c, const char *how)
 	conn_abort(c, "%s", how);
 }
 
+/* Whether bytes from the pipeline wait that the caller has not had. */
+static bool undelivered(const struct conn *c)
+{
+	const struct relay *r = &c->down;
+	int n = 0;
+	return r->len > r->off || (r->from >= 0 && ioctl(r->from, FIONREAD, &n) == 0 && n > 0);
+}
+
+void relay_caller_left(struct conn *c, const char *how)
+{
+	if (c->aborting || c->caller_left_ms)
+		return;
+	/* before its own EOF, or with answers it never had, it left in the middle */
+	if (!c->up.done || undelivered(c)) {
+		relay_caller_gone_abort(c, how);
+		return;
+	}
+	c->caller_left_ms = mono_ms();
+	c->caller_left_how = how;
+}
+
+bool relay_down_ready(const struct conn *c)
+{
+	return !c->down.done && c->down.from_ready && (c->down.to_ready || c->caller_left_ms);
+}
+
+void relay_caller_grace_over(struct conn *c)
+{
+	char how[200];
+	snprintf(how, sizeof(how), "%s, and the destination had not ended %d.%03d s later", c->caller_left_how,
+		 CALLER_GRACE_MS / 1000, CALLER_GRACE_MS % 1000);
+	relay_caller_gone_abort(c, how);
+}
+
+/*
+ * The caller has left (relay_caller_left): any byte the pipeline still
+ * sends is one it cannot have; the end of the stream, with none, is the
+ * destination ending as it should.
+ */
+static void down_after_caller(struct conn *c)
+{
+	struct relay *r = &c->down;
+	struct pollfd p = { .fd = r->from, .events = POLLIN };
+	bool hup = poll(&p, 1, 0) == 1 && (p.revents & POLLHUP);
+	if (undelivered(c)) {
+		relay_caller_gone_abort(c, c->caller_left_how);
+		return;
+	}
+	if (hup) {
+		down_finish(c);
+		return;
+	}
+	r->from_ready = false;
+}
+
 void relay_up(struct conn *c)
 {
 	struct relay *r = &c->up;
@@ -186,12 +243,15 @@ void relay_up(struct conn *c)
 	case PUMP_AGAIN:
 		return;
 	case PUMP_EOF:
-		/* a caller killed mid-upload looks like an EOF: it is not one */
-		if (caller_gone(c)) {
-			relay_caller_gone_abort(c, "the caller closed the connection before the end");
-			return;
-		}
 		up_finish(c);
+		/*
+		 * Gone with its EOF: a caller killed mid-upload looks the same
+		 * as one that sent everything and exited (qrexec-agent shuts
+		 * down and closes together). The destination decides: it ends
+		 * within the grace with nothing more to say, or it is caller-gone.
+		 */
+		if (caller_gone(c))
+			relay_caller_left(c, "the caller closed the connection before the end");
 		return;
 	case PUMP_TO_GONE:
 		/*
@@ -216,6 +276,10 @@ void relay_up(struct conn *c)
 void relay_down(struct conn *c)
 {
 	struct relay *r = &c->down;
+	if (c->caller_left_ms) {
+		down_after_caller(c);
+		return;
+	}
 	switch (relay_pump(r)) {
 	case PUMP_AGAIN:
 		return;
@@ -223,7 +287,14 @@ void relay_down(struct conn *c)
 		down_finish(c);
 		return;
 	case PUMP_TO_GONE:
-		relay_caller_gone_abort(c, "the caller closed the connection while answers were due");
+		/*
+		 * Writing failed; splice from an empty pipe at its end fails so
+		 * too (EPIPE before EOF): only bytes left undelivered make it
+		 * the caller's leaving in the middle.
+		 */
+		relay_caller_left(c, "the caller closed the connection while answers were due");
+		if (c->caller_left_ms)
+			down_after_caller(c);
 		return;
 	case PUMP_FROM_ERR:
 		conn_abort(c, "unable to read from the pipeline: %s", strerror(errno));

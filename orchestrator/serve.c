@@ -24,7 +24,7 @@
 
 /* ---- what a child of the listener gives up ---- */
 
-#define FORGET_MAX 16
+#define FORGET_MAX 24
 
 static int *forget_fds[FORGET_MAX];
 static size_t nforget_fds;
@@ -162,25 +162,11 @@ void serve_prepare(const struct serve_ctx *x, const struct cgroup_conn *cg, stru
 static int refuse(int fd, const char *id, int64_t start_ns, const struct qp_descriptor *d, const struct route *r,
 		  const char *reason)
 {
-	struct summary s;
-	summary_init(&s, id);
-	if (d) {
-		s.text[SUMMARY_SOURCE] = d->source;
-		s.text[SUMMARY_SERVICE] = d->service_name;
-	}
-	if (r) {
-		if (r->call.target)
-			s.text[SUMMARY_TARGET] = r->call.target;
-		if (r->call.service)
-			s.text[SUMMARY_SERVICE] = r->call.service;
-		s.text[SUMMARY_CHAIN] = r->call.chain;
-	}
-	s.text[SUMMARY_RESULT] = qp_result_name(QP_REFUSED);
-	s.text[SUMMARY_REASON] = reason;
-	s.num[SUMMARY_DURATION] = (mono_ns() - start_ns) / 1000;
-	s.num[SUMMARY_SRC2DST] = 0;
-	s.num[SUMMARY_DST2SRC] = 0;
-	summary_log(LOG_WARNING, &s);
+	const char *service = d ? d->service_name : NULL;
+	if (r && r->call.service)
+		service = r->call.service;
+	summary_log_refused(id, d ? d->source : NULL, r ? r->call.target : NULL, service, r ? r->call.chain : NULL,
+			    reason, (mono_ns() - start_ns) / 1000);
 	shutdown(fd, SHUT_RDWR);
 	close(fd);
 	return 1;

@@ -84,18 +84,37 @@ fail:
 		/*
 		 * The parent reads sh->err; but where vfork is emulated by fork
 		 * (valgrind) only this line on stderr tells what went wrong.
+		 * strerrordesc_np reads a constant table: safe here, where
+		 * strerror (locale, a buffer) is not.
 		 */
-		char msg[64] = "unable to start: errno ";
+		char msg[512] = "unable to start ";
 		size_t n = strlen(msg);
-		int e = sh->err;
-		char digits[12];
-		size_t k = 0;
-		do {
-			digits[k++] = (char)('0' + e % 10);
-			e /= 10;
-		} while (e && k < sizeof(digits));
-		while (k && n < sizeof(msg) - 2)
-			msg[n++] = digits[--k];
+		for (const char *p = r->path; *p && n < sizeof(msg) - 120; p++)
+			msg[n++] = *p;
+		msg[n++] = ':';
+		msg[n++] = ' ';
+#ifdef __GLIBC__
+		const char *desc = strerrordesc_np(sh->err);
+#else
+		const char *desc = NULL;
+#endif
+		if (desc) {
+			for (const char *p = desc; *p && n < sizeof(msg) - 2; p++)
+				msg[n++] = *p;
+		} else {
+			static const char e[] = "errno ";
+			for (const char *p = e; *p; p++)
+				msg[n++] = *p;
+			int v = sh->err;
+			char digits[12];
+			size_t k = 0;
+			do {
+				digits[k++] = (char)('0' + v % 10);
+				v /= 10;
+			} while (v && k < sizeof(digits));
+			while (k && n < sizeof(msg) - 2)
+				msg[n++] = digits[--k];
+		}
 		msg[n++] = '\n';
 		ssize_t w = write(2, msg, n);
 		(void)w;
@@ -122,7 +141,17 @@ pid_t spawn_child(const struct spawn_req *r)
 	sigemptyset(&empty);
 	if (sigprocmask(SIG_SETMASK, &all, &old) < 0)
 		return -1;
+	/*
+	 * SH must live in memory both sides see. To the compiler, the
+	 * child's path ends in _exit and SH is a local nobody else knows:
+	 * it kept the child's error in a register, never stored it, and the
+	 * parent read the 0 of the initialiser (a program that could not be
+	 * started looked started, then "exited 127"). Handing its address to
+	 * the opaque statement makes it memory anyone may read or change.
+	 */
+	__asm__ __volatile__("" : : "r"(&sh) : "memory");
 	pid = vfork();
+	__asm__ __volatile__("" : : "r"(&sh) : "memory");
 	if (pid == 0)
 		spawn_in_child(&sh, &empty);
 	int err = errno;

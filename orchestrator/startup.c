@@ -151,8 +151,8 @@ void startup_argcheck_or_die(const struct qp_config *cfg, const struct isolate_p
 	if (problems < 0)
 		die_x(EXIT_SYS, "unable to run the filters' argument checks; see above");
 	if (problems > 0)
-		die_x(EXIT_USAGE, "invalid configuration %s: %d step%s rejected %s arguments; see above, fix it, and run '" PROG " check --config %s'",
-		      cfg->file, problems, problems == 1 ? "" : "s", problems == 1 ? "its" : "their", cfg->file);
+		die_x(EXIT_USAGE, "invalid configuration %s: %d problem%s with its programs or their arguments; see above, fix it, and run '" PROG " check --config %s'",
+		      cfg->file, problems, problems == 1 ? "" : "s", cfg->file);
 }
 
 /* Refuses, at start, to pretend: says which chains cannot run without isolation. */

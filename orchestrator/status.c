@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* `qrexec-proxy status`: the daemon's side (control socket, answer) and the client (see status.h). */
+/* `qrexec-proxy status`: the control socket, the answer and the client (see status.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -189,63 +189,6 @@ void status_write(FILE *out, const struct limits *L, const struct spare *spare, 
 	spare_text(out, spare);
 }
 
-void status_serve(int lfd, const struct limits *book, const struct spare *spare)
-{
-	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0) {
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-			log_sys(LOG_WARNING, "unable to accept a status client");
-		return;
-	}
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-	    (cred.uid != 0 && cred.uid != geteuid())) {
-		log_msg(LOG_WARNING, "status: refused a client (uid %u): only root and the daemon's user may ask",
-			(unsigned)cred.uid);
-		close(fd);
-		return;
-	}
-	int64_t now = mono_ms();
-	pid_t pid = fork();
-	if (pid < 0) {
-		log_sys(LOG_WARNING, "unable to answer a status client");
-		close(fd);
-		return;
-	}
-	if (pid > 0) {
-		close(fd);
-		return;
-	}
-	/* the child: a copy of the book as it is now; nothing it does can hold up the listener */
-	int keep = fd;
-	/* the listener's sockets: not its to keep (it keeps its copy of the book, to print it) */
-	serve_forget_in_child(false);
-	alarm(10);
-	signal(SIGPIPE, SIG_IGN);
-	if (fd_set_nonblock(keep, false) < 0)
-		_exit(111);
-	char req[64] = "";
-	size_t got = 0;
-	while (got < sizeof(req) - 1 && !strchr(req, '\n')) {
-		ssize_t r = read(keep, req + got, sizeof(req) - 1 - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-		req[got] = '\0';
-	}
-	bool json = !strncmp(req, "status json", 11);
-	if (strncmp(req, "status", 6) != 0)
-		_exit(1);
-	FILE *out = fdopen(keep, "w");
-	if (!out)
-		_exit(111);
-	status_write(out, book, spare, json, now);
-	_exit(fclose(out) == 0 ? 0 : 111);
-}
-
 int status_ask(const char *path, bool json)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -264,7 +207,8 @@ int status_ask(const char *path, bool json)
 		return 111;
 	}
 	const char *req = json ? "status json\n" : "status\n";
-	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+	/* a daemon that refuses the peer hangs up: an error to report, not SIGPIPE */
+	if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
 		fprintf(stderr, "qrexec-proxy status: unable to ask the daemon at %s: %s\n", path, strerror(errno));
 		close(fd);
 		return 111;

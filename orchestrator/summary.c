@@ -10,6 +10,7 @@
 #include "kvline.h"
 #include "log.h"
 #include "summary.h"
+#include "supervise.h"
 
 /* how a field is written: as text, a count, or microseconds as seconds */
 enum summary_kind {
@@ -69,6 +70,23 @@ static const char *line_value(const struct summary *s, enum summary_field f, cha
 	return out;
 }
 
+void summary_log_refused(const char *id, const char *source, const char *target, const char *service,
+			 const char *chain, const char *reason, int64_t duration_us)
+{
+	struct summary s;
+	summary_init(&s, id);
+	s.text[SUMMARY_SOURCE] = source;
+	s.text[SUMMARY_TARGET] = target;
+	s.text[SUMMARY_SERVICE] = service;
+	s.text[SUMMARY_CHAIN] = chain;
+	s.text[SUMMARY_RESULT] = qp_result_name(QP_REFUSED);
+	s.text[SUMMARY_REASON] = reason;
+	s.num[SUMMARY_DURATION] = duration_us;
+	s.num[SUMMARY_SRC2DST] = 0;
+	s.num[SUMMARY_DST2SRC] = 0;
+	summary_log(LOG_WARNING, &s);
+}
+
 void summary_log(int priority, const struct summary *s)
 {
 	char line[3072], text[SUMMARY_NFIELDS][KVLINE_FIELD_MAX * 4 + 64], num[SUMMARY_NFIELDS][32];
@@ -84,9 +102,9 @@ void summary_log(int priority, const struct summary *s)
 			kvline_add(line, sizeof(line), &o, d->key, v ? v : "-", KVLINE_FIELD_MAX);
 		if (d->kind == SUMMARY_TEXT) {
 			kv[nkv++] = (struct log_kv){ d->journal,
-						     kvline_bounded(text[f], sizeof(text[f]),
-								     v ? v : (d->only_if_known ? "" : "-"),
-								     KVLINE_FIELD_MAX) };
+						     kvline_field(text[f], sizeof(text[f]),
+								  v ? v : (d->only_if_known ? "" : "-"),
+								  KVLINE_FIELD_MAX) };
 		} else if (s->num[f] >= 0) {
 			int64_t j = d->journal_unit > 0 ? s->num[f] / d->journal_unit : s->num[f];
 			snprintf(num[f], sizeof(num[f]), "%lld", (long long)j);

@@ -47,4 +47,12 @@ void summary_init(struct summary *s, const char *id);
  */
 void summary_log(int priority, const struct summary *s);
 
+/*
+ * The summary of connection ID refused before anything started, after
+ * DURATION_US: result=refused, REASON, and the names known so far (NULL:
+ * not known yet, '-'), no byte moved.
+ */
+void summary_log_refused(const char *id, const char *source, const char *target, const char *service,
+			 const char *chain, const char *reason, int64_t duration_us);
+
 #endif

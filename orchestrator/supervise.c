@@ -43,6 +43,8 @@ const char *qp_result_name(enum qp_result r)
 		return "queue-timeout";
 	case QP_QUEUE_FULL:
 		return "queue-full";
+	case QP_ENDED:
+		return "ended";
 	}
 	return "unknown";
 }
@@ -381,8 +383,7 @@ static void timeout_until(int *timeout, int64_t at_ms)
 /* Whether bytes can move at once in either direction. */
 static bool pump_ready(const struct conn *c)
 {
-	return (!c->up.done && c->up.from_ready && (c->up.to_ready || c->up.discard)) ||
-	       (!c->down.done && c->down.from_ready && c->down.to_ready);
+	return (!c->up.done && c->up.from_ready && (c->up.to_ready || c->up.discard)) || relay_down_ready(c);
 }
 
 /* Fills PF and WHAT with what the connection waits for now; returns their number, *TIMEOUT how long. */
@@ -405,12 +406,12 @@ static size_t wait_set(struct conn *c, struct pollfd *pf, int *what, int *timeou
 	 * but its going away (a POLLHUP, reported whatever the events asked)
 	 * must still end the connection at once.
 	 */
-	if (c->up.done && c->is_socket && !c->down.done)
+	if (c->up.done && c->is_socket && !c->down.done && !c->caller_left_ms)
 		WAIT_ON(c->a->in_fd, 0, WAKE_CALLER_HUP);
 	if (!c->down.done) {
 		if (!c->down.from_ready)
 			WAIT_ON(c->down.from, POLLIN, WAKE_DOWN_FROM);
-		if (!c->down.to_ready)
+		if (!c->down.to_ready && !c->caller_left_ms)
 			WAIT_ON(c->down.to, POLLOUT, WAKE_DOWN_TO);
 	}
 	for (size_t i = 0; i < c->nprocs; i++)
@@ -430,6 +431,8 @@ static size_t wait_set(struct conn *c, struct pollfd *pf, int *what, int *timeou
 		timeout_until(timeout, c->resize_at_ms);
 	if (c->idle_ms > 0)
 		timeout_until(timeout, c->active_ms + c->idle_ms);
+	if (c->caller_left_ms)
+		timeout_until(timeout, c->caller_left_ms + CALLER_GRACE_MS);
 	/* bytes moved that the book has not heard of yet: wake up to say so within the second */
 	if (c->a->limits_fd >= 0 && c->up.bytes + c->down.bytes != c->state_bytes)
 		timeout_until(timeout, c->state_ms + 1000);
@@ -464,7 +467,7 @@ static void on_wake(struct conn *c, const struct pollfd *pf, const int *what, si
 			break;
 		case WAKE_CALLER_HUP:
 			if (ev & (POLLHUP | POLLERR))
-				relay_caller_gone_abort(c, "the caller went away");
+				relay_caller_left(c, "the caller went away");
 			break;
 		case WAKE_LISTENER:
 			slot_read_listener(c);
@@ -490,7 +493,7 @@ static void after_wake(struct conn *c)
 	}
 	if (!c->up.done && c->up.from_ready && (c->up.to_ready || c->up.discard))
 		relay_up(c);
-	if (!c->aborting && !c->down.done && c->down.from_ready && c->down.to_ready)
+	if (!c->aborting && relay_down_ready(c))
 		relay_down(c);
 	uint64_t moved = c->up.bytes + c->up.discarded + c->down.bytes;
 	if (moved != c->moved) {
@@ -522,6 +525,10 @@ static void run_loop(struct conn *c)
 	while (!c->aborting && !(procs_all_reaped(c) && c->down.done)) {
 		int timeout;
 		size_t n = wait_set(c, pf, what, &timeout);
+		if (c->caller_left_ms && mono_ms() >= c->caller_left_ms + CALLER_GRACE_MS) {
+			relay_caller_grace_over(c);
+			break;
+		}
 		if (c->idle_ms > 0 && !pump_ready(c) && mono_ms() >= c->active_ms + c->idle_ms) {
 			conn_abort(c, "no data either way for %d.%03d s (idle_timeout)", c->idle_ms / 1000,
 				   c->idle_ms % 1000);

@@ -21,6 +21,7 @@ enum qp_result {
 	QP_CALLER_GONE, /* the caller went away (closed the socket) before the connection ended */
 	QP_QUEUE_TIMEOUT, /* over a limit, it waited its queue timeout for a slot; nothing was started */
 	QP_QUEUE_FULL,  /* over a limit, with too many waiting already; nothing was started */
+	QP_ENDED,       /* ended by the listener: `qrexec-proxy end` (end.h); its summary is the listener's */
 };
 
 struct supervise_args {

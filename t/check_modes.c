@@ -116,6 +116,20 @@ START_TEST(test_exec_exit_codes)
 }
 END_TEST
 
+START_TEST(test_exec_refusal_has_its_summary)
+{
+	/* refused before anything ran, as serve's refusals: one summary with the source and the rule */
+	struct proxy_run r;
+	const char *env[] = { "QREXEC_REMOTE_DOMAIN=work", NULL };
+	const char *args[] = { "exec", "--config", config, "--log", "stderr", "nope+target-vm+test.Echo", NULL };
+	proxy_run(args, env, 10, 1, &r);
+	ck_assert_int_eq(proxy_run_exit(&r), 126);
+	ck_assert_msg(strstr(r.err, ": source=work target=target-vm service=test.Echo chain=nope result=refused reason=\"no chain 'nope' in the configuration\" "),
+		      "%s", r.err);
+	proxy_run_free(&r);
+}
+END_TEST
+
 START_TEST(test_exec_says_nothing_to_the_caller)
 {
 	/* default logging: journal only; nothing on stdout/stderr for a refusal */
@@ -154,7 +168,29 @@ START_TEST(test_exec_argument_is_never_an_option)
 		ck_assert_msg(r.err_len == 0, "%s: the caller was told: %s", hostile[i], r.err);
 		ck_assert_uint_eq(r.out_len, 0);
 		proxy_run_free(&r);
+		/* nor without QREXEC_SERVICE_ARGUMENT (real qrexec always sets it): the last word is still the caller's */
+		const char *env2[] = { "QREXEC_REMOTE_DOMAIN=work", NULL };
+		proxy_run(args, env2, 100, 1, &r);
+		ck_assert_msg(proxy_run_exit(&r) == 126, "%s without the variable: status 0x%x", hostile[i], r.status);
+		ck_assert_msg(r.err_len == 0, "%s without the variable: the caller was told: %s", hostile[i], r.err);
+		ck_assert_uint_eq(r.out_len, 0);
+		proxy_run_free(&r);
+		/* and with no option of the administrator's before it */
+		const char *bare[] = { "exec", hostile[i], NULL };
+		proxy_run(bare, env2, 100, 1, &r);
+		ck_assert_msg(proxy_run_exit(&r) != 0 && r.err_len == 0, "%s alone: status 0x%x: %s", hostile[i], r.status,
+			      r.err);
+		ck_assert_uint_eq(r.out_len, 0);
+		proxy_run_free(&r);
 	}
+	/* the administrator's options still count, their values too: the last word is one here */
+	struct proxy_run r;
+	const char *env[] = { "QREXEC_REMOTE_DOMAIN=work", "QREXEC_SERVICE_ARGUMENT=pass1+target-vm+test.Echo", NULL };
+	const char *args[] = { "exec", "--log", "stderr", "--config", config, NULL };
+	proxy_run(args, env, 100, 1, &r);
+	ck_assert_msg(proxy_run_exit(&r) == 0, "status 0x%x: %s", r.status, r.err);
+	ck_assert_ptr_nonnull(strstr(r.err, "result=ok"));
+	proxy_run_free(&r);
 }
 END_TEST
 
@@ -254,6 +290,8 @@ START_TEST(test_each_mode_has_its_own_help)
 		{ "run", "COMMAND", "--grace" },
 		{ "policy", "--proxy-qube", "--socket" },
 		{ "links", "--dir", "--grace" },
+		{ "end", "--source", "--grace" },
+		{ "status", "--socket", "--grace" },
 	};
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
 		struct proxy_run r;
@@ -297,6 +335,57 @@ START_TEST(test_run_mode)
 	proxy_run(nochain, NULL, 0, 5, &r);
 	ck_assert_int_eq(proxy_run_exit(&r), 100);
 	ck_assert_ptr_nonnull(strstr(r.err, "no chain 'nope'"));
+	proxy_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_run_plain_on_a_terminal)
+{
+	/* a person reads run's lines on a terminal: no "<6>" before them; in a pipe (the journal's) they stay */
+	int m = posix_openpt(O_RDWR | O_NOCTTY);
+	ck_assert_int_ge(m, 0);
+	ck_assert_int_eq(grantpt(m), 0);
+	ck_assert_int_eq(unlockpt(m), 0);
+	char *slave = ptsname(m);
+	ck_assert_ptr_nonnull(slave);
+	char prog[512];
+	snprintf(prog, sizeof(prog), "%s/qrexec-proxy", builddir());
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int t = open(slave, O_RDWR | O_NOCTTY);
+		int nul = open("/dev/null", O_RDWR);
+		if (t < 0 || nul < 0 || dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(t, 2) < 0)
+			_exit(98);
+		execl(prog, prog, "run", "--config", config, "pass1", "--", "/bin/cat", (char *)NULL);
+		_exit(99);
+	}
+	char text[8192];
+	size_t len = 0;
+	for (;;) {
+		struct pollfd p = { .fd = m, .events = POLLIN };
+		if (poll(&p, 1, wait_ms(0)) != 1)
+			break;
+		ssize_t k = read(m, text + len, sizeof(text) - 1 - len);
+		if (k <= 0)
+			break; /* EIO once the last holder of the terminal is gone */
+		len += (size_t)k;
+		if (strstr(text, "result="))
+			break;
+	}
+	text[len] = '\0';
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	close(m);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x: %s", st, text);
+	ck_assert_msg(strstr(text, "qrexec-proxy[") && strstr(text, "result=ok"), "%s", text);
+	ck_assert_msg(!strstr(text, "<6>") && !strstr(text, "<5>") && !strstr(text, "<4>"), "priority prefixes on a terminal:\n%s",
+		      text);
+	/* and in a pipe, as before */
+	struct proxy_run r;
+	const char *args[] = { "run", "--config", config, "pass1", "--", "/bin/cat", NULL };
+	proxy_run(args, NULL, 10, 1, &r);
+	ck_assert_msg(strstr(r.err, "<6>qrexec-proxy["), "%s", r.err);
 	proxy_run_free(&r);
 }
 END_TEST
@@ -488,10 +577,12 @@ static Suite *modes_suite(void)
 	tcase_add_test(tc, test_exec_echo);
 	tcase_add_test(tc, test_exec_argument_from_environment);
 	tcase_add_test(tc, test_exec_exit_codes);
+	tcase_add_test(tc, test_exec_refusal_has_its_summary);
 	tcase_add_test(tc, test_exec_argument_is_never_an_option);
 	tcase_add_test(tc, test_exec_says_nothing_to_the_caller);
 	tcase_add_test(tc, test_run_mode);
 	tcase_add_test(tc, test_check_mode);
+	tcase_add_test(tc, test_run_plain_on_a_terminal);
 	tcase_add_test(tc, test_each_mode_has_its_own_help);
 	tcase_add_test(tc, test_check_warns_about_open_chains);
 	tcase_add_test(tc, test_check_runs_the_filters_own_checks);

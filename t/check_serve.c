@@ -571,9 +571,10 @@ START_TEST(test_peer_credentials)
 	ck_assert_int_eq(chmod(d.dir, 0755), 0);
 	ck_assert_int_eq(chmod(d.sock, 0666), 0);
 	ck_assert(refused_as(65534));
-	ck_assert(file_wait_for(d.log, "the peer (uid 65534,", 5000));
+	ck_assert(file_wait_for(d.log, "result=refused reason=\"peer uid 65534 (pid ", 5000));
+	ck_assert(file_wait_for(d.log, "is the uid the sandboxes run as: never a caller\"", 5000));
 	ck_assert(refused_as(4321));
-	ck_assert(file_wait_for(d.log, "the peer (uid 4321,", 5000));
+	ck_assert(file_wait_for(d.log, "result=refused reason=\"peer uid 4321 (gid ", 5000));
 	ck_assert_int_eq(file_count(d.connlog, "start"), 0);
 	echo_through("pass1", 1000);
 }

@@ -13,6 +13,10 @@
  *   test.Die+N           echoes N bytes, then dies by SIGKILL
  *   test.Sleep+S         sleeps S seconds, then echoes
  *   test.Exit+N          reads input to EOF, exits N
+ *   test.Status+MS       as test.Hash, then ends MS milliseconds after its answer, writing nothing
+ *                        more: a file copy's receiver (its sender reads the status and exits at once)
+ *   test.Ack+MS          the same, but its input ends at its first newline (as a file copy's at its
+ *                        end marker), not at EOF: its sender may close without a shutdown first
  *   test.Pipes           echo, and records the smallest and largest sizes its stdin and stdout
  *                        pipes had while it read (F_GETPIPE_SZ): "pipes PID MIN_IN MIN_OUT MAX_IN MAX_OUT"
  */
@@ -179,6 +183,18 @@ int main(int argc, char **argv)
 		char line[64];
 		int len = snprintf(line, sizeof(line), "%" PRIu64 " %016" PRIx64 "\n", in_bytes, in_hash);
 		write_all(line, (size_t)len);
+	} else if (!strncmp(service, "test.Status", 11) || !strncmp(service, "test.Ack", 8)) {
+		if (service[5] == 'S') {
+			drain();
+		} else {
+			char c = 0;
+			while (c != '\n' && read_some(&c, 1) == 1)
+				;
+		}
+		char line[64];
+		int len = snprintf(line, sizeof(line), "%" PRIu64 " %016" PRIx64 "\n", in_bytes, in_hash);
+		write_all(line, (size_t)len);
+		poll(NULL, 0, (int)n);
 	} else if (!strncmp(service, "test.Generate", 13)) {
 		static char buf[1 << 16];
 		uint64_t seed = 42, left = (uint64_t)n;

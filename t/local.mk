@@ -58,7 +58,7 @@ check-valgrind: all $(check_PROGRAMS)
 # The suites that run the daemon, directly (their Check output on stdout):
 # with QP_TEST_ISOLATION=landlock, the whole of them under the fallback.
 DAEMON_SUITES = t/check_serve t/check_modes t/check_faults t/check_chains t/check_activation t/check_transparent t/check_limits \
-	t/check_warm
+	t/check_warm t/check_end t/check_refusals t/check_peers t/check_reach
 check-daemon: all $(check_PROGRAMS)
 	@fail=0; for t in $(DAEMON_SUITES); do \
 	  QP_BUILDDIR='$(abs_top_builddir)' QP_SRCDIR='$(abs_top_srcdir)' $$t || fail=1; \

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "hash.h"
+#include "testjournal.h"
 #include "testutil.h"
 #include "timeout.h"
 
@@ -318,7 +319,8 @@ static _Noreturn void daemon_exec(const struct daemon *d, const char *prog, cons
 	_exit(97);
 }
 
-void daemon_start(struct daemon *d, const char *config_body, const char *const *extra_args)
+/* D's directory and the paths in it, with CONFIG_BODY written */
+static void daemon_prepare(struct daemon *d, const char *config_body)
 {
 	memset(d, 0, sizeof(*d));
 	make_tmpdir(d->dir, sizeof(d->dir));
@@ -326,12 +328,17 @@ void daemon_start(struct daemon *d, const char *config_body, const char *const *
 	snprintf(d->config, sizeof(d->config), "%s/chains.yaml", d->dir);
 	snprintf(d->log, sizeof(d->log), "%s/daemon.log", d->dir);
 	snprintf(d->connlog, sizeof(d->connlog), "%s/connector.log", d->dir);
+	snprintf(d->journal, sizeof(d->journal), "%s/journal", d->dir);
 	write_config(d->config, config_body);
+}
 
+/* serve as root on D's socket, logging to LOG, with EXTRA_ARGS; returns once it serves */
+static void daemon_launch(struct daemon *d, const char *log, const char *const *extra_args)
+{
 	char prog[512];
 	snprintf(prog, sizeof(prog), "%s/qrexec-proxy", builddir());
 	const char *argv[40] = { prog, "serve", "--config", d->config, "--socket", d->sock,
-				 "--log", "stderr", "--allow-root" };
+				 "--log", log, "--allow-root" };
 	int n = 9;
 	for (int i = 0; extra_args && extra_args[i] && n < 36; i++)
 		argv[n++] = extra_args[i];
@@ -354,6 +361,24 @@ void daemon_start(struct daemon *d, const char *config_body, const char *const *
 		/* Check drops a message longer than about 4 KB altogether: the end of the log is what tells */
 		ck_abort_msg("daemon did not start: %s", s + (len > 3000 ? len - 3000 : 0));
 	}
+}
+
+void daemon_start(struct daemon *d, const char *config_body, const char *const *extra_args)
+{
+	daemon_prepare(d, config_body);
+	daemon_launch(d, "stderr", extra_args);
+}
+
+bool daemon_start_journal(struct daemon *d, const char *config_body, const char *const *extra_args)
+{
+	daemon_prepare(d, config_body);
+	d->collector = journal_collector_start(d->journal, d->log);
+	if (d->collector <= 0) {
+		rm_rf(d->dir);
+		return false;
+	}
+	daemon_launch(d, "journal", extra_args);
+	return true;
 }
 
 /* BODY with every @D@ replaced by DIR (write_config does @B@ and @S@) */
@@ -633,6 +658,11 @@ void daemon_teardown(struct daemon *d)
 			      "daemon ended with status 0x%x; log:\n%s", status, log);
 		free(log);
 	}
+	if (d->collector > 0) {
+		kill(d->collector, SIGKILL);
+		waitpid(d->collector, NULL, 0);
+		d->collector = 0;
+	}
 	rm_rf(d->dir);
 }
 
@@ -876,6 +906,70 @@ void proxy_run_free(struct proxy_run *r)
 int proxy_run_exit(const struct proxy_run *r)
 {
 	return WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
+}
+
+/* all of FD until EOF, NUL-terminated; closes FD */
+static char *read_all(int fd)
+{
+	size_t cap = 65536, len = 0;
+	char *out = malloc(cap);
+	ck_assert_ptr_nonnull(out);
+	for (;;) {
+		if (cap - len < 4096) {
+			cap *= 2;
+			out = realloc(out, cap);
+			ck_assert_ptr_nonnull(out);
+		}
+		ssize_t r = read(fd, out + len, cap - 1 - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	out[len] = '\0';
+	close(fd);
+	return out;
+}
+
+char *proxy_capture(const char *const *args, const char *const *env, int *rc, char **err)
+{
+	char prog[512];
+	snprintf(prog, sizeof(prog), "%s/qrexec-proxy", builddir());
+	const char *argv[64] = { prog };
+	int n = 1;
+	for (int i = 0; args[i] && n < 63; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	char errfile[] = "/tmp/qp-capture.XXXXXX";
+	int efd = mkstemp(errfile);
+	ck_assert_int_ge(efd, 0);
+	unlink(errfile);
+	int p[2];
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int nul = open("/dev/null", O_RDONLY);
+		if (nul < 0 || dup2(nul, 0) < 0 || dup2(p[1], 1) < 0 || dup2(efd, 2) < 0)
+			_exit(98);
+		for (int i = 0; env && env[i]; i++)
+			putenv((char *)env[i]);
+		execv(prog, (char *const *)argv);
+		_exit(99);
+	}
+	close(p[1]);
+	char *out = read_all(p[0]);
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	*rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	ck_assert_int_eq(lseek(efd, 0, SEEK_SET), 0);
+	char *e = read_all(efd);
+	if (err)
+		*err = e;
+	else
+		free(e);
+	return out;
 }
 
 int processes_named(const char *name, pid_t *out, int max)

@@ -14,6 +14,8 @@ struct daemon {
 	char config[300];
 	char log[300];
 	char connlog[300];   /* what the fake connector recorded */
+	char journal[300];   /* daemon_start_journal: its journal entries */
+	pid_t collector;     /* daemon_start_journal: the process that writes them */
 };
 
 const char *builddir(void);
@@ -55,6 +57,27 @@ void daemon_start_as_cap(struct daemon *d, const char *config_body, const char *
  * delegated to the daemon's user. Cleared once that daemon has started.
  */
 void daemon_join_cgroups(const char *const *procs_files);
+/*
+ * daemon_start, logging to the journal (--log journal) as under systemd,
+ * with a journal of the test's own: the test's process moves to a mount
+ * namespace of its own, where /run/systemd/journal/socket is a socket a
+ * collector (a child) reads. Every entry goes to d->journal as its fields,
+ * one "KEY=VALUE" a line (a newline in a value as \n), then an empty line;
+ * its MESSAGE also to d->log, so that the waits on the log work as with
+ * daemon_start. Returns false, having started nothing, where no mount
+ * namespace can be made (not root).
+ */
+bool daemon_start_journal(struct daemon *d, const char *config_body, const char *const *extra_args);
+/*
+ * Waits up to wait_ms(TIMEOUT_MS) for an entry of D's journal that has
+ * every one of FIELDS (NULL-terminated): "KEY=VALUE" is a field as it is,
+ * "KEY=VALUE*" one whose value starts with VALUE. Returns the entry
+ * (malloc'ed, its lines), or NULL.
+ */
+char *journal_wait_entry(const struct daemon *d, const char *const *fields, int timeout_ms);
+/* The number of entries of D's journal that have every one of FIELDS, now. */
+int journal_count(const struct daemon *d, const char *const *fields);
+
 /* SIGTERM, wait; returns the daemon's wait status */
 int daemon_stop(struct daemon *d);
 /* waits up to TIMEOUT_MS for NEEDLE to appear in FILE */
@@ -139,6 +162,14 @@ void proxy_run(const char *const *args, const char *const *env, uint64_t nbytes,
 void proxy_run_free(struct proxy_run *r);
 /* its exit code, or -1 if it was killed */
 int proxy_run_exit(const struct proxy_run *r);
+
+/*
+ * Runs qrexec-proxy ARGS (stdin /dev/null) to its exit, with ENV
+ * (NAME=VALUE entries, may be NULL) added: its standard output,
+ * NUL-terminated (the caller frees it), its exit code in *RC (-1: killed)
+ * and, when ERR is not NULL, its standard error in *ERR (freed too).
+ */
+char *proxy_capture(const char *const *args, const char *const *env, int *rc, char **err);
 
 /*
  * The pids of live processes whose parent is PPID, but for the daemon's
