@@ -300,12 +300,20 @@ int reach_config(const struct qp_config *cfg, const struct isolate_policy *pol, 
 		struct item *it = &items[i];
 		if (it->r.v == REACH_OK)
 			continue;
-		/* no qrexec-client-vm on a build machine: said, not held against the file */
-		if (!it->file && !it->sandbox) {
+		/*
+		 * No qrexec-client-vm on a build machine (not a qube): said, not
+		 * held against the file, whether the connector is the default or
+		 * written out as the shipped example does.
+		 */
+		bool qrexec_client = !strcmp(it->path, QP_QREXEC_CLIENT_VM) &&
+				     (it->r.v == REACH_MISSING || it->r.v == REACH_NO_PARENT);
+		if ((!it->file || qrexec_client) && !it->sandbox) {
 			it->warn_only = true;
 			if (warnings) {
 				report(warnings, it, self, geteuid());
-				fprintf(warnings, "  (calls through chains without a connector of their own will fail; 'connector:' names another)\n");
+				fprintf(warnings, qrexec_client && it->file
+						? "  (qrexec-client-vm is Qubes' own: outside a qube, calls through it fail; 'connector:' names another)\n"
+						: "  (calls through chains without a connector of their own will fail; 'connector:' names another)\n");
 			}
 			continue;
 		}

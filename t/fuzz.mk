@@ -14,7 +14,7 @@ CLEANFILES += $(FUZZ_TARGETS)
 
 # the configuration loader, every file of it, and the names it checks
 FUZZ_CONFIG_SRCS = $(srcdir)/orchestrator/config.c $(srcdir)/orchestrator/config_yaml.c \
-	$(srcdir)/orchestrator/config_query.c $(srcdir)/orchestrator/names.c
+	$(srcdir)/orchestrator/config_query.c $(srcdir)/orchestrator/config_bounds.c $(srcdir)/orchestrator/names.c
 t/fuzz/fuzz-descriptor: $(srcdir)/t/fuzz/fuzz_descriptor.c $(srcdir)/orchestrator/descriptor.c \
 		$(srcdir)/orchestrator/transparent.c $(FUZZ_CONFIG_SRCS)
 	$(AM_V_GEN)$(MKDIR_P) t/fuzz && $(CLANG) $(FUZZ_FLAGS) -o $@ $^ $(YAML_LIBS)
