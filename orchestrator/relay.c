@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include "conn.h"
 #include "log.h"
+#include "phases.h"
 
 /* how much one splice() or read() asks for */
 #define RELAY_CHUNK (1 << 20)
@@ -130,6 +131,7 @@ static void up_finish(struct conn *c)
 		r->to = -1;
 	}
 	r->done = true;
+	phase_mark(PHASE_UP_EOF);
 }
 
 /* The pipeline's stream towards the source ended: half-close the caller. */
@@ -151,6 +153,7 @@ static void down_finish(struct conn *c)
 	if (!c->is_socket && dup2(c->devnull, r->to) < 0)
 		log_sys(LOG_WARNING, "unable to close the output");
 	r->done = true;
+	phase_mark(PHASE_DOWN_EOF);
 }
 
 /*
@@ -182,7 +185,10 @@ void relay_caller_gone_abort(struct conn *c, const char *how)
 void relay_up(struct conn *c)
 {
 	struct relay *r = &c->up;
-	switch (relay_pump(r)) {
+	enum pump_result pr = relay_pump(r);
+	if (r->bytes)
+		phase_mark(PHASE_UP_FIRST);
+	switch (pr) {
 	case PUMP_AGAIN:
 		return;
 	case PUMP_EOF:
@@ -216,7 +222,10 @@ void relay_up(struct conn *c)
 void relay_down(struct conn *c)
 {
 	struct relay *r = &c->down;
-	switch (relay_pump(r)) {
+	enum pump_result pr = relay_pump(r);
+	if (r->bytes)
+		phase_mark(PHASE_DOWN_FIRST);
+	switch (pr) {
 	case PUMP_AGAIN:
 		return;
 	case PUMP_EOF:

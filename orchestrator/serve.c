@@ -14,6 +14,7 @@
 
 #include "descriptor.h"
 #include "log.h"
+#include "phases.h"
 #include "route.h"
 #include "serve.h"
 #include "summary.h"
@@ -208,6 +209,9 @@ int serve_connection(const struct serve_ctx *x, int fd, int limits_fd, const cha
 	int rc = 1;
 	char *buf = malloc(QP_DESCRIPTOR_MAX + 1);
 
+	phases_enable(x->o->trace_phases);
+	phase_mark_at(PHASE_ACCEPTED, start);
+	phase_mark(PHASE_HANDED);
 	struct log_connection lc = { .id = id };
 	log_set_connection(&lc);
 	if (!buf) {
@@ -231,6 +235,7 @@ int serve_connection(const struct serve_ctx *x, int fd, int limits_fd, const cha
 			rc = 111;
 		goto out;
 	}
+	phase_mark(PHASE_ROUTED);
 	if (!prep) {
 		serve_prepare(x, &own);
 		prep = &own;

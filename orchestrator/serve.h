@@ -29,6 +29,7 @@ struct serve_opts {
 	int idle_timeout_ms;      /* for chains without idle_timeout; 0: none */
 	int pipe_size;            /* the largest a data pipe may be */
 	const struct isolate_policy *isolation;
+	bool trace_phases;        /* log when each phase of a connection happened (phases.h) */
 };
 
 /* What a supervisor is forked with: the configuration of the moment (NULL: none loaded) and the baseline. */

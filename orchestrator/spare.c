@@ -19,6 +19,7 @@
 #include "fdpass.h"
 #include "isolate.h"
 #include "log.h"
+#include "phases.h"
 #include "spare.h"
 #include "serve.h"
 #include "supervise.h"
@@ -45,6 +46,7 @@ static void spare_main(int chan, void *arg)
 	struct spare_start_args *sa = arg;
 	const struct serve_ctx *x = sa->x;
 	int ctl = sa->ctl;
+	phase_mark(PHASE_SPARE_FORKED);
 	close(sa->other);
 	/* "qp-spare" in ps while it waits; a supervisor like any other once it has its connection */
 	char comm[16] = "";
@@ -66,6 +68,7 @@ static void spare_main(int chan, void *arg)
 				       : cfg->nchains == 1 ? &cfg->chains[0]
 							   : NULL;
 	warm_prepare(&warm, guess, &prep);
+	phase_mark(PHASE_SPARE_READY);
 
 	struct handoff h;
 	int fd = -1;

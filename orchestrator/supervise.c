@@ -21,6 +21,7 @@
 #include "qpf-contract.h"
 #include "conn.h"
 #include "log.h"
+#include "phases.h"
 #include "pipeline.h"
 #include "summary.h"
 #include "util.h"
@@ -280,6 +281,7 @@ static int start_pipeline(struct conn *c)
 		warm = true;
 		if (adopt_warm(c, hops, pipes) < 0)
 			goto out;
+		phase_mark(PHASE_PIPELINE);
 		goto connector;
 	}
 
@@ -319,6 +321,7 @@ static int start_pipeline(struct conn *c)
 		map = NULL; /* the connection's now */
 		if (procs_start_sandbox(c, ISOLATE_FILTERS, ip, n, m) < 0)
 			goto out;
+		phase_mark(PHASE_PIPELINE);
 	}
 
 connector:;
@@ -328,9 +331,12 @@ connector:;
 	pipeline_hop_tag(cp->tag, sizeof(cp->tag), &hops[nup]);
 	if (procs_start_connector(c, cp, pipes[nup][0], pipes[nup + 1][1]) < 0)
 		goto out;
+	phase_mark(PHASE_CONNECTOR);
 	/* the connector takes longest to start: the filters started ahead go on once it is on its way */
 	if (warm && wake_warm(c, hops) < 0)
 		goto out;
+	if (warm)
+		phase_mark(PHASE_WOKEN);
 	if (n == 0)
 		c->setup_ns = mono_ns();
 
@@ -485,6 +491,7 @@ static void after_wake(struct conn *c)
 	 * connection open.
 	 */
 	if (!c->stragglers_killed && procs_all_reaped(c)) {
+		phase_mark(PHASE_EXITED);
 		c->stragglers_killed = true;
 		supervise_end_orphans();
 	}
@@ -702,6 +709,11 @@ static void conn_finish(struct conn *c, int64_t start_ns)
 	c->res->bytes_src2dst = c->up.bytes;
 	c->res->bytes_dst2src = c->down.bytes;
 	log_summary(c, start_ns);
+	if (c->setup_ns)
+		phase_mark_at(PHASE_STARTED, c->setup_ns);
+	phase_mark(PHASE_EXITED);
+	phase_mark(PHASE_SUMMARY);
+	phases_log();
 	if (c->up.to >= 0)
 		close(c->up.to);
 	if (c->down.from >= 0)
@@ -756,6 +768,7 @@ enum qp_result supervise_connection(const struct supervise_args *a, struct super
 	c.aux_pipe = LIMITS_AUX_PIPE;
 	if (a->limits_fd >= 0 && slot_wait(&c) < 0)
 		goto out;
+	phase_mark(PHASE_SLOT);
 	if (run_admission(&c) < 0) {
 		res->result = c.terminated ? QP_ABORTED : c.sb_setup_failed ? QP_FAILED : QP_REFUSED;
 		goto out;

@@ -629,6 +629,37 @@ START_TEST(test_chain_allowlists)
 }
 END_TEST
 
+START_TEST(test_trace_phases)
+{
+	/* not by default: a call leaves its summary and nothing more */
+	echo_through("pass3", 1000);
+	ck_assert(file_wait_for(d.log, "chain=pass3 result=ok", 5000));
+	ck_assert_int_eq(file_count(d.log, "phases ("), 0);
+	daemon_teardown(&d);
+	static const char *const extra[] = { "--trace-phases", NULL };
+	daemon_start(&d, config_body, extra);
+	/* the first call after the start has its spare, or a supervisor forked on accept: both are traced */
+	echo_through("pass3", 1000);
+	echo_through("pass3", 1000);
+	ck_assert_int_eq(file_wait_count(d.log, "phases (ms after the accept at ", 2, 5000), 2);
+	char *log = file_read(d.log);
+	const char *line = strstr(log, "phases (ms after the accept at ");
+	static const char *const want[] = { " handed=", " routed=", " slot=", " pipeline=", " connector=", " up-eof=",
+					    " caller-eof=", " exited=", " sandbox-gone=", " summary=",
+					    "; connector ended ", "filter pass#3 (dst2src) ended " };
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		const char *at = strstr(line, want[i]), *eol = strchr(line, '\n');
+		ck_assert_msg(at && (!eol || at < eol), "no %s in the phases: %.*s", want[i],
+			      eol ? (int)(eol - line) : 400, line);
+	}
+	/* the caller had its EOF before the summary was written */
+	double eof = atof(strstr(line, " caller-eof=") + 12), summary = atof(strstr(line, " summary=") + 9);
+	ck_assert_msg(eof > 0 && eof <= summary, "caller-eof=%f summary=%f", eof, summary);
+	free(log);
+	assert_no_children_of(&d);
+}
+END_TEST
+
 static Suite *serve_suite(void)
 {
 	Suite *s = suite_create("serve");
@@ -656,6 +687,7 @@ static Suite *serve_suite(void)
 	tcase_add_test(tc, test_chain_allowlists);
 	tcase_add_test(tc, test_peer_credentials);
 	tcase_add_test(tc, test_reload_refuses_a_fifo);
+	tcase_add_test(tc, test_trace_phases);
 	suite_add_tcase(s, tc);
 	return s;
 }
