@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "kit/qpf.h"
 
@@ -63,5 +64,7 @@ int main(int argc, char **argv)
 	struct qpf_copy c = QPF_COPY_INIT;
 	if (qpf_copy(0, 1, &c) < 0)
 		qpf_die_sys(QPF_EXIT_SYSTEM, "unable to copy after %llu bytes", (unsigned long long)c.copied);
+	/* the next hop sees EOF now, not once this process has been torn down */
+	close(1);
 	return 0;
 }

@@ -118,5 +118,7 @@ int main(int argc, char **argv)
 		if (!eof)
 			random_pause(read_delay);
 	}
+	/* the next hop sees EOF now, not once this process has been torn down */
+	close(1);
 	return 0;
 }

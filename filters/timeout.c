@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "kit/qpf.h"
 
@@ -75,6 +76,8 @@ int main(int argc, char **argv)
 	switch (qpf_copy(0, 1, &c)) {
 	case QPF_END_EOF:
 	case QPF_END_LIMIT:
+		/* the next hop sees EOF now, not once this process has been torn down */
+		close(1);
 		return 0;
 	case QPF_END_DEADLINE:
 		qpf_log(LOG_WARNING, "open longer than %s s (%llu bytes passed): ending the connection",

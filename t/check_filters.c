@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -850,6 +851,90 @@ START_TEST(example_line_allowlist)
 }
 END_TEST
 
+/* ---- the end of the input: EOF for the next hop before the exit ---- */
+
+static const char *const *const closers[] = {
+	(const char *const[]){ "filters/pass", NULL },
+	(const char *const[]){ "filters/byte-limit", "1G", NULL },
+	(const char *const[]){ "filters/timeout", "--seconds", "600", NULL },
+	(const char *const[]){ "filters/sniff", NULL },
+	(const char *const[]){ "filters/streamline", "--max-read-delay", "0", "--max-write-delay", "0", NULL },
+	(const char *const[]){ "doc/examples/uppercase", NULL },
+	(const char *const[]){ "doc/examples/line-allowlist", "*", NULL },
+};
+
+/* waits for the traced PID to stop at EVENT (a PTRACE_EVENT_*), passing on any signal on the way */
+static void trace_until(pid_t pid, int event)
+{
+	for (;;) {
+		int st;
+		ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+		ck_assert_msg(WIFSTOPPED(st), "the filter ended (status %#x) before its exit was traced", st);
+		if (st >> 8 == (SIGTRAP | (event << 8)))
+			return;
+		int sig = WSTOPSIG(st) == SIGTRAP || WSTOPSIG(st) == SIGSTOP ? 0 : WSTOPSIG(st);
+		ck_assert_int_eq(ptrace(PTRACE_CONT, pid, NULL, (void *)(long)sig), 0);
+	}
+}
+
+/*
+ * At the end of its input a filter closes its output at once: the next
+ * hop (in the end the caller) sees EOF then, not once the process has
+ * exited and been torn down. Traced, the filter stops at the start of
+ * its exit, before the kernel closes its fds: EOF must be there already.
+ */
+START_TEST(eof_before_exit)
+{
+	const char *const *argv = closers[_i];
+	int ip[2], op[2], ep[2];
+	ck_assert_int_eq(pipe2(ip, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(op, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(ep, O_CLOEXEC), 0);
+	char *path = filter_path(argv[0]);
+	char **env = build_env(NULL);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(ip[0], 0);
+		dup2(op[1], 1);
+		dup2(ep[1], 2);
+		if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) < 0 || raise(SIGSTOP) < 0)
+			_exit(126);
+		execve(path, (char *const *)argv, env);
+		_exit(127);
+	}
+	close(ip[0]);
+	close(op[1]);
+	close(ep[1]);
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFSTOPPED(st), "status %#x: no ptrace here?", st);
+	ck_assert_int_eq(ptrace(PTRACE_SETOPTIONS, pid, NULL, (void *)(long)(PTRACE_O_TRACEEXIT | PTRACE_O_EXITKILL)), 0);
+	ck_assert_int_eq(ptrace(PTRACE_CONT, pid, NULL, NULL), 0);
+	ck_assert_int_eq(write(ip[1], "hello\n", 6), 6);
+	close(ip[1]);
+	trace_until(pid, PTRACE_EVENT_EXIT);
+	/* stopped at its exit: whatever it wrote is there, and EOF after it only if it closed fd 1 itself */
+	char buf[64];
+	size_t got = 0;
+	fcntl(op[0], F_SETFL, O_NONBLOCK);
+	ssize_t n;
+	while ((n = read(op[0], buf + got, sizeof(buf) - got)) > 0)
+		got += (size_t)n;
+	int err = errno;
+	ck_assert_msg(got == 6 && (!memcmp(buf, "hello\n", 6) || !memcmp(buf, "HELLO\n", 6)),
+		      "%s passed %zu bytes", argv[0], got);
+	ck_assert_msg(n == 0, "%s is exiting with its output still open (read: %s)", argv[0],
+		      n < 0 ? strerror(err) : "data");
+	ck_assert_int_eq(ptrace(PTRACE_CONT, pid, NULL, NULL), 0);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: status %#x", argv[0], st);
+	close(op[0]);
+	close(ep[0]);
+	free(path);
+}
+END_TEST
+
 static Suite *filters_suite(void)
 {
 	Suite *s = suite_create("filters");
@@ -908,6 +993,11 @@ static Suite *filters_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, lockdown_kills, 0, 2 * N_FORBIDDEN);
 	tcase_add_loop_test(tc, lockdown_allows_copying, 0, 2);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("end");
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, eof_before_exit, 0, (int)(sizeof(closers) / sizeof(closers[0])));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("example");

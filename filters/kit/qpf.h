@@ -148,6 +148,11 @@ int qpf_write_all(int fd, const void *buf, size_t len);
  * Returns the reason it stopped (>= 0), or -1 with errno on error (EPIPE
  * only if SIGPIPE is ignored: by default a vanished reader kills the
  * filter, which is the right outcome in a pipeline).
+ *
+ * OUT stays open. Once nothing more is to be written, close it at once
+ * (close(1)): the next hop, and in the end the caller, see EOF then, not
+ * only once this process has exited and been torn down, which would put
+ * every filter's exit on the path to the caller's EOF.
  */
 #define QPF_NO_LIMIT UINT64_MAX
 struct qpf_copy {
