@@ -98,6 +98,7 @@ struct conn {
 	int64_t resize_since_ms; /* when the shrink first found a pipe too full */
 	int resize_backoff_ms;
 	bool told_stuck;      /* the listener knows the pipes would not shrink */
+	bool told_done;       /* the listener knows the caller has had both EOFs */
 	uint64_t told_held;   /* the pages the listener was last told the data pipes hold */
 	int64_t state_ms;     /* when the listener was last told the bytes moved */
 	uint64_t state_bytes;

@@ -260,7 +260,7 @@ bool limits_busy(const struct limits *L)
 {
 	for (size_t i = 0; i < L->nconns; i++)
 		if (L->conns[i]->state == LIMITS_NEW || L->conns[i]->state == LIMITS_ADMITTING ||
-		    L->conns[i]->state == LIMITS_RUNNING)
+		    (L->conns[i]->state == LIMITS_RUNNING && !L->conns[i]->caller_done))
 			return true;
 	return false;
 }
@@ -586,6 +586,7 @@ void limits_on_readable(struct limits *L, struct limits_conn *c, int64_t now_ms)
 			on_ask(L, c, &m, now_ms);
 			break;
 		case LIMITS_STATE:
+			c->caller_done |= m.caller_done != 0;
 			if (holds_pipes(c)) {
 				bool was_stuck = c->stuck;
 				uint64_t was_held = c->held_pages;

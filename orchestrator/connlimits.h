@@ -115,6 +115,7 @@ struct limits_msg {
 	uint32_t idle_pipes;       /* STATE: data pipes of a direction that carries nothing: one page each */
 	int64_t waited_ms;         /* GRANT, DENY */
 	uint64_t bytes_src2dst, bytes_dst2src; /* STATE */
+	uint32_t caller_done;      /* STATE: 1 once the caller has had both EOFs (what remains is the processes' ends) */
 	char source[LIMITS_QUBE_MAX];
 	char target[LIMITS_QUBE_MAX];
 	char chain[LIMITS_NAME_MAX];
@@ -157,6 +158,7 @@ struct limits_conn {
 	uint64_t held_pages;       /* what its data pipes hold, as it last said */
 	bool stuck;                /* its pipes were too full to shrink to data_pages */
 	uint64_t bytes_src2dst, bytes_dst2src; /* as last reported (at most about once a second) */
+	bool caller_done;          /* its caller has had both EOFs: it no longer counts as busy (limits_busy) */
 	struct limits_group *src, *chn;
 	struct limits_conn *src_next; /* the source's connections, in the order they asked */
 };
@@ -198,7 +200,11 @@ void limits_free(struct limits *L);
  */
 struct limits_conn *limits_add(struct limits *L, const char *id, pid_t pid, int chan, int64_t now_ns);
 
-/* Whether a connection is being set up or runs (one that waits for a slot or ends does not count). */
+/*
+ * Whether a connection is being set up or runs (one that waits for a slot
+ * or ends does not count, nor one whose caller has had both EOFs: what
+ * remains of it, its processes' ends, is off its caller's path).
+ */
 bool limits_busy(const struct limits *L);
 
 /* Whether a connection has not asked for its slot yet (its descriptor is being read). */

@@ -249,12 +249,13 @@ static void spare_fork(struct listener *L)
 }
 
 /*
- * The next spare is forked once no connection has arrived for a moment,
- * or as soon as none is being set up or running: forked at once, it would
- * take the CPU from the connection just handed over, whose set-up it is
- * meant to spare. After a moment, it still waits a little for the
- * connections that have not asked for a slot yet: the chain of the last
- * to ask is the one it starts ahead (warm.h).
+ * The next spare is forked as soon as no connection is being set up or
+ * running for a caller that still waits for its EOF (limits_busy), or,
+ * while one is, once none has arrived for SPARE_BUSY_MS: forked at once,
+ * it would take the CPU from the connection just handed over, whose
+ * set-up and answer it is meant to spare. After that moment, it still
+ * waits a little for the connections that have not asked for a slot yet:
+ * the chain of the last to ask is the one it starts ahead (warm.h).
  */
 static void listener_spare_due(struct listener *L, bool accept_ready)
 {
@@ -360,7 +361,7 @@ static void hand_over(struct listener *L, int fd, const char *id)
 		kill(pid, SIGKILL);
 	}
 	if (L->o->spare)
-		L->spare_due = mono_ms() + SPARE_IDLE_MS;
+		L->spare_due = mono_ms() + SPARE_BUSY_MS;
 }
 
 static void listener_accept(struct listener *L)

@@ -160,6 +160,7 @@ void slot_tell(struct conn *c, enum limits_state state, uint64_t held, bool stuc
 		.idle_pipes = idle_pipes(c),
 		.bytes_src2dst = c->up.bytes,
 		.bytes_dst2src = c->down.bytes,
+		.caller_done = c->up.done && c->down.done,
 	};
 	if (send(c->a->limits_fd, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(m)) {
 		c->told_idle = m.idle_pipes;

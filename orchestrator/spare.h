@@ -15,12 +15,21 @@
  * sandbox its filters will run in, cost the caller nothing when it comes.
  * The listener keeps one spare; on accept it hands the connection's fd to
  * it (SCM_RIGHTS over a socketpair), and forks the next one once no
- * connection has come for SPARE_IDLE_MS (under a burst of calls, each
- * gets a supervisor forked on accept, as without a spare). A spare holds
- * the configuration of the moment it was forked: on reload it is replaced.
+ * connection is being set up or runs for a caller that still waits for
+ * its EOF, or, while one does, once none has come for SPARE_BUSY_MS
+ * (under a burst of calls, each gets a supervisor forked on accept, as
+ * without a spare). A spare holds the configuration of the moment it was
+ * forked: on reload it is replaced.
  */
-/* how long the listener must have had no new connection before it forks the next spare */
-#define SPARE_IDLE_MS 5
+/*
+ * While a connection is being set up or runs for its caller, how long
+ * after the last accept the next spare waits: its fork, sandbox and
+ * filters' execs would take the CPU from that call, which on a slow
+ * machine lasts longer than its set-up (the proxy's part of an ordinary
+ * call is over well within it). Past that, a long transfer or a slow
+ * destination does not keep the next call from finding a spare.
+ */
+#define SPARE_BUSY_MS 20
 /* past that, how much longer it waits for accepted connections to name their chain (warm.h) */
 #define SPARE_HINT_WAIT_MS 50
 /* how long a dropped spare may take to end what it started before it is killed */

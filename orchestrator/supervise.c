@@ -499,6 +499,15 @@ static void after_wake(struct conn *c)
 		relay_up(c);
 	if (!c->aborting && !c->down.done && c->down.from_ready && c->down.to_ready)
 		relay_down(c);
+	/*
+	 * The call is over for its caller: what remains (the processes'
+	 * exits, the sandbox's end, the summary) is off its path, and the
+	 * listener may prepare the next spare now (listener.c).
+	 */
+	if (c->up.done && c->down.done && !c->told_done && c->a->limits_fd >= 0) {
+		c->told_done = true;
+		slot_tell(c, LIMITS_RUNNING, c->told_held, c->told_stuck);
+	}
 	uint64_t moved = c->up.bytes + c->up.discarded + c->down.bytes;
 	if (moved != c->moved) {
 		c->moved = moved;

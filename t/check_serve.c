@@ -5,6 +5,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -629,6 +630,54 @@ START_TEST(test_chain_allowlists)
 }
 END_TEST
 
+START_TEST(test_caller_eof_before_exits)
+{
+	/*
+	 * The caller has its answer and its EOF as soon as the last byte has
+	 * passed: the supervisor shuts the socket down without waiting for
+	 * the processes' exits. A filter that closed its output and lingers
+	 * keeps the connection (and its summary) going, not the caller.
+	 */
+	char release[512], body[1024];
+	/* beside the filter: its own directory stays visible in the sandbox */
+	snprintf(release, sizeof(release), "%s/t/linger-release.%d", builddir(), (int)getpid());
+	unlink(release);
+	snprintf(body, sizeof(body),
+		 "connector: [\"@B@/t/fake-connector\", \"{target}\", \"{service}\"]\n"
+		 "filter_path: [\"@B@/filters\"]\n"
+		 "chains:\n"
+		 "  linger:\n"
+		 "    filters:\n"
+		 "      - pass\n"
+		 "      - name: \"@B@/t/test-filter\"\n"
+		 "        args: [linger, \"%s\"]\n"
+		 "        direction: dst2src\n",
+		 release);
+	daemon_teardown(&d);
+	daemon_start(&d, body, NULL);
+	struct xfer x;
+	int fd = call_vm(&d, "linger", "target-vm", "test.Echo");
+	call_transfer(fd, 100000, 11, 60000, &x);
+	ck_assert_msg(!x.timed_out, "the caller did not get its EOF");
+	ck_assert_uint_eq(x.recv, 100000);
+	ck_assert_msg(x.recv_hash == x.sent_hash, "bytes differ");
+	ck_assert(file_wait_for(d.log, "test-filter: lingering", 5000));
+	/* the filter still runs: no summary yet, and the next spare is there meanwhile */
+	ck_assert_int_eq(file_count(d.log, "chain=linger result="), 0);
+	ck_assert_int_gt(daemon_wait_spare(&d), 0);
+	ck_assert_int_eq(file_count(d.log, "chain=linger result="), 0);
+	/* once it has gone, the one summary, with everything counted */
+	int rf = open(release, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	ck_assert_int_ge(rf, 0);
+	close(rf);
+	ck_assert(file_wait_for(d.log, "chain=linger result=ok", 5000));
+	ck_assert_int_eq(file_count(d.log, "chain=linger result="), 1);
+	ck_assert(file_wait_for(d.log, "src2dst=100000 dst2src=100000", 5000));
+	unlink(release);
+	assert_no_children_of(&d);
+}
+END_TEST
+
 START_TEST(test_trace_phases)
 {
 	/* not by default: a call leaves its summary and nothing more */
@@ -688,6 +737,7 @@ static Suite *serve_suite(void)
 	tcase_add_test(tc, test_peer_credentials);
 	tcase_add_test(tc, test_reload_refuses_a_fifo);
 	tcase_add_test(tc, test_trace_phases);
+	tcase_add_test(tc, test_caller_eof_before_exits);
 	suite_add_tcase(s, tc);
 	return s;
 }
