@@ -8,8 +8,8 @@
 
 #include "kit/qpf.h"
 
-/* started ahead of its connection when the proxy can (qpf.h) */
-QPF_PRESTART;
+/* started ahead of its connection when the proxy can, and locked down before it (qpf.h) */
+QPF_PRESTART_LOCKED;
 
 _Noreturn static void usage(void)
 {

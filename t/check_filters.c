@@ -935,6 +935,167 @@ START_TEST(eof_before_exit)
 }
 END_TEST
 
+/* ---- started ahead (QPF_PRESTART_LOCKED): locked down before the connection, which comes later ---- */
+
+struct ahead {
+	pid_t pid;
+	int in, out, err; /* our ends: its stdin, stdout, and the socket on its fd 2 */
+};
+
+/* starts REL with ARGV as the proxy starts a filter ahead: QREXEC_PROXY_PRESTART=1 alone, a socket on fd 2 */
+static void start_ahead(const char *rel, const char *const *argv, struct ahead *a)
+{
+	int ip[2], op[2], sv[2];
+	ck_assert_int_eq(pipe2(ip, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(op, O_CLOEXEC), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	char *path = filter_path(rel);
+	char *args[16];
+	size_t n = 0;
+	args[n++] = path;
+	for (; argv && *argv && n < 15; argv++)
+		args[n++] = (char *)*argv;
+	args[n] = NULL;
+	static char *const env[] = { "QREXEC_PROXY_PRESTART=1", NULL };
+	a->pid = fork();
+	ck_assert_int_ge(a->pid, 0);
+	if (a->pid == 0) {
+		dup2(ip[0], 0);
+		dup2(op[1], 1);
+		dup2(sv[1], 2);
+		execve(path, args, env);
+		_exit(127);
+	}
+	close(ip[0]);
+	close(op[1]);
+	close(sv[1]);
+	a->in = ip[1];
+	a->out = op[0];
+	a->err = sv[0];
+	free(path);
+}
+
+/* the number of seccomp programs PID has loaded (Seccomp_filters in /proc/PID/status), -1 if unknown */
+static int seccomp_filters(pid_t pid)
+{
+	char path[64], line[256];
+	int n = -1;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "Seccomp_filters:", 16))
+			n = atoi(line + 16);
+	fclose(f);
+	return n;
+}
+
+/* waits until the filter has locked itself down, its environment still to come */
+static void wait_locked_ahead(const struct ahead *a)
+{
+	/* a generous floor (60 s, QP_TEST_WAIT_MS to change it), as everywhere in the suite */
+	const char *w = getenv("QP_TEST_WAIT_MS");
+	int64_t end = (int64_t)(now_s() * 1000) + (w && atoi(w) > 0 ? atoi(w) : 60000);
+	while (seccomp_filters(a->pid) < 1 && (int64_t)(now_s() * 1000) < end)
+		poll(NULL, 0, 10);
+	ck_assert_msg(seccomp_filters(a->pid) >= 1, "started ahead, the filter did not lock itself down before its call");
+	struct pollfd p = { .fd = a->out, .events = POLLIN };
+	ck_assert_int_eq(poll(&p, 1, 0), 0);
+}
+
+/* what the supervisor writes on the filter's fd 2: a 32-bit length, then NAME=VALUE strings each ended by a NUL */
+static void send_environment(int fd, const char *const *env)
+{
+	char buf[1024];
+	uint32_t len = 0;
+	for (const char *const *e = env; *e; e++) {
+		size_t l = strlen(*e) + 1;
+		ck_assert_uint_lt(sizeof(len) + len + l, sizeof(buf));
+		memcpy(buf + sizeof(len) + len, *e, l);
+		len += (uint32_t)l;
+	}
+	memcpy(buf, &len, sizeof(len));
+	ck_assert_int_eq(write(fd, buf, sizeof(len) + len), (ssize_t)(sizeof(len) + len));
+}
+
+/* feeds IN, then EOF; collects stdout and what it logged; returns its exit status */
+static int finish_ahead(struct ahead *a, const char *in, unsigned char **out, size_t *outlen, char **log)
+{
+	size_t n = strlen(in);
+	ck_assert_int_eq(write(a->in, in, n), (ssize_t)n);
+	close(a->in);
+	*out = NULL;
+	*outlen = 0;
+	unsigned char *err = NULL;
+	size_t errlen = 0;
+	char buf[4096];
+	ssize_t got;
+	while ((got = read(a->out, buf, sizeof(buf))) > 0)
+		append(out, outlen, buf, (size_t)got);
+	shutdown(a->err, SHUT_WR);
+	while ((got = read(a->err, buf, sizeof(buf))) > 0)
+		append(&err, &errlen, buf, (size_t)got);
+	if (!*out)
+		append(out, outlen, "", 0);
+	if (!err)
+		append(&err, &errlen, "", 0);
+	*log = (char *)err;
+	int st;
+	ck_assert_int_eq(waitpid(a->pid, &st, 0), a->pid);
+	close(a->out);
+	close(a->err);
+	return st;
+}
+
+START_TEST(ahead_locked_then_environment)
+{
+	/* sniff reads its environment for every log line: the one that came after the lock-down */
+	static const char *const argv[] = { "--format", "text", NULL };
+	struct ahead a;
+	start_ahead("filters/sniff", argv, &a);
+	wait_locked_ahead(&a);
+	static const char *const env[] = { "PATH=/usr/bin:/bin", "QREXEC_REMOTE_DOMAIN=vm-early",
+					   "QREXEC_PROXY_DIRECTION=src2dst", "QREXEC_PROXY_CHAIN=c",
+					   "QREXEC_PROXY_TARGET=t", "QREXEC_PROXY_SERVICE=s",
+					   "QREXEC_PROXY_CONNECTION=0123", NULL };
+	send_environment(a.err, env);
+	unsigned char *out;
+	size_t outlen;
+	char *log;
+	int st = finish_ahead(&a, "started ahead\n", &out, &outlen, &log);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x; log: %s", st, log);
+	ck_assert_str_eq((char *)out, "started ahead\n");
+	ck_assert_msg(strstr(log, "src2dst source=vm-early target=t chain=c service=s conn=0123"), "log: %s", log);
+	free(out);
+	free(log);
+}
+END_TEST
+
+START_TEST(ahead_timeout_counts_from_its_call)
+{
+	/* a timeout started ahead waited longer than its time for its call: its time starts with the call */
+	static const char *const argv[] = { "--seconds", "1", NULL };
+	struct ahead a;
+	double t0 = now_s();
+	start_ahead("filters/timeout", argv, &a);
+	wait_locked_ahead(&a);
+	/* the spare's wait, longer than --seconds: the condition under test, not a wait for an event */
+	while (now_s() - t0 < 1.5)
+		poll(NULL, 0, 50);
+	static const char *const env[] = { "PATH=/usr/bin:/bin", "QREXEC_PROXY_DIRECTION=src2dst", NULL };
+	send_environment(a.err, env);
+	unsigned char *out;
+	size_t outlen;
+	char *log;
+	int st = finish_ahead(&a, "in time\n", &out, &outlen, &log);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x; log: %s", st, log);
+	ck_assert_str_eq((char *)out, "in time\n");
+	free(out);
+	free(log);
+}
+END_TEST
+
 static Suite *filters_suite(void)
 {
 	Suite *s = suite_create("filters");
@@ -998,6 +1159,12 @@ static Suite *filters_suite(void)
 	tc = tcase_create("end");
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, eof_before_exit, 0, (int)(sizeof(closers) / sizeof(closers[0])));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("ahead");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, ahead_locked_then_environment);
+	tcase_add_test(tc, ahead_timeout_counts_from_its_call);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("example");

@@ -75,6 +75,36 @@ void qpf_init(const char *argv0);
 	extern int qpf_prestart_note_
 
 /*
+ * QPF_PRESTART_LOCKED;  (instead of QPF_PRESTART, in a filter that locks
+ * itself down with qpf_lockdown() and reads its environment, and takes
+ * the time its connection started, only after that)
+ *
+ * The same, with more of the start-up done ahead: qpf_init() does not
+ * wait, so the filter parses its arguments, opens what it needs and
+ * locks itself down before its connection exists, and qpf_lockdown()
+ * waits for the environment once the seccomp program is loaded. Loading
+ * one costs the kernel its compilation (and, in a VM, interrupts to the
+ * other cores): with this, a call does not wait for it nor share the
+ * CPU with it. Nothing before qpf_lockdown() may read the environment,
+ * or write to stdout. The kit's copy loops wait for the environment too
+ * (qpf_wait_environment()), should the filter not lock itself down.
+ */
+#define QPF_PRESTART_LOCKED \
+	QPF_PRESTART;       \
+	const int qpf_prestart_locked = 1
+/* defined (to 1) by QPF_PRESTART_LOCKED only */
+extern const int qpf_prestart_locked __attribute__((weak));
+
+/*
+ * In a filter marked QPF_PRESTART_LOCKED and started ahead, waits for the
+ * connection's environment if it has not come yet, and puts it in place;
+ * anywhere else it returns at once. qpf_lockdown() and the copy loops
+ * call it: a filter calls it itself only to read its environment without
+ * them.
+ */
+void qpf_wait_environment(void);
+
+/*
  * Call it once the arguments are parsed (and found good), before opening
  * anything or reading a byte: when the proxy runs the filter only to
  * check its arguments (QREXEC_PROXY_DIRECTION=check, at `qrexec-proxy
