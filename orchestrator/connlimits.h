@@ -159,6 +159,8 @@ struct limits_conn {
 	bool stuck;                /* its pipes were too full to shrink to data_pages */
 	uint64_t bytes_src2dst, bytes_dst2src; /* as last reported (at most about once a second) */
 	bool caller_done;          /* its caller has had both EOFs: it no longer counts as busy (limits_busy) */
+	bool pregranted;           /* admitted before it asked (limits_pregrant): its source and chain come later */
+	bool behind_unasked;       /* waits only because of connections admitted before they asked (see there) */
 	struct limits_group *src, *chn;
 	struct limits_conn *src_next; /* the source's connections, in the order they asked */
 };
@@ -180,6 +182,7 @@ struct limits {
 	size_t nsources, nchains;
 	size_t capsources, capchains;
 	int running, queued;
+	int unasked;               /* admitted before they asked (limits_pregrant), and not asked yet */
 	uint64_t next_seq;
 	unsigned page;             /* bytes */
 	unsigned budget_pages;
@@ -199,6 +202,18 @@ void limits_free(struct limits *L);
  * CHAN is not taken).
  */
 struct limits_conn *limits_add(struct limits *L, const char *id, pid_t pid, int chan, int64_t now_ns);
+
+/*
+ * C, just added, is the only connection in the book: whatever source and
+ * chain its descriptor names, no limit can hold it back, so it is
+ * admitted now, before it asks (its supervisor does not wait for the
+ * answer; the grant that follows its request brings its pipes' size).
+ * Until it has asked, any of the others may be of its source and chain:
+ * they wait rather than pass a limit it might make them pass, but are
+ * neither refused nor told they wait on its account. Returns whether C was
+ * admitted so (false: it is not alone).
+ */
+bool limits_pregrant(struct limits *L, struct limits_conn *c);
 
 /*
  * Whether a connection is being set up or runs (one that waits for a slot

@@ -343,8 +343,11 @@ static void hand_over(struct listener *L, int fd, const char *id)
 {
 	int64_t start = mono_ns();
 	int chan = -1;
-	pid_t pid = spare_take(&L->spare, fd, id, start, &chan);
+	/* alone in the book: no limit can hold it, whatever it asks for, so it need not wait to be told */
+	bool alone = L->book.nconns == 0;
+	pid_t pid = spare_take(&L->spare, fd, id, start, alone, &chan);
 	if (pid < 0) {
+		alone = false;
 		pid = serve_fork(&L->ctx, fd, id, start, &chan, NULL, NULL);
 		if (pid < 0) {
 			log_sys(LOG_ERR, "connection %s: unable to fork its supervisor", id);
@@ -354,10 +357,15 @@ static void hand_over(struct listener *L, int fd, const char *id)
 		}
 	}
 	close(fd);
-	if (!limits_add(&L->book, id, pid, chan, start)) {
+	struct limits_conn *c = limits_add(&L->book, id, pid, chan, start);
+	if (!c) {
 		/* without a place in the book it can never be admitted: end it now */
 		log_msg(LOG_ERR, "connection %s: out of memory for the connection table", id);
 		close(chan);
+		kill(pid, SIGKILL);
+	} else if (alone && !limits_pregrant(&L->book, c)) {
+		/* cannot be: it was alone; a supervisor that runs uncounted must not */
+		log_msg(LOG_ERR, "connection %s: admitted ahead but not alone in the book: ending it", id);
 		kill(pid, SIGKILL);
 	}
 	if (L->o->spare)

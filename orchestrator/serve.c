@@ -99,7 +99,7 @@ pid_t serve_fork(const struct serve_ctx *x, int fd, const char *id, int64_t star
 		run_instead(sv[1], arg);
 		code = 111; /* a spare does not return */
 	} else {
-		code = serve_connection(x, fd, sv[1], id, NULL, NULL, start_ns);
+		code = serve_connection(x, fd, sv[1], id, NULL, NULL, start_ns, false);
 	}
 	config_free(x->cfg);
 	exit(code);
@@ -200,7 +200,7 @@ static int take_descriptor(const struct serve_ctx *x, int fd, const char *id, in
 }
 
 int serve_connection(const struct serve_ctx *x, int fd, int limits_fd, const char *id,
-		     struct isolate_prepared *prep, struct warm *warm, int64_t start_ns)
+		     struct isolate_prepared *prep, struct warm *warm, int64_t start_ns, bool pregranted)
 {
 	int64_t start = start_ns ? start_ns : mono_ns();
 	struct qp_descriptor d;
@@ -255,6 +255,7 @@ int serve_connection(const struct serve_ctx *x, int fd, int limits_fd, const cha
 		.idle_timeout_ms = x->o->idle_timeout_ms,
 		.pipe_size = x->o->pipe_size,
 		.limits_fd = limits_fd,
+		.pregranted = pregranted,
 		.start_ns = start,
 		.prepared = prep,
 		.warm = warm,

@@ -73,10 +73,12 @@ void serve_prepare(const struct serve_ctx *x, struct isolate_prepared *prep);
  * checks the descriptor, routes the call, asks the listener for a slot
  * over LIMITS_FD (-1: none, run at once) and runs it, in the sandbox PREP
  * prepared (NULL: one is built) with WARM, the filters started ahead
- * (warm.h), or NULL. START_NS: when it was accepted (0: now). Every
- * connection ends with one summary. Returns the process exit code.
+ * (warm.h), or NULL. START_NS: when it was accepted (0: now). PREGRANTED:
+ * the listener admitted it before it asked (connlimits.h): it asks all
+ * the same, and does not wait for the answer. Every connection ends with
+ * one summary. Returns the process exit code.
  */
 int serve_connection(const struct serve_ctx *x, int fd, int limits_fd, const char *id,
-		     struct isolate_prepared *prep, struct warm *warm, int64_t start_ns);
+		     struct isolate_prepared *prep, struct warm *warm, int64_t start_ns, bool pregranted);
 
 #endif

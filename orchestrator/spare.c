@@ -29,6 +29,7 @@
 /* what travels with the fd */
 struct handoff {
 	char id[17];
+	uint8_t alone;     /* admitted before it asks: no wait for the slot */
 	int64_t start_ns;
 };
 
@@ -84,7 +85,7 @@ static void spare_main(int chan, void *arg)
 	} else {
 		h.id[sizeof(h.id) - 1] = '\0';
 		prctl(PR_SET_NAME, comm, 0, 0, 0);
-		code = serve_connection(x, fd, chan, h.id, &prep, &warm, h.start_ns);
+		code = serve_connection(x, fd, chan, h.id, &prep, &warm, h.start_ns, h.alone != 0);
 	}
 	warm_discard(&warm);
 	isolate_discard(&prep);
@@ -117,11 +118,11 @@ int spare_start(struct spare *s, const struct serve_ctx *x, const char *hint)
 	return 0;
 }
 
-pid_t spare_take(struct spare *s, int fd, const char *id, int64_t start_ns, int *chan)
+pid_t spare_take(struct spare *s, int fd, const char *id, int64_t start_ns, bool alone, int *chan)
 {
 	if (s->pid <= 0 || s->ctl < 0)
 		return -1;
-	struct handoff h = { .start_ns = start_ns };
+	struct handoff h = { .start_ns = start_ns, .alone = alone };
 	snprintf(h.id, sizeof(h.id), "%s", id);
 	if (fdpass_send(s->ctl, &h, sizeof(h), NULL, 0, &fd, 1, MSG_DONTWAIT) < 0) {
 		/* a spare that cannot take it is of no use any more */

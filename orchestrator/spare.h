@@ -51,12 +51,14 @@ struct spare {
 int spare_start(struct spare *s, const struct serve_ctx *x, const char *hint);
 
 /*
- * Hands connection FD (its ID and accept time START_NS) to the spare.
- * Returns the spare's pid, now a supervisor of that connection, with the
- * listener's end of its admission channel in *CHAN (the caller's now), or
- * -1 when there is no spare or it did not take it (the caller still owns FD).
+ * Hands connection FD (its ID and accept time START_NS) to the spare;
+ * ALONE: it is the only connection in the book, admitted before it asks
+ * (limits_pregrant), so the spare does not wait for its slot. Returns the
+ * spare's pid, now a supervisor of that connection, with the listener's
+ * end of its admission channel in *CHAN (the caller's now), or -1 when
+ * there is no spare or it did not take it (the caller still owns FD).
  */
-pid_t spare_take(struct spare *s, int fd, const char *id, int64_t start_ns, int *chan);
+pid_t spare_take(struct spare *s, int fd, const char *id, int64_t start_ns, bool alone, int *chan);
 
 /* Ends the spare and reaps it (reload, stop). */
 void spare_drop(struct spare *s);

@@ -665,12 +665,15 @@ static int conn_run(struct conn *c)
 		return -1;
 	}
 	if (start_pipeline(c) < 0) {
+		slot_ask_pending(c);
 		if (c->res->result == QP_OK)
 			c->res->result = QP_FAILED;
 		procs_kill_all(c);
 		procs_reap_all(c);
 		return -1;
 	}
+	/* the listener is woken only now: earlier, it would take the CPU from the pipeline's start */
+	slot_ask_pending(c);
 	c->idle_ms = a->chain->idle_timeout_ms >= 0 ? a->chain->idle_timeout_ms : a->idle_timeout_ms;
 	c->active_ms = mono_ms();
 	c->dir_idle_at_ms = c->active_ms + DIR_IDLE_AFTER_MS;
@@ -778,6 +781,9 @@ enum qp_result supervise_connection(const struct supervise_args *a, struct super
 	if (a->limits_fd >= 0 && slot_wait(&c) < 0)
 		goto out;
 	phase_mark(PHASE_SLOT);
+	/* admission checks take their time: the book learns whose the connection is first */
+	if (a->chain->nadmit > 0)
+		slot_ask_pending(&c);
 	if (run_admission(&c) < 0) {
 		res->result = c.terminated ? QP_ABORTED : c.sb_setup_failed ? QP_FAILED : QP_REFUSED;
 		goto out;
