@@ -68,5 +68,6 @@ int main(int argc, char **argv)
 		qpf_die_sys(QPF_EXIT_SYSTEM, "unable to copy after %llu bytes", (unsigned long long)c.copied);
 	/* the next hop sees EOF now, not once this process has been torn down */
 	close(1);
+	qpf_done();
 	return 0;
 }

@@ -237,6 +237,7 @@ int main(int argc, char **argv)
 	}
 	/* the next hop sees EOF now, not once this process has been torn down */
 	close(1);
+	qpf_done();
 	qpf_log(LOG_INFO, "%send offset=%llu", header, (unsigned long long)offset);
 	return 0;
 }

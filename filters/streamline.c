@@ -120,5 +120,6 @@ int main(int argc, char **argv)
 	}
 	/* the next hop sees EOF now, not once this process has been torn down */
 	close(1);
+	qpf_done();
 	return 0;
 }

@@ -82,6 +82,7 @@ int main(int argc, char **argv)
 	case QPF_END_LIMIT:
 		/* the next hop sees EOF now, not once this process has been torn down */
 		close(1);
+		qpf_done();
 		return 0;
 	case QPF_END_DEADLINE:
 		qpf_log(LOG_WARNING, "open longer than %s s (%llu bytes passed): ending the connection",

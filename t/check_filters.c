@@ -801,7 +801,7 @@ END_TEST
 
 /* ---- the lock-down ---- */
 
-static const char *const forbidden[] = { "open", "socket", "execve" };
+static const char *const forbidden[] = { "open", "socket", "execve", "renice-parent", "renice-group" };
 /* the kit's lock-down (libseccomp at run time) and the built-ins' (precompiled) */
 static const char *const misbehaving[] = { "t/filter-misbehave", "t/filter-misbehave-builtin" };
 #define N_FORBIDDEN (int)(sizeof(forbidden) / sizeof(forbidden[0]))
@@ -853,6 +853,7 @@ END_TEST
 
 /* ---- the end of the input: EOF for the next hop before the exit ---- */
 
+/* the kit's filters (not the plain-POSIX example, the last) also yield the CPU for what is left: qpf_done() */
 static const char *const *const closers[] = {
 	(const char *const[]){ "filters/pass", NULL },
 	(const char *const[]){ "filters/byte-limit", "1G", NULL },
@@ -926,6 +927,18 @@ START_TEST(eof_before_exit)
 		      "%s passed %zu bytes", argv[0], got);
 	ck_assert_msg(n == 0, "%s is exiting with its output still open (read: %s)", argv[0],
 		      n < 0 ? strerror(err) : "data");
+	/* field 19 of /proc/PID/stat: the nice value its exit runs at */
+	char statpath[64], stat[1024];
+	snprintf(statpath, sizeof(statpath), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(statpath, "re");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(stat, sizeof(stat), f));
+	fclose(f);
+	const char *p = strrchr(stat, ')');
+	int nice = 0;
+	ck_assert_int_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %d", &nice), 1);
+	bool kit = _i != (int)(sizeof(closers) / sizeof(closers[0])) - 1;
+	ck_assert_msg(!kit || nice == 19, "%s exits at nice %d, not 19 (qpf_done)", argv[0], nice);
 	ck_assert_int_eq(ptrace(PTRACE_CONT, pid, NULL, NULL), 0);
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: status %#x", argv[0], st);

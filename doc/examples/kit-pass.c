@@ -12,5 +12,6 @@ int main(int argc, char **argv)
 	if (qpf_copy(0, 1, &c) < 0)
 		qpf_die_sys(111, "unable to copy");
 	close(1); /* EOF for the next hop now, not at exit */
+	qpf_done();
 	return 0;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -478,6 +479,14 @@ int qpf_copy(int in, int out, struct qpf_copy *c)
 			last_move = qpf_now_ns();
 		}
 	}
+}
+
+void qpf_done(void)
+{
+	int saved = errno;
+	/* a process may always lower its own priority: nothing to do when it cannot */
+	(void)setpriority(PRIO_PROCESS, 0, 19);
+	errno = saved;
 }
 
 int qpf_discard(int in, int nullfd, uint64_t *discarded)

@@ -201,6 +201,16 @@ enum qpf_copy_end {
 int qpf_copy(int in, int out, struct qpf_copy *c);
 
 /*
+ * The filter's work for its call is done (its output closed, as a rule:
+ * close(1) first): what is left of it, its exit and teardown, and a last
+ * log line, takes the CPU from nothing that still carries the call (the
+ * connector starting, the hops of the answer, the next call). It lowers
+ * the process's priority to the least (nice 19; the lock-down allows that
+ * for this process only). Then return from main().
+ */
+void qpf_done(void);
+
+/*
  * Reads IN to its end and throws the data away, so the writer upstream is
  * never blocked nor killed by a broken pipe. NULLFD, if not -1, is an fd
  * open on /dev/null (opened before the lock-down): data then goes there
