@@ -66,8 +66,8 @@ int main(int argc, char **argv)
 	struct qpf_copy c = QPF_COPY_INIT;
 	if (qpf_copy(0, 1, &c) < 0)
 		qpf_die_sys(QPF_EXIT_SYSTEM, "unable to copy after %llu bytes", (unsigned long long)c.copied);
+	qpf_done();
 	/* the next hop sees EOF now, not once this process has been torn down */
 	close(1);
-	qpf_done();
 	return 0;
 }

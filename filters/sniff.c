@@ -235,9 +235,9 @@ int main(int argc, char **argv)
 		log_chunk(buf, (size_t)n, offset);
 		offset += (uint64_t)n;
 	}
+	qpf_done();
 	/* the next hop sees EOF now, not once this process has been torn down */
 	close(1);
-	qpf_done();
 	qpf_log(LOG_INFO, "%send offset=%llu", header, (unsigned long long)offset);
 	return 0;
 }

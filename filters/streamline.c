@@ -118,8 +118,8 @@ int main(int argc, char **argv)
 		if (!eof)
 			random_pause(read_delay);
 	}
+	qpf_done();
 	/* the next hop sees EOF now, not once this process has been torn down */
 	close(1);
-	qpf_done();
 	return 0;
 }

@@ -80,9 +80,9 @@ int main(int argc, char **argv)
 	switch (qpf_copy(0, 1, &c)) {
 	case QPF_END_EOF:
 	case QPF_END_LIMIT:
+		qpf_done();
 		/* the next hop sees EOF now, not once this process has been torn down */
 		close(1);
-		qpf_done();
 		return 0;
 	case QPF_END_DEADLINE:
 		qpf_log(LOG_WARNING, "open longer than %s s (%llu bytes passed): ending the connection",

@@ -40,7 +40,7 @@ int main(int argc, char **argv)
 	struct qpf_copy c = QPF_COPY_INIT;
 	if (qpf_copy(0, 1, &c) < 0)
 		return 111;
-	close(1);
 	qpf_done(); /* its own priority: allowed */
+	close(1);
 	return 0;
 }

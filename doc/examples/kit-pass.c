@@ -11,7 +11,7 @@ int main(int argc, char **argv)
 	struct qpf_copy c = QPF_COPY_INIT;
 	if (qpf_copy(0, 1, &c) < 0)
 		qpf_die_sys(111, "unable to copy");
-	close(1); /* EOF for the next hop now, not at exit */
 	qpf_done();
+	close(1); /* EOF for the next hop now, not at exit */
 	return 0;
 }

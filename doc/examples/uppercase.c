@@ -37,8 +37,8 @@ int main(int argc, char **argv)
 		if (n < 0)
 			qpf_die_sys(111, "unable to read");
 		if (n == 0) {
-			close(1); /* EOF for the next hop now, not at exit */
 			qpf_done();
+			close(1); /* EOF for the next hop now, not at exit */
 			return 0;
 		}
 		for (ssize_t i = 0; i < n; i++)

@@ -201,12 +201,12 @@ enum qpf_copy_end {
 int qpf_copy(int in, int out, struct qpf_copy *c);
 
 /*
- * The filter's work for its call is done (its output closed, as a rule:
- * close(1) first): what is left of it, its exit and teardown, and a last
- * log line, takes the CPU from nothing that still carries the call (the
- * connector starting, the hops of the answer, the next call). It lowers
- * the process's priority to the least (nice 19; the lock-down allows that
- * for this process only). Then return from main().
+ * The filter's work for its call is done: what is left of it (closing
+ * its output, its exit and teardown, a last log line) takes the CPU from
+ * nothing that still carries the call (the next hop, which the close
+ * wakes, the connector starting, the hops of the answer). It lowers the
+ * process's priority to the least (nice 19; the lock-down allows that for
+ * this process only). Then close(1), and return from main().
  */
 void qpf_done(void);
 
