@@ -325,22 +325,7 @@ static int start_pipeline(struct conn *c)
 	}
 
 connector:;
-	/* the connector, outside the sandbox, while the sandbox's init starts the filters */
-	struct proc *cp = &c->procs[nup];
-	cp->is_connector = true;
-	pipeline_hop_tag(cp->tag, sizeof(cp->tag), &hops[nup]);
-	if (procs_start_connector(c, cp, pipes[nup][0], pipes[nup + 1][1]) < 0)
-		goto out;
-	phase_mark(PHASE_CONNECTOR);
-	/* the connector takes longest to start: the filters started ahead go on once it is on its way */
-	if (warm && wake_warm(c, hops) < 0)
-		goto out;
-	if (warm)
-		phase_mark(PHASE_WOKEN);
-	if (n == 0)
-		c->setup_ns = mono_ns();
-
-	/* the children have their copies now; only the two outer ends stay here */
+	/* the two outer ends stay here; the children have, or will have, their copies of the rest */
 	c->up.to = pipes[0][1];
 	pipes[0][1] = -1;
 	c->down.from = pipes[nhops + 1][0];
@@ -350,6 +335,31 @@ connector:;
 		conn_reason(c, "unable to set up a pipe");
 		goto out;
 	}
+	/*
+	 * Everything the data needs to reach the connector goes first: the
+	 * filters started ahead get their environment, and what the caller
+	 * has sent already (a short request, often with its EOF) goes into
+	 * the pipeline. Starting the connector then blocks this process until
+	 * its exec(2) (vfork), and on a busy CPU this process may wait long
+	 * after that for its turn: the request must not wait with it.
+	 */
+	if (warm && wake_warm(c, hops) < 0)
+		goto out;
+	if (warm)
+		phase_mark(PHASE_WOKEN);
+	c->up.from_ready = c->up.to_ready = true;
+	relay_up(c);
+	if (c->aborting)
+		goto out;
+	/* the connector, outside the sandbox, while the sandbox's init starts the filters */
+	struct proc *cp = &c->procs[nup];
+	cp->is_connector = true;
+	pipeline_hop_tag(cp->tag, sizeof(cp->tag), &hops[nup]);
+	if (procs_start_connector(c, cp, pipes[nup][0], pipes[nup + 1][1]) < 0)
+		goto out;
+	phase_mark(PHASE_CONNECTOR);
+	if (n == 0)
+		c->setup_ns = mono_ns();
 	rc = 0;
 out:
 	if (pipes)
