@@ -56,7 +56,7 @@ struct listener {
 	struct pollfd *pf;
 	struct limits_conn **who;
 	size_t pfcap;
-	nfds_t nchan, icontrol, irelay, npf;
+	nfds_t nchan, icontrol, irelay, ispare, npf;
 	/* who may connect */
 	uid_t peers[LISTENER_MAX_PEER_UIDS + 64];
 	size_t npeers;
@@ -181,6 +181,18 @@ static bool peer_allowed(const struct listener *L, int fd, struct ucred *cred)
 	return !o->npeer_uids && L->have_qubes && cred->gid == L->qubes_gid;
 }
 
+/* The peer check of an accepted connection ID, with its log line: the listener's, and its spare's (spare.h). */
+static bool peer_check(void *arg, int fd, const char *id)
+{
+	struct listener *L = arg;
+	struct ucred cred;
+	if (peer_allowed(L, fd, &cred))
+		return true;
+	log_msg(LOG_WARNING, "connection %s: refused: the peer (uid %u, gid %u, pid %d) is not qrexec-agent: only root%s may call the proxy (serve --allow-peer-uid)",
+		id, (unsigned)cred.uid, (unsigned)cred.gid, (int)cred.pid, L->have_qubes ? " and group qubes" : "");
+	return false;
+}
+
 /* ---- the configuration ---- */
 
 /*
@@ -242,10 +254,36 @@ static int reload_config(struct listener *L)
 
 /* ---- the spare ---- */
 
+static void count_in(struct listener *L, const char *id, pid_t pid, int chan, int64_t start, bool alone);
+
+/*
+ * While it is there, the spare accepts the next connection, not the
+ * listener: one more supervisor, so only below the most there may be.
+ */
 static void spare_fork(struct listener *L)
 {
-	if (L->spare.pid < 0 && *L->cfg && spare_start(&L->spare, &L->ctx, L->book.last_chain) < 0)
+	if (L->spare.pid >= 0 || !*L->cfg || L->listen_fd < 0 || L->book.nconns >= L->max_supervisors)
+		return;
+	if (spare_start(&L->spare, &L->ctx, L->book.last_chain, L->listen_fd, peer_check, L) < 0)
 		log_sys(LOG_WARNING, "unable to fork a spare supervisor");
+	else if (L->book.nconns == 0)
+		spare_tell_alone(&L->spare);
+}
+
+/* Drops the spare (reload, stop); what it took meanwhile is served, and counted in the book. */
+static void drop_spare(struct listener *L)
+{
+	struct spare_took t;
+	if (spare_drop(&L->spare, &t))
+		count_in(L, t.id, t.pid, t.chan, t.start_ns, t.alone);
+}
+
+/* The spare's control socket: it may have taken a connection. */
+static void listener_spare_read(struct listener *L)
+{
+	struct spare_took t;
+	if (spare_read(&L->spare, &t))
+		count_in(L, t.id, t.pid, t.chan, t.start_ns, t.alone);
 }
 
 /*
@@ -279,7 +317,7 @@ static void begin_stop(struct listener *L)
 	log_msg(LOG_NOTICE, "stopping: no new connections; waiting for %zu running ones", L->book.nconns);
 	close(L->listen_fd);
 	L->listen_fd = -1;
-	spare_drop(&L->spare);
+	drop_spare(L);
 }
 
 static void on_reload_signal(struct listener *L, const struct signalfd_siginfo *si)
@@ -295,7 +333,7 @@ static void on_reload_signal(struct listener *L, const struct signalfd_siginfo *
 		reload_send_verdict(si, verdict);
 	/* the spare holds the configuration it was forked with */
 	if (*L->cfg != before && (L->spare.pid > 0 || (!before && L->o->spare))) {
-		spare_drop(&L->spare);
+		drop_spare(L);
 		L->spare_due = mono_ms();
 	}
 }
@@ -338,25 +376,14 @@ static void listener_stop_due(struct listener *L)
 
 /* ---- accepting ---- */
 
-/* A supervisor for connection FD: the spare, forked and set up ahead, takes it; else one is forked now. */
-static void hand_over(struct listener *L, int fd, const char *id)
+/*
+ * Supervisor PID of connection ID, accepted at START, with the listener's
+ * end CHAN of its admission channel, goes into the book. ALONE: the spare
+ * took it knowing the book empty (spare_tell_alone), so it is admitted
+ * now, before it asks (limits_pregrant).
+ */
+static void count_in(struct listener *L, const char *id, pid_t pid, int chan, int64_t start, bool alone)
 {
-	int64_t start = mono_ns();
-	int chan = -1;
-	/* alone in the book: no limit can hold it, whatever it asks for, so it need not wait to be told */
-	bool alone = L->book.nconns == 0;
-	pid_t pid = spare_take(&L->spare, fd, id, start, alone, &chan);
-	if (pid < 0) {
-		alone = false;
-		pid = serve_fork(&L->ctx, fd, id, start, &chan, NULL, NULL);
-		if (pid < 0) {
-			log_sys(LOG_ERR, "connection %s: unable to fork its supervisor", id);
-			close(fd);
-			poll(NULL, 0, 100);
-			return;
-		}
-	}
-	close(fd);
 	struct limits_conn *c = limits_add(&L->book, id, pid, chan, start);
 	if (!c) {
 		/* without a place in the book it can never be admitted: end it now */
@@ -372,6 +399,22 @@ static void hand_over(struct listener *L, int fd, const char *id)
 		L->spare_due = mono_ms() + SPARE_BUSY_MS;
 }
 
+/* No spare: a supervisor is forked for connection FD now. */
+static void hand_over(struct listener *L, int fd, const char *id)
+{
+	int64_t start = mono_ns();
+	int chan = -1;
+	pid_t pid = serve_fork(&L->ctx, fd, id, start, &chan, NULL, NULL);
+	if (pid < 0) {
+		log_sys(LOG_ERR, "connection %s: unable to fork its supervisor", id);
+		close(fd);
+		poll(NULL, 0, 100);
+		return;
+	}
+	close(fd);
+	count_in(L, id, pid, chan, start, false);
+}
+
 static void listener_accept(struct listener *L)
 {
 	int fd = accept4(L->listen_fd, NULL, NULL, SOCK_CLOEXEC);
@@ -385,10 +428,7 @@ static void listener_accept(struct listener *L)
 	}
 	char id[17];
 	make_connection_id(id);
-	struct ucred cred;
-	if (!peer_allowed(L, fd, &cred)) {
-		log_msg(LOG_WARNING, "connection %s: refused: the peer (uid %u, gid %u, pid %d) is not qrexec-agent: only root%s may call the proxy (serve --allow-peer-uid)",
-			id, (unsigned)cred.uid, (unsigned)cred.gid, (int)cred.pid, L->have_qubes ? " and group qubes" : "");
+	if (!peer_check(L, fd, id)) {
 		close(fd);
 		return;
 	}
@@ -470,8 +510,8 @@ static void listener_init(struct listener *L, int listen_fd)
 /* The poll set for this round, and how long poll may wait; false when out of memory. */
 static int listener_poll_set(struct listener *L)
 {
-	if (L->pfcap < L->book.nconns + 4) {
-		size_t cap = (L->book.nconns + 4) * 2;
+	if (L->pfcap < L->book.nconns + 5) {
+		size_t cap = (L->book.nconns + 5) * 2;
 		struct pollfd *npf = realloc(L->pf, cap * sizeof(*npf));
 		if (npf)
 			L->pf = npf;
@@ -485,8 +525,11 @@ static int listener_poll_set(struct listener *L)
 	struct pollfd *pf = L->pf;
 	nfds_t n = 0;
 	pf[n++] = (struct pollfd){ .fd = L->sigfd, .events = POLLIN };
-	/* at the limit of supervisors (running and waiting), connections wait in the backlog (tcpserver -c) */
-	bool accepting = !L->stopping && L->book.nconns < L->max_supervisors && L->listen_fd >= 0;
+	/*
+	 * At the limit of supervisors (running and waiting), connections wait
+	 * in the backlog (tcpserver -c); while the spare is there, it accepts.
+	 */
+	bool accepting = !L->stopping && L->book.nconns < L->max_supervisors && L->listen_fd >= 0 && L->spare.pid < 0;
 	pf[n++] = (struct pollfd){ .fd = accepting ? L->listen_fd : -1, .events = POLLIN };
 	for (size_t i = 0; i < L->book.nconns; i++) {
 		if (L->book.conns[i]->chan < 0)
@@ -500,6 +543,8 @@ static int listener_poll_set(struct listener *L)
 		pf[n++] = (struct pollfd){ .fd = L->control, .events = POLLIN };
 	L->irelay = n;
 	pf[n++] = (struct pollfd){ .fd = L->relay[0], .events = POLLIN };
+	L->ispare = n;
+	pf[n++] = (struct pollfd){ .fd = L->spare.pid > 0 ? L->spare.ctl : -1, .events = POLLIN };
 	L->npf = n;
 
 	int timeout = limits_expire(&L->book, mono_ms());
@@ -518,7 +563,12 @@ static int listener_poll_set(struct listener *L)
 
 static void listener_free(struct listener *L)
 {
-	spare_drop(&L->spare);
+	struct spare_took t;
+	/* dropped when the stop began: nothing can be taken now */
+	if (spare_drop(&L->spare, &t)) {
+		kill(t.pid, SIGKILL);
+		close(t.chan);
+	}
 	if (L->control >= 0) {
 		close(L->control);
 		unlink(L->o->control_path);
@@ -562,13 +612,19 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 		for (nfds_t i = 2; i < L.nchan; i++)
 			if (pf[i].revents)
 				limits_on_readable(&L.book, L.who[i], mono_ms());
+		/* the connection the spare took goes into the book before its end could be reaped */
+		if (pf[L.ispare].fd >= 0 && pf[L.ispare].revents)
+			listener_spare_read(&L);
 		listener_spare_due(&L, pf[1].revents & POLLIN);
 		if (L.control >= 0 && L.icontrol < L.irelay && (pf[L.icontrol].revents & POLLIN))
 			status_serve(L.control, &L.book);
 		if (pf[0].revents & POLLIN)
 			listener_on_signals(&L);
-		if (pf[1].fd >= 0 && L.listen_fd >= 0 && (pf[1].revents & POLLIN))
+		if (pf[1].fd >= 0 && L.listen_fd >= 0 && L.spare.pid < 0 && (pf[1].revents & POLLIN))
 			listener_accept(&L);
+		/* the book emptied: the spare's connection will be alone */
+		if (L.book.nconns == 0)
+			spare_tell_alone(&L.spare);
 	}
 	listener_free(&L);
 	log_msg(LOG_NOTICE, "stopped");

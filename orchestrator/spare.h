@@ -13,13 +13,17 @@
 /*
  * A supervisor forked before its connection arrives: the fork, and the
  * sandbox its filters will run in, cost the caller nothing when it comes.
- * The listener keeps one spare; on accept it hands the connection's fd to
- * it (SCM_RIGHTS over a socketpair), and forks the next one once no
+ * The listener keeps one spare. While it is there, the spare accepts the
+ * next connection itself (the listener does not accept then): the call
+ * does not wait for the listener to wake, accept and hand it over. The
+ * spare checks the peer as the listener would and tells the listener it
+ * took the connection (SPARE_TOOK on its control socket), which puts it
+ * in the book and accepts again; the next spare is forked once no
  * connection is being set up or runs for a caller that still waits for
  * its EOF, or, while one does, once none has come for SPARE_BUSY_MS
- * (under a burst of calls, each gets a supervisor forked on accept, as
- * without a spare). A spare holds the configuration of the moment it was
- * forked: on reload it is replaced.
+ * (under a burst of calls, each but the first gets a supervisor forked on
+ * accept, as without a spare). A spare holds the configuration of the
+ * moment it was forked: on reload it is replaced.
  */
 /*
  * While a connection is being set up or runs for its caller, how long
@@ -36,32 +40,57 @@
 #define SPARE_DROP_MS 1000
 
 struct spare {
-	pid_t pid;   /* -1: none */
-	int ctl;     /* the listener's end of the socketpair the connection is handed over */
-	int chan;    /* the listener's end of its admission channel (connlimits.h) */
+	pid_t pid;        /* -1: none */
+	int ctl;          /* the listener's end of its control socket (SEQPACKET) */
+	int chan;         /* the listener's end of its admission channel (connlimits.h) */
+	bool alone_told;  /* it knows the book holds no connection (spare_tell_alone) */
 };
+
+/* A connection the spare took: its supervisor now, to be put in the book. */
+struct spare_took {
+	pid_t pid;
+	int chan;         /* the listener's end of its admission channel, the caller's now */
+	char id[17];
+	int64_t start_ns; /* when it was accepted (CLOCK_MONOTONIC) */
+	bool alone;       /* it took it knowing the book empty: admitted before it asks (limits_pregrant) */
+};
+
+/* Whether the peer on FD, accepted as connection ID, may call the proxy (it logs a refusal). */
+typedef bool spare_peer_check(void *arg, int fd, const char *id);
 
 /*
  * Forks a spare (serve_fork) serving connections under X's configuration,
- * with an admission channel of its own. HINT: the chain of the last call
- * (NULL or "": none), whose filters the spare starts ahead if it can
- * (warm.h); with one chain in the configuration, that one. 0, or -1 with
- * errno (then the listener forks per connection as before).
+ * with an admission channel of its own, that accepts its connection on
+ * LISTEN_FD once it is ready and lets through the peers CHECK(ARG)
+ * allows. HINT: the chain of the last call (NULL or "": none), whose
+ * filters the spare starts ahead if it can (warm.h); with one chain in the
+ * configuration, that one. 0, or -1 with errno (then the listener accepts
+ * and forks per connection as before).
  */
-int spare_start(struct spare *s, const struct serve_ctx *x, const char *hint);
+int spare_start(struct spare *s, const struct serve_ctx *x, const char *hint, int listen_fd,
+		spare_peer_check *check, void *arg);
 
 /*
- * Hands connection FD (its ID and accept time START_NS) to the spare;
- * ALONE: it is the only connection in the book, admitted before it asks
- * (limits_pregrant), so the spare does not wait for its slot. Returns the
- * spare's pid, now a supervisor of that connection, with the listener's
- * end of its admission channel in *CHAN (the caller's now), or -1 when
- * there is no spare or it did not take it (the caller still owns FD).
+ * The book holds no connection, and cannot gain one while the spare is
+ * there (only the spare accepts then): the connection it takes is alone,
+ * admitted before it asks (limits_pregrant), and its supervisor need not
+ * wait for its slot. Said once; a spare told nothing asks and waits.
  */
-pid_t spare_take(struct spare *s, int fd, const char *id, int64_t start_ns, bool alone, int *chan);
+void spare_tell_alone(struct spare *s);
 
-/* Ends the spare and reaps it (reload, stop). */
-void spare_drop(struct spare *s);
+/*
+ * The spare's control socket is readable: if it took a connection, *T
+ * says which, the spare is forgotten (no spare now) and 1 is returned; 0
+ * when there was nothing (or it is gone, reaped later).
+ */
+int spare_read(struct spare *s, struct spare_took *t);
+
+/*
+ * Ends the spare and reaps it (reload, stop). Returns 1 with *T when it
+ * had taken a connection meanwhile (it serves it: the caller puts it in
+ * the book), else 0.
+ */
+int spare_drop(struct spare *s, struct spare_took *t);
 
 /* Whether PID is the spare; if so, it has ended (reaped by the caller) and is forgotten. */
 bool spare_reaped(struct spare *s, pid_t pid);

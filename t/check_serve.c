@@ -178,6 +178,32 @@ START_TEST(test_spare_supervisor)
 }
 END_TEST
 
+START_TEST(test_spare_takes_its_call_itself)
+{
+	/*
+	 * The spare accepts its connection itself, and one that comes alone
+	 * is admitted before it asks: nothing on the call's path waits for
+	 * the listener. Stopped, it serves the call all the same.
+	 */
+	ck_assert_int_gt(daemon_wait_spare(&d), 0);
+	ck_assert_int_eq(kill(d.pid, SIGSTOP), 0);
+	struct xfer x;
+	int fd = call_vm(&d, "pass3", "target-vm", "test.Echo");
+	call_transfer(fd, 100000, 5, 60000, &x);
+	ck_assert_int_eq(kill(d.pid, SIGCONT), 0);
+	ck_assert_msg(!x.timed_out, "the call waited for the listener");
+	ck_assert_uint_eq(x.recv, 100000);
+	ck_assert_msg(x.recv_hash == x.sent_hash, "bytes differ");
+	/* and the book has it all the same: its one summary, and the next spare */
+	ck_assert(file_wait_for(d.log, "chain=pass3 result=ok", 5000));
+	ck_assert_int_eq(file_count(d.log, "result="), 1);
+	ck_assert_int_gt(daemon_wait_spare(&d), 0);
+	echo_through("pass1", 1000);
+	ck_assert_int_eq(file_wait_count(d.log, "result=ok", 2, 5000), 2);
+	assert_no_children_of(&d);
+}
+END_TEST
+
 START_TEST(test_64mib_each_way)
 {
 	const uint64_t n = 64ULL << 20;
@@ -730,6 +756,7 @@ static Suite *serve_suite(void)
 	tcase_add_test(tc, test_first_step_stops_reading);
 	tcase_add_test(tc, test_reload);
 	tcase_add_test(tc, test_spare_supervisor);
+	tcase_add_test(tc, test_spare_takes_its_call_itself);
 	tcase_add_test(tc, test_example_filter_changes_the_answer);
 	tcase_add_test(tc, test_sigterm_lets_connections_finish);
 	tcase_add_test(tc, test_filter_setsid_first);
