@@ -215,6 +215,8 @@ static void announce(const struct qp_config *cfg, const struct listener_opts *o,
 	}
 }
 
+static void drop_spare(struct listener *L);
+
 /* Returns the number of chains now loaded, or RELOAD_REJECTED when the previous configuration stays. */
 static int reload_config(struct listener *L)
 {
@@ -241,9 +243,19 @@ static int reload_config(struct listener *L)
 		log_msg(LOG_ERR, "configuration not reloaded: %s; fix %s and send SIGHUP again",
 			*L->cfg ? "keeping the previous one" : "still refusing every call", file);
 	} else {
+		bool had = *L->cfg != NULL;
 		config_free(*L->cfg);
 		*L->cfg = n;
 		L->ctx.cfg = n;
+		/*
+		 * The spare holds the configuration it was forked with, and
+		 * accepts calls: it goes before anyone hears of the reload (log,
+		 * verdict), so that every call made after has the new one.
+		 */
+		if (L->spare.pid > 0 || (!had && o->spare)) {
+			drop_spare(L);
+			L->spare_due = mono_ms();
+		}
 		log_msg(LOG_NOTICE, "configuration reloaded from %s: %zu chains, %zu transparent entries", file,
 			n->nchains, n->ntransparent);
 	}
@@ -327,15 +339,9 @@ static void on_reload_signal(struct listener *L, const struct signalfd_siginfo *
 			reload_send_verdict(si, RELOAD_REJECTED);
 		return;
 	}
-	const struct qp_config *before = *L->cfg;
 	int verdict = reload_config(L);
 	if (reload_wants_verdict(si))
 		reload_send_verdict(si, verdict);
-	/* the spare holds the configuration it was forked with */
-	if (*L->cfg != before && (L->spare.pid > 0 || (!before && L->o->spare))) {
-		drop_spare(L);
-		L->spare_due = mono_ms();
-	}
 }
 
 static void listener_on_signals(struct listener *L)

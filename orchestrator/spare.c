@@ -26,19 +26,6 @@
 #include "util.h"
 #include "warm.h"
 
-/* what goes over the spare's control socket: one message per send (SEQPACKET) */
-enum spare_msg_type {
-	SPARE_ALONE = 1,  /* listener -> spare: the book holds no connection */
-	SPARE_TOOK,       /* spare -> listener: it accepted connection ID at START_NS (ALONE: told so before) */
-};
-
-struct spare_msg {
-	uint32_t type;
-	uint32_t alone;
-	int64_t start_ns;
-	char id[17];
-};
-
 /* what the spare is forked with */
 struct spare_start_args {
 	const struct serve_ctx *x;
@@ -217,6 +204,13 @@ static int spare_recv(struct spare *s, struct spare_took *t, int flags)
 {
 	struct spare_msg m;
 	ssize_t n = recv(s->ctl, &m, sizeof(m), flags);
+	/*
+	 * A spare that closes its end with a message of ours unread (ALONE,
+	 * sent as it took its connection) resets the socket: the error comes
+	 * first, once, and what it sent before is still there to read.
+	 */
+	if (n < 0 && errno == ECONNRESET)
+		n = recv(s->ctl, &m, sizeof(m), flags);
 	if (n != (ssize_t)sizeof(m) || m.type != SPARE_TOOK)
 		return n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) ? -1 : 0;
 	t->pid = s->pid;

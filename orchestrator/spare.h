@@ -39,6 +39,19 @@
 /* how long a dropped spare may take to end what it started before it is killed */
 #define SPARE_DROP_MS 1000
 
+/* what goes over the spare's control socket: one message per send (SEQPACKET) */
+enum spare_msg_type {
+	SPARE_ALONE = 1,  /* listener -> spare: the book holds no connection */
+	SPARE_TOOK,       /* spare -> listener: it accepted connection ID at START_NS (ALONE: told so before) */
+};
+
+struct spare_msg {
+	uint32_t type;
+	uint32_t alone;
+	int64_t start_ns;
+	char id[17];
+};
+
 struct spare {
 	pid_t pid;        /* -1: none */
 	int ctl;          /* the listener's end of its control socket (SEQPACKET) */

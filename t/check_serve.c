@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "hash.h"
+#include "spare.h"
 #include "testutil.h"
 
 static const char config_body[] =
@@ -201,6 +202,33 @@ START_TEST(test_spare_takes_its_call_itself)
 	echo_through("pass1", 1000);
 	ck_assert_int_eq(file_wait_count(d.log, "result=ok", 2, 5000), 2);
 	assert_no_children_of(&d);
+}
+END_TEST
+
+START_TEST(test_spare_took_survives_a_reset)
+{
+	/*
+	 * The listener tells the spare the book is empty just as the spare
+	 * takes a connection: the spare closes its end with that message
+	 * unread, which resets the socket. What it said before, that it took
+	 * the connection, must still reach the book (or its call would wait
+	 * for a slot forever).
+	 */
+	int sv[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	struct spare s = { .pid = 4242, .ctl = sv[0], .chan = -1 };
+	struct spare_msg m = { .type = SPARE_TOOK, .alone = 0, .start_ns = 42 };
+	snprintf(m.id, sizeof(m.id), "0123456789abcdef");
+	ck_assert_int_eq(send(sv[1], &m, sizeof(m), 0), (ssize_t)sizeof(m));
+	spare_tell_alone(&s);
+	close(sv[1]);
+	struct spare_took t;
+	ck_assert_int_eq(spare_read(&s, &t), 1);
+	ck_assert_str_eq(t.id, "0123456789abcdef");
+	ck_assert_int_eq(t.pid, 4242);
+	ck_assert_int_eq(t.start_ns, 42);
+	ck_assert_int_eq(s.pid, -1);
+	ck_assert_int_eq(s.ctl, -1);
 }
 END_TEST
 
@@ -757,6 +785,7 @@ static Suite *serve_suite(void)
 	tcase_add_test(tc, test_reload);
 	tcase_add_test(tc, test_spare_supervisor);
 	tcase_add_test(tc, test_spare_takes_its_call_itself);
+	tcase_add_test(tc, test_spare_took_survives_a_reset);
 	tcase_add_test(tc, test_example_filter_changes_the_answer);
 	tcase_add_test(tc, test_sigterm_lets_connections_finish);
 	tcase_add_test(tc, test_filter_setsid_first);
