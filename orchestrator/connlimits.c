@@ -664,6 +664,8 @@ void limits_on_readable(struct limits *L, struct limits_conn *c, int64_t now_ms)
 			on_ask(L, c, &m, now_ms);
 			break;
 		case LIMITS_STATE:
+			if (m.caller_done && !c->caller_done)
+				L->last_done_ms = now_ms;
 			c->caller_done |= m.caller_done != 0;
 			if (holds_pipes(c)) {
 				bool was_stuck = c->stuck;

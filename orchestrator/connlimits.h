@@ -190,6 +190,7 @@ struct limits {
 	unsigned data_pages;       /* the size every running connection's data pipes get now */
 	bool over_budget;          /* even pipes of one page do not fit: said once until it passes */
 	char last_chain[LIMITS_NAME_MAX]; /* of the last request for a slot: what the next spare warms (warm.h) */
+	int64_t last_done_ms;      /* when a caller last had both EOFs (limits_conn.caller_done) */
 };
 
 int limits_init(struct limits *L, const struct limits_opts *o);

@@ -300,17 +300,21 @@ static void listener_spare_read(struct listener *L)
 
 /*
  * The next spare is forked as soon as no connection is being set up or
- * running for a caller that still waits for its EOF (limits_busy), or,
- * while one is, once none has arrived for SPARE_BUSY_MS: forked at once,
- * it would take the CPU from the connection just handed over, whose
- * set-up and answer it is meant to spare. After that moment, it still
- * waits a little for the connections that have not asked for a slot yet:
- * the chain of the last to ask is the one it starts ahead (warm.h).
+ * running for a caller that still waits for its EOF (limits_busy), a
+ * moment after the last caller had it (SPARE_EOF_MS), or, while one is,
+ * once none has arrived for SPARE_BUSY_MS: forked at once, it would take
+ * the CPU from the connection just handed over, whose set-up and answer
+ * it is meant to spare. After that moment, it still waits a little for
+ * the connections that have not asked for a slot yet: the chain of the
+ * last to ask is the one it starts ahead (warm.h).
  */
 static void listener_spare_due(struct listener *L, bool accept_ready)
 {
 	int64_t now = mono_ms();
 	if (L->stopping || !L->spare_due || accept_ready)
+		return;
+	/* a caller that has just had its EOF takes it first (spare.h: SPARE_EOF_MS) */
+	if (now < L->book.last_done_ms + SPARE_EOF_MS)
 		return;
 	if (limits_busy(&L->book) &&
 	    !(now >= L->spare_due && (!limits_any_new(&L->book) || now >= L->spare_due + SPARE_HINT_WAIT_MS)))
@@ -558,6 +562,9 @@ static int listener_poll_set(struct listener *L)
 	/* due, but waiting for a connection to name its chain: its message wakes us, or this */
 	if (!L->stopping && L->spare_due && mono_ms() >= L->spare_due && limits_any_new(&L->book))
 		until = L->spare_due + SPARE_HINT_WAIT_MS;
+	if (!L->stopping && L->spare_due && mono_ms() < L->book.last_done_ms + SPARE_EOF_MS &&
+	    (!until || L->book.last_done_ms + SPARE_EOF_MS < until))
+		until = L->book.last_done_ms + SPARE_EOF_MS;
 	if (until) {
 		int64_t left = until - mono_ms();
 		int t = left > 0 ? (int)left : 0;
