@@ -8,8 +8,8 @@
 
 #include "kit/qpf.h"
 
-/* started ahead of its connection when the proxy can (qpf.h) */
-QPF_PRESTART;
+/* started ahead of its connection when the proxy can, and locked down before it (qpf.h) */
+QPF_PRESTART_LOCKED;
 
 _Noreturn static void usage(void)
 {
@@ -55,6 +55,7 @@ int main(int argc, char **argv)
 	uint64_t dropped = 0;
 	if (qpf_discard(0, nullfd, &dropped) < 0)
 		qpf_die_sys(QPF_EXIT_SYSTEM, "unable to read");
+	qpf_done();
 	if (dropped && limit == 0)
 		qpf_log(LOG_INFO, "one-way: dropped %llu bytes", (unsigned long long)dropped);
 	else if (dropped)

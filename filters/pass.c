@@ -5,11 +5,12 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "kit/qpf.h"
 
-/* started ahead of its connection when the proxy can (qpf.h) */
-QPF_PRESTART;
+/* started ahead of its connection when the proxy can, and locked down before it (qpf.h) */
+QPF_PRESTART_LOCKED;
 
 _Noreturn static void usage(void)
 {
@@ -50,18 +51,23 @@ int main(int argc, char **argv)
 	if (optind < argc)
 		qpf_usage("no arguments expected, got %s", argv[optind]);
 
+	qpf_lockdown(NULL);
 	/*
 	 * Opt-in only: bigger pipes triple a bulk chain's throughput, but they
 	 * are charged to the proxy's user, and past pipe-user-pages-soft the
-	 * kernel gives every new pipe of that user two pages only.
+	 * kernel gives every new pipe of that user two pages only. After the
+	 * lock-down (fcntl is allowed): started ahead, the pipes are its
+	 * connection's, at their size for it, only from then on.
 	 */
 	for (int fd = 0; pipe_size && fd <= 1; fd++) {
 		if (fcntl(fd, F_SETPIPE_SZ, (int)pipe_size) < 0 && errno != EBADF)
 			qpf_log_sys(LOG_DEBUG, "unable to resize the pipe on fd %d", fd);
 	}
-	qpf_lockdown(NULL);
 	struct qpf_copy c = QPF_COPY_INIT;
 	if (qpf_copy(0, 1, &c) < 0)
 		qpf_die_sys(QPF_EXIT_SYSTEM, "unable to copy after %llu bytes", (unsigned long long)c.copied);
+	qpf_done();
+	/* the next hop sees EOF now, not once this process has been torn down */
+	close(1);
 	return 0;
 }

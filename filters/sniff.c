@@ -19,8 +19,8 @@
 
 #include "kit/qpf.h"
 
-/* started ahead of its connection when the proxy can (qpf.h) */
-QPF_PRESTART;
+/* started ahead of its connection when the proxy can, and locked down before it (qpf.h) */
+QPF_PRESTART_LOCKED;
 
 #define CHUNK 65536
 #define LINE_ROOM 960 /* the message part of a line, without "<6>sniff: " */
@@ -198,14 +198,14 @@ int main(int argc, char **argv)
 	if (optind < argc)
 		qpf_usage("no arguments expected, got %s", argv[optind]);
 
+	qpf_lockdown(NULL);
+	/* the environment is the connection's only from here on, when started ahead */
 	add_field("", "QREXEC_PROXY_DIRECTION");
 	add_field("source", "QREXEC_REMOTE_DOMAIN");
 	add_field("target", "QREXEC_PROXY_TARGET");
 	add_field("chain", "QREXEC_PROXY_CHAIN");
 	add_field("service", "QREXEC_PROXY_SERVICE");
 	add_field("conn", "QREXEC_PROXY_CONNECTION");
-
-	qpf_lockdown(NULL);
 
 	uint64_t offset = 0;
 	bool use_tee = true;
@@ -235,6 +235,9 @@ int main(int argc, char **argv)
 		log_chunk(buf, (size_t)n, offset);
 		offset += (uint64_t)n;
 	}
+	qpf_done();
+	/* the next hop sees EOF now, not once this process has been torn down */
+	close(1);
 	qpf_log(LOG_INFO, "%send offset=%llu", header, (unsigned long long)offset);
 	return 0;
 }

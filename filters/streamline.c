@@ -14,8 +14,8 @@
 
 #include "kit/qpf.h"
 
-/* started ahead of its connection when the proxy can (qpf.h) */
-QPF_PRESTART;
+/* started ahead of its connection when the proxy can, and locked down before it (qpf.h) */
+QPF_PRESTART_LOCKED;
 
 #define DEFAULT_BUFFER (64 << 10)
 #define MAX_BUFFER (256 << 20)
@@ -118,5 +118,8 @@ int main(int argc, char **argv)
 		if (!eof)
 			random_pause(read_delay);
 	}
+	qpf_done();
+	/* the next hop sees EOF now, not once this process has been torn down */
+	close(1);
 	return 0;
 }

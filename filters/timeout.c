@@ -3,11 +3,12 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "kit/qpf.h"
 
-/* started ahead of its connection when the proxy can (qpf.h) */
-QPF_PRESTART;
+/* started ahead of its connection when the proxy can, and locked down before it (qpf.h) */
+QPF_PRESTART_LOCKED;
 
 _Noreturn static void usage(void)
 {
@@ -42,7 +43,6 @@ int main(int argc, char **argv)
 	int64_t total = 0, idle = 0;
 	int ch;
 
-	int64_t start = qpf_now_ns();
 	qpf_init(argv[0]);
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":s:i:h", opts, NULL)) != -1) {
@@ -69,12 +69,20 @@ int main(int argc, char **argv)
 		qpf_usage("give --seconds, --idle or both");
 
 	qpf_lockdown(NULL);
+	/*
+	 * The direction opens now: started ahead, the filter may have waited
+	 * in qpf_lockdown() far longer than its time for its connection.
+	 */
+	int64_t start = qpf_now_ns();
 	struct qpf_copy c = QPF_COPY_INIT;
 	c.deadline = total ? start + total : 0;
 	c.idle = idle;
 	switch (qpf_copy(0, 1, &c)) {
 	case QPF_END_EOF:
 	case QPF_END_LIMIT:
+		qpf_done();
+		/* the next hop sees EOF now, not once this process has been torn down */
+		close(1);
 		return 0;
 	case QPF_END_DEADLINE:
 		qpf_log(LOG_WARNING, "open longer than %s s (%llu bytes passed): ending the connection",

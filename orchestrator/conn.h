@@ -116,6 +116,9 @@ struct conn {
 	int64_t resize_since_ms; /* when the shrink first found a pipe too full */
 	int resize_backoff_ms;
 	bool told_stuck;      /* the listener knows the pipes would not shrink */
+	bool told_done;       /* the listener knows the caller has had both EOFs */
+	bool grant_pending;   /* admitted before it asked: the grant with the pipes' size is still to come */
+	bool ask_pending;     /* admitted before it asked: the request is still to be sent (slot_ask_pending) */
 	uint64_t told_held;   /* the pages the listener was last told the data pipes hold */
 	int64_t state_ms;     /* when the listener was last told the bytes moved */
 	uint64_t state_bytes;
@@ -151,6 +154,7 @@ bool procs_read_signals(struct conn *c);
 
 /* slot.c: the slot, and the pipes' share of the budget */
 int slot_wait(struct conn *c);
+void slot_ask_pending(struct conn *c);
 int slot_set_pipe_size(struct conn *c, int fd, int size, bool *busy);
 int slot_busy_pipe_size(const struct conn *c, size_t k);
 void slot_forget_pipes(struct conn *c);

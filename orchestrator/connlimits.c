@@ -260,7 +260,7 @@ bool limits_busy(const struct limits *L)
 {
 	for (size_t i = 0; i < L->nconns; i++)
 		if (L->conns[i]->state == LIMITS_NEW || L->conns[i]->state == LIMITS_ADMITTING ||
-		    L->conns[i]->state == LIMITS_RUNNING)
+		    (L->conns[i]->state == LIMITS_RUNNING && !L->conns[i]->caller_done))
 			return true;
 	return false;
 }
@@ -360,17 +360,20 @@ static void group_drop_if_unused(struct limits_group **arr, size_t *n, struct li
 	}
 }
 
-/* What keeps C from running now. */
-static enum limits_block blocked(const struct limits *L, const struct limits_conn *c)
+/*
+ * What keeps C from running now, counting as its own source's and
+ * chain's the UNKNOWN connections admitted before they said theirs.
+ */
+static enum limits_block blocked_with(const struct limits *L, const struct limits_conn *c, int unknown)
 {
 	if (L->running >= L->o.max_connections)
 		return LIMITS_BY_TOTAL;
-	if (c->src->running >= L->o.max_per_source)
+	if (c->src->running + unknown >= L->o.max_per_source)
 		return LIMITS_BY_SOURCE;
-	if (c->chain_max > 0 && c->chn->running >= c->chain_max)
+	if (c->chain_max > 0 && c->chn->running + unknown >= c->chain_max)
 		return LIMITS_BY_CHAIN;
 	if (c->chain_max_per_source > 0) {
-		int n = 0;
+		int n = unknown;
 		for (const struct limits_conn *o = c->src->first; o; o = o->src_next)
 			if (o->chn == c->chn && o->has_slot)
 				n++;
@@ -378,6 +381,12 @@ static enum limits_block blocked(const struct limits *L, const struct limits_con
 			return LIMITS_BY_CHAIN_SOURCE;
 	}
 	return LIMITS_FREE;
+}
+
+/* What keeps C from running now. */
+static enum limits_block blocked(const struct limits *L, const struct limits_conn *c)
+{
+	return blocked_with(L, c, L->unasked);
 }
 
 static int block_limit(const struct limits *L, const struct limits_conn *c, enum limits_block b)
@@ -406,11 +415,15 @@ static void admit(struct limits *L, struct limits_conn *c, int64_t now_ms)
 	}
 	c->state = LIMITS_ADMITTING;
 	c->block = LIMITS_FREE;
+	c->behind_unasked = false;
 	c->admitted_ms = now_ms;
-	c->has_slot = true;
+	/* admitted before it asked (limits_pregrant): its slot is counted already, its source and chain now */
+	if (!c->has_slot) {
+		c->has_slot = true;
+		L->running++;
+	}
 	c->src->running++;
 	c->chn->running++;
-	L->running++;
 	/* the size for the newcomer, counted in; the others are told in rebalance() */
 	bool fits;
 	unsigned d = pipe_pages_now(L, &fits);
@@ -506,6 +519,45 @@ static void deny(struct limits *L, struct limits_conn *c, enum limits_deny why, 
 		log_sys(LOG_WARNING, "connection %s: unable to refuse it", c->id);
 }
 
+static void wait_or_refuse(struct limits *L, struct limits_conn *c, int64_t now_ms);
+
+/* Every connection admitted before it asked has asked (or gone): those that waited on their account are looked at again. */
+static void release_behind_unasked(struct limits *L, int64_t now_ms)
+{
+	if (L->unasked > 0)
+		return;
+	schedule(L, now_ms);
+	for (size_t i = 0; i < L->nconns; i++) {
+		struct limits_conn *c = L->conns[i];
+		if (c->state == LIMITS_QUEUED && c->behind_unasked) {
+			c->behind_unasked = false;
+			wait_or_refuse(L, c, now_ms);
+		}
+	}
+}
+
+/* C, admitted before it asked, will not ask now (its supervisor is ending). */
+static void forget_unasked(struct limits *L, struct limits_conn *c, int64_t now_ms)
+{
+	if (!c->pregranted || c->state != LIMITS_NEW)
+		return;
+	c->state = LIMITS_CLOSING;
+	L->unasked--;
+	release_behind_unasked(L, now_ms);
+}
+
+bool limits_pregrant(struct limits *L, struct limits_conn *c)
+{
+	if (L->nconns != 1 || L->conns[0] != c || c->state != LIMITS_NEW || c->has_slot || L->running != 0)
+		return false;
+	c->pregranted = true;
+	c->has_slot = true;
+	c->admitted_ms = c->accepted_ms;
+	L->running++;
+	L->unasked++;
+	return true;
+}
+
 static void on_ask(struct limits *L, struct limits_conn *c, const struct limits_msg *m, int64_t now_ms)
 {
 	if (c->state != LIMITS_NEW)
@@ -536,10 +588,11 @@ static void on_ask(struct limits *L, struct limits_conn *c, const struct limits_
 		group_drop_if_unused(L->sources, &L->nsources, c->src);
 		group_drop_if_unused(L->chains, &L->nchains, c->chn);
 		c->src = c->chn = NULL;
-		c->state = LIMITS_CLOSING;
 		/* the supervisor sees its channel end and gives up */
 		close(c->chan);
 		c->chan = -1;
+		forget_unasked(L, c, now_ms);
+		c->state = LIMITS_CLOSING;
 		return;
 	}
 	c->seq = L->next_seq++;
@@ -548,6 +601,14 @@ static void on_ask(struct limits *L, struct limits_conn *c, const struct limits_
 	else
 		c->src->first = c;
 	c->src->last = c;
+	if (c->pregranted) {
+		/* admitted when it came, alone: it runs already, and now the book knows whose it is */
+		L->unasked--;
+		admit(L, c, now_ms);
+		rebalance(L);
+		release_behind_unasked(L, now_ms);
+		return;
+	}
 	c->state = LIMITS_QUEUED;
 	c->src->queued++;
 	c->chn->queued++;
@@ -556,8 +617,24 @@ static void on_ask(struct limits *L, struct limits_conn *c, const struct limits_
 	schedule(L, now_ms);
 	if (c->state != LIMITS_QUEUED)
 		return;
+	wait_or_refuse(L, c, now_ms);
+}
+
+/* C, queued, could not be admitted: it waits (and is told so in the log), or is refused at once. */
+static void wait_or_refuse(struct limits *L, struct limits_conn *c, int64_t now_ms)
+{
 	/* it has to wait (a call ahead of it may have ended the search before it was looked at) */
 	c->block = blocked(L, c);
+	/*
+	 * Held only by connections that have not said their source and chain
+	 * yet, which they do as soon as their descriptor is read: it is
+	 * looked at again then (release_behind_unasked), not refused nor said
+	 * to wait on a limit that may well not be its own.
+	 */
+	if (c->block != LIMITS_FREE && L->unasked > 0 && blocked_with(L, c, 0) == LIMITS_FREE) {
+		c->behind_unasked = true;
+		return;
+	}
 	if (c->block == LIMITS_FREE)
 		c->block = LIMITS_BY_SOURCE; /* free but behind older calls of its source */
 	if (c->queue_timeout_ms == 0) {
@@ -595,6 +672,7 @@ void limits_on_readable(struct limits *L, struct limits_conn *c, int64_t now_ms)
 				L->queued--;
 				c->state = LIMITS_CLOSING;
 			}
+			forget_unasked(L, c, now_ms);
 			return;
 		}
 		switch (m.type) {
@@ -602,6 +680,9 @@ void limits_on_readable(struct limits *L, struct limits_conn *c, int64_t now_ms)
 			on_ask(L, c, &m, now_ms);
 			break;
 		case LIMITS_STATE:
+			if (m.caller_done && !c->caller_done)
+				L->last_done_ms = now_ms;
+			c->caller_done |= m.caller_done != 0;
 			if (holds_pipes(c)) {
 				bool was_stuck = c->stuck;
 				uint64_t was_held = c->held_pages;
@@ -640,14 +721,19 @@ void limits_remove(struct limits *L, pid_t pid, int64_t now_ms)
 	struct limits_conn *c = L->conns[i];
 	L->conns[i] = L->conns[--L->nconns];
 	bool had_slot = c->has_slot;
+	/* admitted before it asked, and gone without asking: no source nor chain counts it */
+	if (c->pregranted && c->state == LIMITS_NEW)
+		L->unasked--;
 	if (c->state == LIMITS_QUEUED) {
 		c->src->queued--;
 		c->chn->queued--;
 		L->queued--;
 	}
 	if (had_slot) {
-		c->src->running--;
-		c->chn->running--;
+		if (c->src)
+			c->src->running--;
+		if (c->chn)
+			c->chn->running--;
 		L->running--;
 	}
 	if (c->src) {
@@ -670,6 +756,7 @@ void limits_remove(struct limits *L, pid_t pid, int64_t now_ms)
 		close(c->chan);
 	free(c);
 	if (had_slot) {
+		release_behind_unasked(L, now_ms);
 		schedule(L, now_ms);
 		rebalance(L);
 	}
@@ -680,7 +767,7 @@ int limits_expire(struct limits *L, int64_t now_ms)
 	int64_t next = -1;
 	for (size_t i = 0; i < L->nconns && L->queued > 0; i++) {
 		struct limits_conn *c = L->conns[i];
-		if (c->state != LIMITS_QUEUED)
+		if (c->state != LIMITS_QUEUED || c->behind_unasked)
 			continue;
 		if (c->deadline_ms <= now_ms) {
 			deny(L, c, LIMITS_DENY_TIMEOUT, c->block, now_ms);

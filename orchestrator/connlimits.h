@@ -117,6 +117,7 @@ struct limits_msg {
 	uint32_t idle_pipes;       /* STATE: data pipes of a direction that carries nothing: one page each */
 	int64_t waited_ms;         /* GRANT, DENY */
 	uint64_t bytes_src2dst, bytes_dst2src; /* STATE */
+	uint32_t caller_done;      /* STATE: 1 once the caller has had both EOFs (what remains is the processes' ends) */
 	char source[LIMITS_QUBE_MAX];
 	char target[LIMITS_QUBE_MAX];
 	char chain[LIMITS_NAME_MAX];
@@ -162,6 +163,9 @@ struct limits_conn {
 	uid_t peer_uid;            /* the local peer that connected (SO_PEERCRED) */
 	const char *end_result;    /* the listener ended it (end.h): its summary's result; NULL: it did not */
 	char end_reason[128];
+	bool caller_done;          /* its caller has had both EOFs: it no longer counts as busy (limits_busy) */
+	bool pregranted;           /* admitted before it asked (limits_pregrant): its source and chain come later */
+	bool behind_unasked;       /* waits only because of connections admitted before they asked (see there) */
 	struct limits_group *src, *chn;
 	struct limits_conn *src_next; /* the source's connections, in the order they asked */
 };
@@ -183,6 +187,7 @@ struct limits {
 	size_t nsources, nchains;
 	size_t capsources, capchains;
 	int running, queued;
+	int unasked;               /* admitted before they asked (limits_pregrant), and not asked yet */
 	uint64_t next_seq;
 	unsigned page;             /* bytes */
 	unsigned budget_pages;
@@ -190,6 +195,7 @@ struct limits {
 	unsigned data_pages;       /* the size every running connection's data pipes get now */
 	bool over_budget;          /* even pipes of one page do not fit: said once until it passes */
 	char last_chain[LIMITS_NAME_MAX]; /* of the last request for a slot: what the next spare warms (warm.h) */
+	int64_t last_done_ms;      /* when a caller last had both EOFs (limits_conn.caller_done) */
 };
 
 int limits_init(struct limits *L, const struct limits_opts *o);
@@ -203,7 +209,23 @@ void limits_free(struct limits *L);
  */
 struct limits_conn *limits_add(struct limits *L, const char *id, pid_t pid, int chan, int64_t now_ns);
 
-/* Whether a connection is being set up or runs (one that waits for a slot or ends does not count). */
+/*
+ * C, just added, is the only connection in the book: whatever source and
+ * chain its descriptor names, no limit can hold it back, so it is
+ * admitted now, before it asks (its supervisor does not wait for the
+ * answer; the grant that follows its request brings its pipes' size).
+ * Until it has asked, any of the others may be of its source and chain:
+ * they wait rather than pass a limit it might make them pass, but are
+ * neither refused nor told they wait on its account. Returns whether C was
+ * admitted so (false: it is not alone).
+ */
+bool limits_pregrant(struct limits *L, struct limits_conn *c);
+
+/*
+ * Whether a connection is being set up or runs (one that waits for a slot
+ * or ends does not count, nor one whose caller has had both EOFs: what
+ * remains of it, its processes' ends, is off its caller's path).
+ */
 bool limits_busy(const struct limits *L);
 
 /* Whether a connection has not asked for its slot yet (its descriptor is being read). */

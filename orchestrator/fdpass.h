@@ -7,8 +7,8 @@
 /*
  * Passing fds between processes of the daemon, in one place: a header of
  * a fixed size with the fds riding along (SCM_RIGHTS), then an optional
- * body. The listener hands a connection to the spare this way, and a
- * supervisor the programs of a connection to its sandbox's init.
+ * body. A supervisor hands the programs of a connection to its sandbox's
+ * init this way.
  */
 
 /* the most fds one message carries: three for each of 64 programs */

@@ -57,14 +57,13 @@ struct listener {
 	struct pollfd *pf;
 	struct limits_conn **who;
 	size_t pfcap;
-	nfds_t nchan, icontrol, ncontrol, ispare, irelay, npf;
+	nfds_t nchan, icontrol, ncontrol, irelay, ispare, npf;
 	/* who may connect */
 	uid_t peers[LISTENER_MAX_PEER_UIDS + 64];
 	size_t npeers;
 	bool have_qubes;
 	gid_t qubes_gid;
 	int64_t peers_read_ms;    /* when group qubes was last read */
-	pid_t last_pid;           /* the supervisor hand_over gave the last connection to; -1: none */
 };
 
 /* ---- supervisors that ended ---- */
@@ -239,6 +238,22 @@ static void summary_of_refused_peer(const char *id, const char *why)
 	log_set_connection(NULL);
 }
 
+/*
+ * The peer check of an accepted connection ID, with its summary when it
+ * is refused: the listener's, and its spare's (spare.h). *UID: who it is.
+ */
+static bool peer_check(void *arg, int fd, const char *id, uid_t *uid)
+{
+	struct listener *L = arg;
+	struct ucred cred = { 0 };
+	char why[200];
+	bool ok = peer_allowed(L, fd, &cred, why, sizeof(why));
+	*uid = cred.uid;
+	if (!ok)
+		summary_of_refused_peer(id, why);
+	return ok;
+}
+
 /* ---- the configuration ---- */
 
 /*
@@ -287,9 +302,19 @@ static int reload_config(struct listener *L)
 		log_msg(LOG_ERR, "configuration not reloaded: %s; fix %s and send SIGHUP again",
 			*L->cfg ? "keeping the previous one" : "still refusing every call", file);
 	} else {
+		bool had = *L->cfg != NULL;
 		config_free(*L->cfg);
 		*L->cfg = n;
 		L->ctx.cfg = n;
+		/*
+		 * The spare holds the configuration it was forked with, and
+		 * accepts calls: it goes before anyone hears of the reload (log,
+		 * verdict), so that every call made after has the new one.
+		 */
+		if (L->spare.pid > 0 || (!had && o->spare)) {
+			drop_spare(L);
+			L->spare_due = mono_ms();
+		}
 		log_msg(LOG_NOTICE, "configuration reloaded from %s: %zu chains, %zu transparent entries", file,
 			n->nchains, n->ntransparent);
 	}
@@ -300,24 +325,56 @@ static int reload_config(struct listener *L)
 
 /* ---- the spare ---- */
 
+static void count_in(struct listener *L, const char *id, pid_t pid, int chan, int64_t start, bool alone,
+		     uid_t peer_uid);
+
+/*
+ * While it is there, the spare accepts the next connection, not the
+ * listener: one more supervisor, so only below the most there may be.
+ */
 static void spare_fork(struct listener *L)
 {
-	if (L->spare.pid < 0 && *L->cfg && spare_start(&L->spare, &L->ctx, L->book.last_chain) < 0)
+	if (L->spare.pid >= 0 || !*L->cfg || L->listen_fd < 0 || L->book.nconns >= L->max_supervisors)
+		return;
+	if (spare_start(&L->spare, &L->ctx, L->book.last_chain, L->listen_fd, peer_check, L) < 0)
 		log_sys(LOG_WARNING, "unable to fork a spare supervisor");
+	else if (L->book.nconns == 0)
+		spare_tell_alone(&L->spare);
+}
+
+/* Drops the spare (reload, stop, a stale guess); what it took meanwhile is served, and counted in the book. */
+static void drop_spare(struct listener *L)
+{
+	struct spare_took t;
+	if (spare_drop(&L->spare, &t))
+		count_in(L, t.id, t.pid, t.chan, t.start_ns, t.alone, t.peer_uid);
+}
+
+/* The spare's control socket: it may be set up now, or have taken a connection. */
+static void listener_spare_read(struct listener *L)
+{
+	struct spare_took t;
+	if (spare_read(&L->spare, &t))
+		count_in(L, t.id, t.pid, t.chan, t.start_ns, t.alone, t.peer_uid);
 }
 
 /*
- * The next spare is forked once no connection has arrived for a moment,
- * or as soon as none is being set up or running: forked at once, it would
- * take the CPU from the connection just handed over, whose set-up it is
- * meant to spare. After a moment, it still waits a little for the
- * connections that have not asked for a slot yet: the chain of the last
- * to ask is the one it starts ahead (warm.h).
+ * The next spare is forked as soon as no connection is being set up or
+ * running for a caller that still waits for its EOF (limits_busy), a
+ * moment after the last caller had it (SPARE_EOF_MS), or, while one is,
+ * once none has arrived for SPARE_BUSY_MS: forked at once, it would take
+ * the CPU from the connection just handed over, whose set-up and answer
+ * it is meant to spare. After that moment, it still waits a little for
+ * the connections that have not asked for a slot yet: the chain of the
+ * last to ask is the one it starts ahead (warm.h).
  */
 static void listener_spare_due(struct listener *L, bool accept_ready)
 {
 	int64_t now = mono_ms();
 	if (L->stopping || !L->spare_due || accept_ready)
+		return;
+	/* a caller that has just had its EOF takes it first (spare.h: SPARE_EOF_MS) */
+	if (now < L->book.last_done_ms + SPARE_EOF_MS)
 		return;
 	if (limits_busy(&L->book) &&
 	    !(now >= L->spare_due && (!limits_any_new(&L->book) || now >= L->spare_due + SPARE_HINT_WAIT_MS)))
@@ -340,7 +397,7 @@ static void listener_spare_stale(struct listener *L)
 		return;
 	log_msg(LOG_DEBUG, "the spare started chain '%s' ahead, the last call asked for '%s': replacing it",
 		L->spare.hint, L->book.last_chain);
-	spare_drop(&L->spare);
+	drop_spare(L);
 	L->spare_due = mono_ms();
 }
 
@@ -354,7 +411,7 @@ static void begin_stop(struct listener *L)
 	log_msg(LOG_NOTICE, "stopping: no new connections; waiting for %zu running ones", L->book.nconns);
 	close(L->listen_fd);
 	L->listen_fd = -1;
-	spare_drop(&L->spare);
+	drop_spare(L);
 }
 
 static void on_reload_signal(struct listener *L, const struct signalfd_siginfo *si)
@@ -364,17 +421,11 @@ static void on_reload_signal(struct listener *L, const struct signalfd_siginfo *
 			reload_send_verdict(si, RELOAD_REJECTED);
 		return;
 	}
-	const struct qp_config *before = *L->cfg;
 	if (!L->o->npeer_uids)
 		default_peers(L);
 	int verdict = reload_config(L);
 	if (reload_wants_verdict(si))
 		reload_send_verdict(si, verdict);
-	/* the spare holds the configuration it was forked with */
-	if (*L->cfg != before && (L->spare.pid > 0 || (!before && L->o->spare))) {
-		spare_drop(&L->spare);
-		L->spare_due = mono_ms();
-	}
 }
 
 static void listener_on_signals(struct listener *L)
@@ -441,32 +492,48 @@ static void drop_silent(struct listener *L, uid_t uid)
 	end_connection(oldest, qp_result_name(QP_REFUSED), reason);
 }
 
-/* A supervisor for connection FD: the spare, forked and set up ahead, takes it; else one is forked now. */
-static void hand_over(struct listener *L, int fd, const char *id)
+/*
+ * Supervisor PID of connection ID, accepted at START from PEER_UID, with
+ * the listener's end CHAN of its admission channel, goes into the book.
+ * ALONE: the spare took it knowing the book empty (spare_tell_alone), so
+ * it is admitted now, before it asks (limits_pregrant).
+ */
+static void count_in(struct listener *L, const char *id, pid_t pid, int chan, int64_t start, bool alone,
+		     uid_t peer_uid)
 {
-	int64_t start = mono_ns();
-	int chan = -1;
-	L->last_pid = -1;
-	pid_t pid = spare_take(&L->spare, fd, id, start, &chan);
-	if (pid < 0) {
-		pid = serve_fork(&L->ctx, fd, id, start, &chan, NULL, NULL);
-		if (pid < 0) {
-			log_sys(LOG_ERR, "connection %s: unable to fork its supervisor", id);
-			close(fd);
-			poll(NULL, 0, 100);
-			return;
-		}
-	}
-	close(fd);
-	L->last_pid = pid;
-	if (!limits_add(&L->book, id, pid, chan, start)) {
+	drop_silent(L, peer_uid);
+	struct limits_conn *c = limits_add(&L->book, id, pid, chan, start);
+	if (!c) {
 		/* without a place in the book it can never be admitted: end it now */
 		log_msg(LOG_ERR, "connection %s: out of memory for the connection table", id);
 		close(chan);
 		kill(pid, SIGKILL);
+	} else {
+		c->peer_uid = peer_uid;
+		if (alone && !limits_pregrant(&L->book, c)) {
+			/* cannot be: it was alone; a supervisor that runs uncounted must not */
+			log_msg(LOG_ERR, "connection %s: admitted ahead but not alone in the book: ending it", id);
+			kill(pid, SIGKILL);
+		}
 	}
 	if (L->o->spare)
-		L->spare_due = mono_ms() + SPARE_IDLE_MS;
+		L->spare_due = mono_ms() + SPARE_BUSY_MS;
+}
+
+/* No spare: a supervisor is forked for connection FD now. */
+static void hand_over(struct listener *L, int fd, const char *id, uid_t peer_uid)
+{
+	int64_t start = mono_ns();
+	int chan = -1;
+	pid_t pid = serve_fork(&L->ctx, fd, id, start, &chan, NULL, NULL);
+	if (pid < 0) {
+		log_sys(LOG_ERR, "connection %s: unable to fork its supervisor", id);
+		close(fd);
+		poll(NULL, 0, 100);
+		return;
+	}
+	close(fd);
+	count_in(L, id, pid, chan, start, false, peer_uid);
 }
 
 static void listener_accept(struct listener *L)
@@ -482,18 +549,12 @@ static void listener_accept(struct listener *L)
 	}
 	char id[17];
 	make_connection_id(id);
-	struct ucred cred;
-	char why[200];
-	if (!peer_allowed(L, fd, &cred, why, sizeof(why))) {
-		summary_of_refused_peer(id, why);
+	uid_t uid;
+	if (!peer_check(L, fd, id, &uid)) {
 		close(fd);
 		return;
 	}
-	drop_silent(L, cred.uid);
-	hand_over(L, fd, id);
-	struct limits_conn *c = limits_find(&L->book, L->last_pid);
-	if (c)
-		c->peer_uid = cred.uid;
+	hand_over(L, fd, id, uid);
 }
 
 /* ---- the loop ---- */
@@ -586,7 +647,8 @@ static int listener_poll_set(struct listener *L)
 	 * not counted: they are bounded per peer (drop_silent).
 	 */
 	size_t named = L->book.nconns - limits_count_new(&L->book, (uid_t)-1, NULL);
-	bool accepting = !L->stopping && named < L->max_supervisors && L->listen_fd >= 0;
+	/* while the spare is there, it accepts (spare.h) */
+	bool accepting = !L->stopping && named < L->max_supervisors && L->listen_fd >= 0 && L->spare.pid < 0;
 	pf[n++] = (struct pollfd){ .fd = accepting ? L->listen_fd : -1, .events = POLLIN };
 	for (size_t i = 0; i < L->book.nconns; i++) {
 		if (L->book.conns[i]->chan < 0)
@@ -598,12 +660,11 @@ static int listener_poll_set(struct listener *L)
 	L->icontrol = n;
 	L->ncontrol = control_pollfds(&L->ctl, pf + n);
 	n += L->ncontrol;
-	/* the spare says once when it is set up, and what it started ahead */
-	L->ispare = n;
-	if (L->spare.pid > 0 && L->spare.chan >= 0 && !L->spare.chan_quiet)
-		pf[n++] = (struct pollfd){ .fd = L->spare.chan, .events = POLLIN };
 	L->irelay = n;
 	pf[n++] = (struct pollfd){ .fd = L->relay[0], .events = POLLIN };
+	/* the spare says when it is set up, and when it took a connection */
+	L->ispare = n;
+	pf[n++] = (struct pollfd){ .fd = L->spare.pid > 0 ? L->spare.ctl : -1, .events = POLLIN };
 	L->npf = n;
 
 	int timeout = limits_expire(&L->book, mono_ms());
@@ -614,6 +675,9 @@ static int listener_poll_set(struct listener *L)
 	/* due, but waiting for a connection to name its chain: its message wakes us, or this */
 	if (!L->stopping && L->spare_due && mono_ms() >= L->spare_due && limits_any_new(&L->book))
 		until = L->spare_due + SPARE_HINT_WAIT_MS;
+	if (!L->stopping && L->spare_due && mono_ms() < L->book.last_done_ms + SPARE_EOF_MS &&
+	    (!until || L->book.last_done_ms + SPARE_EOF_MS < until))
+		until = L->book.last_done_ms + SPARE_EOF_MS;
 	if (until) {
 		int64_t left = until - mono_ms();
 		int t = left > 0 ? (int)left : 0;
@@ -625,7 +689,12 @@ static int listener_poll_set(struct listener *L)
 
 static void listener_free(struct listener *L)
 {
-	spare_drop(&L->spare);
+	struct spare_took t;
+	/* dropped when the stop began: nothing can be taken now */
+	if (spare_drop(&L->spare, &t)) {
+		kill(t.pid, SIGKILL);
+		close(t.chan);
+	}
 	control_close(&L->ctl);
 	/* what the last supervisors said before they ended */
 	logrelay_drain(L->relay[0]);
@@ -666,15 +735,19 @@ int listener_run(int listen_fd, struct qp_config **cfg, const struct sock_fprog 
 		for (nfds_t i = 2; i < L.nchan; i++)
 			if (pf[i].revents)
 				limits_on_readable(&L.book, L.who[i], mono_ms());
+		/* the connection the spare took goes into the book before its end could be reaped */
+		if (pf[L.ispare].fd >= 0 && pf[L.ispare].revents)
+			listener_spare_read(&L);
 		listener_spare_due(&L, pf[1].revents & POLLIN);
 		control_on_poll(&L.ctl, pf + L.icontrol, L.ncontrol, &L.book, &L.spare, mono_ms());
-		if (L.ispare < L.irelay && pf[L.ispare].revents)
-			spare_on_readable(&L.spare);
 		listener_spare_stale(&L);
 		if (pf[0].revents & POLLIN)
 			listener_on_signals(&L);
-		if (pf[1].fd >= 0 && L.listen_fd >= 0 && (pf[1].revents & POLLIN))
+		if (pf[1].fd >= 0 && L.listen_fd >= 0 && L.spare.pid < 0 && (pf[1].revents & POLLIN))
 			listener_accept(&L);
+		/* the book emptied: the spare's connection will be alone */
+		if (L.book.nconns == 0)
+			spare_tell_alone(&L.spare);
 	}
 	listener_free(&L);
 	log_msg(LOG_NOTICE, "stopped");

@@ -25,6 +25,7 @@ orchestrator_libqp_a_SOURCES = \
 	orchestrator/reload.c orchestrator/reload.h \
 	orchestrator/route.c orchestrator/route.h \
 	orchestrator/pipecap.c orchestrator/pipecap.h \
+	orchestrator/phases.c orchestrator/phases.h \
 	orchestrator/pipeline.c orchestrator/pipeline.h \
 	orchestrator/procs.c \
 	orchestrator/relay.c \

@@ -48,7 +48,7 @@
 
 static int cmd_serve(int argc, char **argv, struct options *o)
 {
-	int i = opt_parse(argc, argv, o, "config socket log allow-root max-connections grace descriptor-timeout admit-timeout pipe-size isolation allow-peer-uid idle-timeout max-per-source queue-timeout max-queued max-queued-per-source pipe-memory no-spare control connection-memory connection-tasks connection-cgroup");
+	int i = opt_parse(argc, argv, o, "config socket log allow-root max-connections grace descriptor-timeout admit-timeout pipe-size isolation allow-peer-uid idle-timeout max-per-source queue-timeout max-queued max-queued-per-source pipe-memory no-spare control connection-memory connection-tasks connection-cgroup trace-phases");
 	if (i != argc)
 		opt_usage("serve takes no arguments");
 	log_init(PROG, o->log);

@@ -20,6 +20,7 @@ const char opt_usage_text[] =
 	"                    [--idle-timeout SECONDS] [--max-per-source N] [--queue-timeout SECONDS]\n"
 	"                    [--max-queued N] [--max-queued-per-source N] [--pipe-memory BYTES] [--no-spare]\n"
 	"                    [--connection-memory BYTES] [--connection-tasks N] [--connection-cgroup auto|no|yes]\n"
+	"                    [--trace-phases]\n"
 	"       " PROG " exec [--config FILE] [--log journal|stderr|auto] [--isolation MECH] [ARG]\n"
 	"       " PROG " check [--config FILE] [--isolation MECH] [--socket PATH]\n"
 	"       " PROG " run [--config FILE] [--source NAME] [--target NAME] [--service NAME]\n"
@@ -64,6 +65,7 @@ static const struct mode_help {
 	  "      --connection-tasks N     processes and threads of one connection (64)\n"
 	  "      --connection-cgroup auto|no|yes  a cgroup per connection where the daemon has a delegated\n"
 	  "                               cgroup v2 subtree with memory and pids (auto), never, or always\n"
+	  "      --trace-phases           log (debug) when each phase of every connection happened\n"
 	  "      --control PATH           the control socket qrexec-proxy status asks (default\n"
 	  "                               $RUNTIME_DIRECTORY/control, else the --socket PATH.control)\n" },
 	{ "exec",
@@ -199,7 +201,7 @@ enum { OPT_CONFIG = 'c', OPT_SOCKET = 's', OPT_LOG = 'l', OPT_ALLOW_ROOT = 256, 
        OPT_ISOLATION, OPT_ALLOW_PEER_UID, OPT_IDLE_TIMEOUT, OPT_NO_SPARE, OPT_DIR, OPT_CHECK,
        OPT_MAX_PER_SOURCE, OPT_QUEUE_TIMEOUT, OPT_MAX_QUEUED, OPT_MAX_QUEUED_PER_SOURCE, OPT_PIPE_MEMORY,
        OPT_CONTROL, OPT_JSON, OPT_TIMEOUT, OPT_CONN_MEMORY, OPT_CONN_TASKS, OPT_CONN_CGROUP, OPT_CHAIN,
-       OPT_PID = 'p', OPT_PROXY_QUBE = 'q', OPT_HELP = 'h' };
+       OPT_TRACE_PHASES, OPT_PID = 'p', OPT_PROXY_QUBE = 'q', OPT_HELP = 'h' };
 
 static const struct option long_opts[] = {
 	{ "config", required_argument, NULL, OPT_CONFIG },
@@ -219,6 +221,7 @@ static const struct option long_opts[] = {
 	{ "allow-peer-uid", required_argument, NULL, OPT_ALLOW_PEER_UID },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "no-spare", no_argument, NULL, OPT_NO_SPARE },
+	{ "trace-phases", no_argument, NULL, OPT_TRACE_PHASES },
 	{ "control", required_argument, NULL, OPT_CONTROL },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "proxy-qube", required_argument, NULL, OPT_PROXY_QUBE },
@@ -350,6 +353,9 @@ int opt_parse(int argc, char **argv, struct options *o, const char *allowed)
 			break;
 		case OPT_NO_SPARE:
 			o->no_spare = true;
+			break;
+		case OPT_TRACE_PHASES:
+			o->lo.serve.trace_phases = true;
 			break;
 		case OPT_CONTROL:
 			o->control = optarg;

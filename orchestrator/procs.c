@@ -20,6 +20,7 @@
 #include "qpf-contract.h"
 #include "conn.h"
 #include "log.h"
+#include "phases.h"
 #include "spawn.h"
 #include "util.h"
 
@@ -369,6 +370,7 @@ static void on_exit_status(struct conn *c, struct proc *p, int status)
 
 	p->reaped = true;
 	p->status = status;
+	phase_mark_exit(p->tag);
 	if (p->is_connector) {
 		c->res->connector_reaped = true;
 		c->res->connector_status = status;
@@ -452,6 +454,7 @@ static void on_child(struct conn *c, pid_t pid, int status)
 	if (pid == c->sb.pid && !c->sb_reaped) {
 		c->sb_reaped = true;
 		c->sb_status = status;
+		phase_mark(PHASE_SANDBOX_GONE);
 		if (killed_behind_our_back(c, "the connection's sandbox", status)) {
 			/* said */
 		} else if (!c->aborting && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {

@@ -17,6 +17,7 @@
 #include "conn.h"
 #include "log.h"
 #include "util.h"
+#include "phases.h"
 
 /* how much one splice() or read() asks for */
 #define RELAY_CHUNK (1 << 20)
@@ -132,6 +133,7 @@ static void up_finish(struct conn *c)
 		r->to = -1;
 	}
 	r->done = true;
+	phase_mark(PHASE_UP_EOF);
 }
 
 /* The pipeline's stream towards the source ended: half-close the caller. */
@@ -153,6 +155,7 @@ static void down_finish(struct conn *c)
 	if (!c->is_socket && dup2(c->devnull, r->to) < 0)
 		log_sys(LOG_WARNING, "unable to close the output");
 	r->done = true;
+	phase_mark(PHASE_DOWN_EOF);
 }
 
 /*
@@ -239,7 +242,10 @@ static void down_after_caller(struct conn *c)
 void relay_up(struct conn *c)
 {
 	struct relay *r = &c->up;
-	switch (relay_pump(r)) {
+	enum pump_result pr = relay_pump(r);
+	if (r->bytes)
+		phase_mark(PHASE_UP_FIRST);
+	switch (pr) {
 	case PUMP_AGAIN:
 		return;
 	case PUMP_EOF:
@@ -280,7 +286,10 @@ void relay_down(struct conn *c)
 		down_after_caller(c);
 		return;
 	}
-	switch (relay_pump(r)) {
+	enum pump_result pr = relay_pump(r);
+	if (r->bytes)
+		phase_mark(PHASE_DOWN_FIRST);
+	switch (pr) {
 	case PUMP_AGAIN:
 		return;
 	case PUMP_EOF:

@@ -16,6 +16,7 @@
 #include "cgroup.h"
 #include "descriptor.h"
 #include "log.h"
+#include "phases.h"
 #include "route.h"
 #include "serve.h"
 #include "summary.h"
@@ -100,7 +101,7 @@ pid_t serve_fork(const struct serve_ctx *x, int fd, const char *id, int64_t star
 		run_instead(sv[1], arg);
 		code = 111; /* a spare does not return */
 	} else {
-		code = serve_connection(x, fd, sv[1], id, NULL, NULL, NULL, start_ns);
+		code = serve_connection(x, fd, sv[1], id, NULL, NULL, NULL, start_ns, false);
 	}
 	config_free(x->cfg);
 	exit(code);
@@ -194,7 +195,8 @@ static int take_descriptor(const struct serve_ctx *x, int fd, const char *id, in
 }
 
 int serve_connection(const struct serve_ctx *x, int fd, int limits_fd, const char *id,
-		     struct isolate_prepared *prep, struct warm *warm, struct cgroup_conn *cg, int64_t start_ns)
+		     struct isolate_prepared *prep, struct warm *warm, struct cgroup_conn *cg, int64_t start_ns,
+		     bool pregranted)
 {
 	int64_t start = start_ns ? start_ns : mono_ns();
 	struct qp_descriptor d;
@@ -204,6 +206,9 @@ int serve_connection(const struct serve_ctx *x, int fd, int limits_fd, const cha
 	int rc = 1;
 	char *buf = malloc(QP_DESCRIPTOR_MAX + 1);
 
+	phases_enable(x->o->trace_phases);
+	phase_mark_at(PHASE_ACCEPTED, start);
+	phase_mark(PHASE_HANDED);
 	struct log_connection lc = { .id = id };
 	log_set_connection(&lc);
 	if (!buf) {
@@ -227,6 +232,7 @@ int serve_connection(const struct serve_ctx *x, int fd, int limits_fd, const cha
 			rc = 111;
 		goto out;
 	}
+	phase_mark(PHASE_ROUTED);
 	if (!cg) {
 		serve_cgroup(x, r.chain, &own_cg);
 		cg = &own_cg;
@@ -250,6 +256,7 @@ int serve_connection(const struct serve_ctx *x, int fd, int limits_fd, const cha
 		.idle_timeout_ms = x->o->idle_timeout_ms,
 		.pipe_size = x->o->pipe_size,
 		.limits_fd = limits_fd,
+		.pregranted = pregranted,
 		.start_ns = start,
 		.prepared = prep,
 		.warm = warm,

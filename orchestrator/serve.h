@@ -32,6 +32,7 @@ struct serve_opts {
 	int pipe_size;            /* the largest a data pipe may be */
 	const struct isolate_policy *isolation;
 	const struct bounds_opts *bounds; /* what a connection may use, and how (bounds.h) */
+	bool trace_phases;        /* log when each phase of a connection happened (phases.h) */
 };
 
 /* What a supervisor is forked with: the configuration of the moment (NULL: none loaded) and the baseline. */
@@ -76,11 +77,13 @@ void serve_prepare(const struct serve_ctx *x, const struct cgroup_conn *cg, stru
  * over LIMITS_FD (-1: none, run at once) and runs it, in the sandbox PREP
  * prepared in the cgroup CG (NULL: both are made) with WARM, the filters
  * started ahead (warm.h), or NULL. START_NS: when it was accepted (0:
- * now). Every connection ends with one summary. Returns the process exit
- * code.
+ * now). PREGRANTED: the listener admitted it before it asked
+ * (connlimits.h): it asks all the same, and does not wait for the answer.
+ * Every connection ends with one summary. Returns the process exit code.
  */
 int serve_connection(const struct serve_ctx *x, int fd, int limits_fd, const char *id,
-		     struct isolate_prepared *prep, struct warm *warm, struct cgroup_conn *cg, int64_t start_ns);
+		     struct isolate_prepared *prep, struct warm *warm, struct cgroup_conn *cg, int64_t start_ns,
+		     bool pregranted);
 
 /* The connection cgroup of this supervisor (or spare), with the bounds of CH (NULL: the defaults). */
 void serve_cgroup(const struct serve_ctx *x, const struct qp_chain *ch, struct cgroup_conn *cg);

@@ -34,6 +34,11 @@
  */
 int slot_set_pipe_size(struct conn *c, int fd, int size, bool *busy)
 {
+	/* the share is still to come (slot_wait): the kernel's size meanwhile, which says nothing yet */
+	if (c->grant_pending && size == 0) {
+		int now = fcntl(fd, F_GETPIPE_SZ);
+		return now < 0 ? 0 : now;
+	}
 	int err = 0;
 	long page = sysconf(_SC_PAGESIZE);
 	/* none asked for: the kernel's default, 16 pages, unless it is over the limit */
@@ -160,6 +165,7 @@ void slot_tell(struct conn *c, enum limits_state state, uint64_t held, bool stuc
 		.idle_pipes = idle_pipes(c),
 		.bytes_src2dst = c->up.bytes,
 		.bytes_dst2src = c->down.bytes,
+		.caller_done = c->up.done && c->down.done,
 	};
 	if (send(c->a->limits_fd, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(m)) {
 		c->told_idle = m.idle_pipes;
@@ -230,10 +236,17 @@ void slot_read_listener(struct conn *c)
 			c->listener_gone = true;
 			break;
 		}
-		if (m.type == LIMITS_RESIZE && m.data_pipe > 0 && m.data_pipe <= (1u << 30)) {
+		/* the grant of a connection admitted before it asked: its pipes' share, as a resize */
+		bool grant = m.type == LIMITS_GRANT && c->grant_pending;
+		if ((m.type == LIMITS_RESIZE || grant) && m.data_pipe > 0 && m.data_pipe <= (1u << 30)) {
 			c->data_pipe = (int)m.data_pipe;
 			c->big_pipes = m.big_pipes <= 1024 ? (int)m.big_pipes : 0;
 			resize = true;
+		}
+		if (grant) {
+			c->grant_pending = false;
+			if (m.aux_pipe > 0 && m.aux_pipe <= (1u << 30))
+				c->aux_pipe = (int)m.aux_pipe;
 		}
 	}
 	if (resize)
@@ -253,17 +266,11 @@ static void count_pipes(const struct qp_chain *ch, uint32_t *ndata, uint32_t *na
 	*naux = (uint32_t)(pipeline > admission ? pipeline : admission);
 }
 
-/*
- * Asks the listener for a slot and waits for its answer, costing nothing
- * but this process: no pipe, no child. The caller going away or a
- * terminating signal end the wait. Returns 0 when granted (c->data_pipe
- * set), -1 with the result set otherwise.
- */
-int slot_wait(struct conn *c)
+/* The request for a slot: who calls what, the chain's limits, the pipes it makes. 0, or -1 with errno. */
+static int slot_ask(struct conn *c)
 {
 	const struct supervise_args *a = c->a;
 	const struct qp_chain *ch = a->chain;
-	int64_t t0 = mono_ms();
 	struct limits_msg m = {
 		.type = LIMITS_ASK,
 		.chain_max = ch->max_connections,
@@ -275,7 +282,47 @@ int slot_wait(struct conn *c)
 	snprintf(m.chain, sizeof(m.chain), "%s", ch->name);
 	kvline_bounded(m.service, sizeof(m.service), a->service, KVLINE_FIELD_MAX);
 	count_pipes(ch, &m.ndata, &m.naux);
-	if (limits_send(a->limits_fd, &m) < 0) {
+	return limits_send(a->limits_fd, &m);
+}
+
+void slot_ask_pending(struct conn *c)
+{
+	if (!c->ask_pending)
+		return;
+	c->ask_pending = false;
+	/* admitted already: should the request not go, the connection runs on with the pipes it has */
+	if (slot_ask(c) < 0)
+		log_sys(LOG_WARNING, "unable to tell the listener whose the connection is");
+}
+
+/*
+ * Asks the listener for a slot and waits for its answer, costing nothing
+ * but this process: no pipe, no child. The caller going away or a
+ * terminating signal end the wait. Returns 0 when granted (c->data_pipe
+ * set), -1 with the result set otherwise.
+ */
+int slot_wait(struct conn *c)
+{
+	const struct supervise_args *a = c->a;
+	int64_t t0 = mono_ms();
+	struct limits_msg m;
+	/*
+	 * Admitted when it came, alone in the book: no limit can hold it, so
+	 * it goes on at once, and asks (which tells the book whose it is)
+	 * once its pipeline has started (slot_ask_pending): the listener
+	 * woken earlier would take the CPU from that start. Its pipes keep
+	 * the kernel's size until the grant that answers the request says
+	 * their share (slot_read_listener), moments later.
+	 */
+	if (a->pregranted) {
+		c->data_pipe = 0;
+		c->big_pipes = 0;
+		c->grant_pending = true;
+		c->ask_pending = true;
+		c->res->queued_ms = 0;
+		return 0;
+	}
+	if (slot_ask(c) < 0) {
 		log_sys(LOG_ERR, "unable to ask the listener for a slot");
 		conn_reason(c, "unable to ask for a slot");
 		c->res->result = QP_FAILED;

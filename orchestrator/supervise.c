@@ -21,6 +21,7 @@
 #include "qpf-contract.h"
 #include "conn.h"
 #include "log.h"
+#include "phases.h"
 #include "pipeline.h"
 #include "summary.h"
 #include "util.h"
@@ -282,6 +283,7 @@ static int start_pipeline(struct conn *c)
 		warm = true;
 		if (adopt_warm(c, hops, pipes) < 0)
 			goto out;
+		phase_mark(PHASE_PIPELINE);
 		goto connector;
 	}
 
@@ -321,22 +323,11 @@ static int start_pipeline(struct conn *c)
 		map = NULL; /* the connection's now */
 		if (procs_start_sandbox(c, ISOLATE_FILTERS, ip, n, m) < 0)
 			goto out;
+		phase_mark(PHASE_PIPELINE);
 	}
 
 connector:;
-	/* the connector, outside the sandbox, while the sandbox's init starts the filters */
-	struct proc *cp = &c->procs[nup];
-	cp->is_connector = true;
-	pipeline_hop_tag(cp->tag, sizeof(cp->tag), &hops[nup]);
-	if (procs_start_connector(c, cp, pipes[nup][0], pipes[nup + 1][1]) < 0)
-		goto out;
-	/* the connector takes longest to start: the filters started ahead go on once it is on its way */
-	if (warm && wake_warm(c, hops) < 0)
-		goto out;
-	if (n == 0)
-		c->setup_ns = mono_ns();
-
-	/* the children have their copies now; only the two outer ends stay here */
+	/* the two outer ends stay here; the children have, or will have, their copies of the rest */
 	c->up.to = pipes[0][1];
 	pipes[0][1] = -1;
 	c->down.from = pipes[nhops + 1][0];
@@ -346,6 +337,31 @@ connector:;
 		conn_reason(c, "unable to set up a pipe");
 		goto out;
 	}
+	/*
+	 * Everything the data needs to reach the connector goes first: the
+	 * filters started ahead get their environment, and what the caller
+	 * has sent already (a short request, often with its EOF) goes into
+	 * the pipeline. Starting the connector then blocks this process until
+	 * its exec(2) (vfork), and on a busy CPU this process may wait long
+	 * after that for its turn: the request must not wait with it.
+	 */
+	if (warm && wake_warm(c, hops) < 0)
+		goto out;
+	if (warm)
+		phase_mark(PHASE_WOKEN);
+	c->up.from_ready = c->up.to_ready = true;
+	relay_up(c);
+	if (c->aborting)
+		goto out;
+	/* the connector, outside the sandbox, while the sandbox's init starts the filters */
+	struct proc *cp = &c->procs[nup];
+	cp->is_connector = true;
+	pipeline_hop_tag(cp->tag, sizeof(cp->tag), &hops[nup]);
+	if (procs_start_connector(c, cp, pipes[nup][0], pipes[nup + 1][1]) < 0)
+		goto out;
+	phase_mark(PHASE_CONNECTOR);
+	if (n == 0)
+		c->setup_ns = mono_ns();
 	rc = 0;
 out:
 	if (pipes)
@@ -488,6 +504,7 @@ static void after_wake(struct conn *c)
 	 * connection open.
 	 */
 	if (!c->stragglers_killed && procs_all_reaped(c)) {
+		phase_mark(PHASE_EXITED);
 		c->stragglers_killed = true;
 		supervise_end_orphans();
 	}
@@ -495,6 +512,15 @@ static void after_wake(struct conn *c)
 		relay_up(c);
 	if (!c->aborting && relay_down_ready(c))
 		relay_down(c);
+	/*
+	 * The call is over for its caller: what remains (the processes'
+	 * exits, the sandbox's end, the summary) is off its path, and the
+	 * listener may prepare the next spare now (listener.c).
+	 */
+	if (c->up.done && c->down.done && !c->told_done && c->a->limits_fd >= 0) {
+		c->told_done = true;
+		slot_tell(c, LIMITS_RUNNING, c->told_held, c->told_stuck);
+	}
 	uint64_t moved = c->up.bytes + c->up.discarded + c->down.bytes;
 	if (moved != c->moved) {
 		c->moved = moved;
@@ -690,12 +716,15 @@ static int conn_run(struct conn *c)
 		return -1;
 	}
 	if (start_pipeline(c) < 0) {
+		slot_ask_pending(c);
 		if (c->res->result == QP_OK)
 			c->res->result = QP_FAILED;
 		procs_kill_all(c);
 		procs_reap_all(c);
 		return -1;
 	}
+	/* the listener is woken only now: earlier, it would take the CPU from the pipeline's start */
+	slot_ask_pending(c);
 	c->idle_ms = a->chain->idle_timeout_ms >= 0 ? a->chain->idle_timeout_ms : a->idle_timeout_ms;
 	c->active_ms = mono_ms();
 	c->dir_idle_at_ms = c->active_ms + DIR_IDLE_AFTER_MS;
@@ -743,6 +772,11 @@ static void conn_finish(struct conn *c, int64_t start_ns)
 	c->res->bytes_src2dst = c->up.bytes;
 	c->res->bytes_dst2src = c->down.bytes;
 	log_summary(c, start_ns);
+	if (c->setup_ns)
+		phase_mark_at(PHASE_STARTED, c->setup_ns);
+	phase_mark(PHASE_EXITED);
+	phase_mark(PHASE_SUMMARY);
+	phases_log();
 	if (c->up.to >= 0)
 		close(c->up.to);
 	if (c->down.from >= 0)
@@ -798,6 +832,10 @@ enum qp_result supervise_connection(const struct supervise_args *a, struct super
 	c.aux_pipe = LIMITS_AUX_PIPE;
 	if (a->limits_fd >= 0 && slot_wait(&c) < 0)
 		goto out;
+	phase_mark(PHASE_SLOT);
+	/* admission checks take their time: the book learns whose the connection is first */
+	if (a->chain->nadmit > 0)
+		slot_ask_pending(&c);
 	if (run_admission(&c) < 0) {
 		res->result = c.terminated ? QP_ABORTED : c.sb_setup_failed || c.kernel_killed ? QP_FAILED : QP_REFUSED;
 		goto out;

@@ -39,6 +39,7 @@ struct supervise_args {
 	int idle_timeout_ms;       /* the default for chains without idle_timeout; 0: none */
 	int pipe_size;             /* F_SETPIPE_SZ for every data pipe of the pipeline; 0: kernel default */
 	int limits_fd;             /* the admission channel to the listener (connlimits.h); -1: none, run at once */
+	bool pregranted;           /* admitted before it asked: it asks, and runs without waiting for the grant */
 	int64_t start_ns;          /* when the connection was accepted (0: now) */
 	struct isolate_prepared *prepared; /* a filter sandbox built ahead under isolation, or NULL */
 	struct warm *warm;         /* filters started ahead in a sandbox of their own (warm.h), or NULL */

@@ -2,7 +2,7 @@
 # make bench: ratios against no proxy and against cat pipes (t/bench/bench.c),
 # then the guards against pass (t/bench/guards.c)
 EXTRA_PROGRAMS = t/bench/bench t/bench/sink t/bench/guards
-t_bench_bench_SOURCES = t/bench/bench.c
+t_bench_bench_SOURCES = t/bench/bench.c t/bench/bench.h t/bench/percall.c
 t_bench_sink_SOURCES = t/bench/sink.c
 t_bench_guards_SOURCES = t/bench/guards.c
 CLEANFILES += t/bench/bench t/bench/sink t/bench/guards

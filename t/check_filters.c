@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -808,7 +809,7 @@ END_TEST
 
 /* ---- the lock-down ---- */
 
-static const char *const forbidden[] = { "open", "socket", "execve" };
+static const char *const forbidden[] = { "open", "socket", "execve", "renice-parent", "renice-group" };
 /* the kit's lock-down (libseccomp at run time) and the built-ins' (precompiled) */
 static const char *const misbehaving[] = { "t/filter-misbehave", "t/filter-misbehave-builtin" };
 #define N_FORBIDDEN (int)(sizeof(forbidden) / sizeof(forbidden[0]))
@@ -855,6 +856,264 @@ START_TEST(example_line_allowlist)
 	ck_assert_str_eq((char *)r.out, "GET /a\n");
 	ck_assert_ptr_nonnull(strstr((char *)r.err, "line 2"));
 	run_free(&r);
+}
+END_TEST
+
+/* ---- the end of the input: EOF for the next hop before the exit ---- */
+
+/* the kit's filters (not the plain-POSIX example, the last) also yield the CPU for what is left: qpf_done() */
+static const char *const *const closers[] = {
+	(const char *const[]){ "filters/pass", NULL },
+	(const char *const[]){ "filters/byte-limit", "1G", NULL },
+	(const char *const[]){ "filters/timeout", "--seconds", "600", NULL },
+	(const char *const[]){ "filters/sniff", NULL },
+	(const char *const[]){ "filters/streamline", "--max-read-delay", "0", "--max-write-delay", "0", NULL },
+	(const char *const[]){ "doc/examples/uppercase", NULL },
+	(const char *const[]){ "doc/examples/line-allowlist", "*", NULL },
+};
+
+/* waits for the traced PID to stop at EVENT (a PTRACE_EVENT_*), passing on any signal on the way */
+static void trace_until(pid_t pid, int event)
+{
+	for (;;) {
+		int st;
+		ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+		ck_assert_msg(WIFSTOPPED(st), "the filter ended (status %#x) before its exit was traced", st);
+		if (st >> 8 == (SIGTRAP | (event << 8)))
+			return;
+		int sig = WSTOPSIG(st) == SIGTRAP || WSTOPSIG(st) == SIGSTOP ? 0 : WSTOPSIG(st);
+		ck_assert_int_eq(ptrace(PTRACE_CONT, pid, NULL, (void *)(long)sig), 0);
+	}
+}
+
+/*
+ * At the end of its input a filter closes its output at once: the next
+ * hop (in the end the caller) sees EOF then, not once the process has
+ * exited and been torn down. Traced, the filter stops at the start of
+ * its exit, before the kernel closes its fds: EOF must be there already.
+ */
+START_TEST(eof_before_exit)
+{
+	const char *const *argv = closers[_i];
+	int ip[2], op[2], ep[2];
+	ck_assert_int_eq(pipe2(ip, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(op, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(ep, O_CLOEXEC), 0);
+	char *path = filter_path(argv[0]);
+	char **env = build_env(NULL);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(ip[0], 0);
+		dup2(op[1], 1);
+		dup2(ep[1], 2);
+		if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) < 0 || raise(SIGSTOP) < 0)
+			_exit(126);
+		execve(path, (char *const *)argv, env);
+		_exit(127);
+	}
+	close(ip[0]);
+	close(op[1]);
+	close(ep[1]);
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFSTOPPED(st), "status %#x: no ptrace here?", st);
+	ck_assert_int_eq(ptrace(PTRACE_SETOPTIONS, pid, NULL, (void *)(long)(PTRACE_O_TRACEEXIT | PTRACE_O_EXITKILL)), 0);
+	ck_assert_int_eq(ptrace(PTRACE_CONT, pid, NULL, NULL), 0);
+	ck_assert_int_eq(write(ip[1], "hello\n", 6), 6);
+	close(ip[1]);
+	trace_until(pid, PTRACE_EVENT_EXIT);
+	/* stopped at its exit: whatever it wrote is there, and EOF after it only if it closed fd 1 itself */
+	char buf[64];
+	size_t got = 0;
+	fcntl(op[0], F_SETFL, O_NONBLOCK);
+	ssize_t n;
+	while ((n = read(op[0], buf + got, sizeof(buf) - got)) > 0)
+		got += (size_t)n;
+	int err = errno;
+	ck_assert_msg(got == 6 && (!memcmp(buf, "hello\n", 6) || !memcmp(buf, "HELLO\n", 6)),
+		      "%s passed %zu bytes", argv[0], got);
+	ck_assert_msg(n == 0, "%s is exiting with its output still open (read: %s)", argv[0],
+		      n < 0 ? strerror(err) : "data");
+	/* field 19 of /proc/PID/stat: the nice value its exit runs at */
+	char statpath[64], stat[1024];
+	snprintf(statpath, sizeof(statpath), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(statpath, "re");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(stat, sizeof(stat), f));
+	fclose(f);
+	const char *p = strrchr(stat, ')');
+	int nice = 0;
+	ck_assert_int_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %d", &nice), 1);
+	bool kit = _i != (int)(sizeof(closers) / sizeof(closers[0])) - 1;
+	ck_assert_msg(!kit || nice == 19, "%s exits at nice %d, not 19 (qpf_done)", argv[0], nice);
+	ck_assert_int_eq(ptrace(PTRACE_CONT, pid, NULL, NULL), 0);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: status %#x", argv[0], st);
+	close(op[0]);
+	close(ep[0]);
+	free(path);
+}
+END_TEST
+
+/* ---- started ahead (QPF_PRESTART_LOCKED): locked down before the connection, which comes later ---- */
+
+struct ahead {
+	pid_t pid;
+	int in, out, err; /* our ends: its stdin, stdout, and the socket on its fd 2 */
+};
+
+/* starts REL with ARGV as the proxy starts a filter ahead: QREXEC_PROXY_PRESTART=1 alone, a socket on fd 2 */
+static void start_ahead(const char *rel, const char *const *argv, struct ahead *a)
+{
+	int ip[2], op[2], sv[2];
+	ck_assert_int_eq(pipe2(ip, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(op, O_CLOEXEC), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	char *path = filter_path(rel);
+	char *args[16];
+	size_t n = 0;
+	args[n++] = path;
+	for (; argv && *argv && n < 15; argv++)
+		args[n++] = (char *)*argv;
+	args[n] = NULL;
+	static char *const env[] = { "QREXEC_PROXY_PRESTART=1", NULL };
+	a->pid = fork();
+	ck_assert_int_ge(a->pid, 0);
+	if (a->pid == 0) {
+		dup2(ip[0], 0);
+		dup2(op[1], 1);
+		dup2(sv[1], 2);
+		execve(path, args, env);
+		_exit(127);
+	}
+	close(ip[0]);
+	close(op[1]);
+	close(sv[1]);
+	a->in = ip[1];
+	a->out = op[0];
+	a->err = sv[0];
+	free(path);
+}
+
+/* the number of seccomp programs PID has loaded (Seccomp_filters in /proc/PID/status), -1 if unknown */
+static int seccomp_filters(pid_t pid)
+{
+	char path[64], line[256];
+	int n = -1;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "Seccomp_filters:", 16))
+			n = atoi(line + 16);
+	fclose(f);
+	return n;
+}
+
+/* waits until the filter has locked itself down, its environment still to come */
+static void wait_locked_ahead(const struct ahead *a)
+{
+	/* a generous floor (60 s, QP_TEST_WAIT_MS to change it), as everywhere in the suite */
+	const char *w = getenv("QP_TEST_WAIT_MS");
+	int64_t end = (int64_t)(now_s() * 1000) + (w && atoi(w) > 0 ? atoi(w) : 60000);
+	while (seccomp_filters(a->pid) < 1 && (int64_t)(now_s() * 1000) < end)
+		poll(NULL, 0, 10);
+	ck_assert_msg(seccomp_filters(a->pid) >= 1, "started ahead, the filter did not lock itself down before its call");
+	struct pollfd p = { .fd = a->out, .events = POLLIN };
+	ck_assert_int_eq(poll(&p, 1, 0), 0);
+}
+
+/* what the supervisor writes on the filter's fd 2: a 32-bit length, then NAME=VALUE strings each ended by a NUL */
+static void send_environment(int fd, const char *const *env)
+{
+	char buf[1024];
+	uint32_t len = 0;
+	for (const char *const *e = env; *e; e++) {
+		size_t l = strlen(*e) + 1;
+		ck_assert_uint_lt(sizeof(len) + len + l, sizeof(buf));
+		memcpy(buf + sizeof(len) + len, *e, l);
+		len += (uint32_t)l;
+	}
+	memcpy(buf, &len, sizeof(len));
+	ck_assert_int_eq(write(fd, buf, sizeof(len) + len), (ssize_t)(sizeof(len) + len));
+}
+
+/* feeds IN, then EOF; collects stdout and what it logged; returns its exit status */
+static int finish_ahead(struct ahead *a, const char *in, unsigned char **out, size_t *outlen, char **log)
+{
+	size_t n = strlen(in);
+	ck_assert_int_eq(write(a->in, in, n), (ssize_t)n);
+	close(a->in);
+	*out = NULL;
+	*outlen = 0;
+	unsigned char *err = NULL;
+	size_t errlen = 0;
+	char buf[4096];
+	ssize_t got;
+	while ((got = read(a->out, buf, sizeof(buf))) > 0)
+		append(out, outlen, buf, (size_t)got);
+	shutdown(a->err, SHUT_WR);
+	while ((got = read(a->err, buf, sizeof(buf))) > 0)
+		append(&err, &errlen, buf, (size_t)got);
+	if (!*out)
+		append(out, outlen, "", 0);
+	if (!err)
+		append(&err, &errlen, "", 0);
+	*log = (char *)err;
+	int st;
+	ck_assert_int_eq(waitpid(a->pid, &st, 0), a->pid);
+	close(a->out);
+	close(a->err);
+	return st;
+}
+
+START_TEST(ahead_locked_then_environment)
+{
+	/* sniff reads its environment for every log line: the one that came after the lock-down */
+	static const char *const argv[] = { "--format", "text", NULL };
+	struct ahead a;
+	start_ahead("filters/sniff", argv, &a);
+	wait_locked_ahead(&a);
+	static const char *const env[] = { "PATH=/usr/bin:/bin", "QREXEC_REMOTE_DOMAIN=vm-early",
+					   "QREXEC_PROXY_DIRECTION=src2dst", "QREXEC_PROXY_CHAIN=c",
+					   "QREXEC_PROXY_TARGET=t", "QREXEC_PROXY_SERVICE=s",
+					   "QREXEC_PROXY_CONNECTION=0123", NULL };
+	send_environment(a.err, env);
+	unsigned char *out;
+	size_t outlen;
+	char *log;
+	int st = finish_ahead(&a, "started ahead\n", &out, &outlen, &log);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x; log: %s", st, log);
+	ck_assert_str_eq((char *)out, "started ahead\n");
+	ck_assert_msg(strstr(log, "src2dst source=vm-early target=t chain=c service=s conn=0123"), "log: %s", log);
+	free(out);
+	free(log);
+}
+END_TEST
+
+START_TEST(ahead_timeout_counts_from_its_call)
+{
+	/* a timeout started ahead waited longer than its time for its call: its time starts with the call */
+	static const char *const argv[] = { "--seconds", "1", NULL };
+	struct ahead a;
+	double t0 = now_s();
+	start_ahead("filters/timeout", argv, &a);
+	wait_locked_ahead(&a);
+	/* the spare's wait, longer than --seconds: the condition under test, not a wait for an event */
+	while (now_s() - t0 < 1.5)
+		poll(NULL, 0, 50);
+	static const char *const env[] = { "PATH=/usr/bin:/bin", "QREXEC_PROXY_DIRECTION=src2dst", NULL };
+	send_environment(a.err, env);
+	unsigned char *out;
+	size_t outlen;
+	char *log;
+	int st = finish_ahead(&a, "in time\n", &out, &outlen, &log);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x; log: %s", st, log);
+	ck_assert_str_eq((char *)out, "in time\n");
+	free(out);
+	free(log);
 }
 END_TEST
 
@@ -916,6 +1175,17 @@ static Suite *filters_suite(void)
 	tcase_set_timeout(tc, test_timeout(60));
 	tcase_add_loop_test(tc, lockdown_kills, 0, 2 * N_FORBIDDEN);
 	tcase_add_loop_test(tc, lockdown_allows_copying, 0, 2);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("end");
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, eof_before_exit, 0, (int)(sizeof(closers) / sizeof(closers[0])));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("ahead");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, ahead_locked_then_environment);
+	tcase_add_test(tc, ahead_timeout_counts_from_its_call);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("example");

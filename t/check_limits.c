@@ -154,6 +154,98 @@ START_TEST(test_book_source_waits_others_go_first)
 }
 END_TEST
 
+
+/* connection I, handed over alone: admitted before it asks (limits_pregrant) */
+static void add_alone(int i, int64_t now)
+{
+	int sv[2];
+	char id[17];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
+	snprintf(id, sizeof(id), "%016d", i);
+	conns[i] = limits_add(&book, id, 1000 + i, sv[0], now * 1000000);
+	ck_assert_ptr_nonnull(conns[i]);
+	sup[i] = sv[1];
+	ck_assert(limits_pregrant(&book, conns[i]));
+}
+
+/* connection I, added already, asks */
+static void ask_again(int i, const char *source, const char *chain, int qto, int64_t now)
+{
+	struct limits_msg m = { .type = LIMITS_ASK, .queue_timeout_ms = qto, .ndata = 4, .naux = 4 };
+	snprintf(m.source, sizeof(m.source), "%s", source);
+	snprintf(m.chain, sizeof(m.chain), "%s", chain);
+	snprintf(m.target, sizeof(m.target), "dst");
+	snprintf(m.service, sizeof(m.service), "svc");
+	ck_assert_int_eq(limits_send(sup[i], &m), 0);
+	limits_on_readable(&book, conns[i], now);
+}
+
+START_TEST(test_book_admitted_before_asking)
+{
+	/* one per source: the first call, alone, runs before it says whose it is */
+	book_init(10, 1, 8);
+	add_alone(0, 1);
+	ck_assert_int_eq(book.running, 1);
+	ck_assert_int_eq(book.unasked, 1);
+	ck_assert_uint_eq(told(0, NULL), 0);
+	/* meanwhile any other call may be of its source: b's waits (not refused, though it would not wait), a's too */
+	ask(1, "b", "c", 0, 0, 0, 2);
+	ck_assert_uint_eq(told(1, NULL), 0);
+	ck_assert_int_eq(conns[1]->state, LIMITS_QUEUED);
+	ask(2, "a", "c", 0, 0, 1000, 2);
+	ck_assert_uint_eq(told(2, NULL), 0);
+	ck_assert_int_eq(limits_expire(&book, 3000), -1);
+	/* it asks, as a's: it is granted (its pipes' share), b's goes, a's waits on its source now */
+	struct limits_msg m;
+	ask_again(0, "a", "c", -1, 4000);
+	ck_assert_uint_eq(told(0, &m), LIMITS_GRANT);
+	ck_assert_uint_gt(m.data_pipe, 0);
+	ck_assert_int_eq(book.unasked, 0);
+	ck_assert_uint_eq(told(1, NULL), LIMITS_GRANT);
+	ck_assert_uint_eq(told(2, NULL), 0);
+	ck_assert_int_eq(conns[2]->block, LIMITS_BY_SOURCE);
+	ck_assert_int_eq(book.running, 2);
+	/* a's first ends: its second goes */
+	gone(0, 4001);
+	ck_assert_uint_eq(told(2, NULL), LIMITS_GRANT);
+	book_end();
+
+	/* not alone: never admitted ahead */
+	book_init(10, 8, 8);
+	ask(0, "a", "c", 0, 0, -1, 1);
+	int sv[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	conns[1] = limits_add(&book, "0000000000000001", 1001, sv[0], 1000000);
+	sup[1] = sv[1];
+	ck_assert(!limits_pregrant(&book, conns[1]));
+	ck_assert_int_eq(book.running, 1);
+	book_end();
+
+	/* the daemon full for sure: refused at once as ever */
+	book_init(1, 8, 8);
+	add_alone(0, 1);
+	ask(1, "b", "c", 0, 0, 0, 2);
+	ck_assert_uint_eq(told(1, &m), LIMITS_DENY);
+	ck_assert_uint_eq(m.block, LIMITS_BY_TOTAL);
+	book_end();
+
+	/* one that goes without asking (refused before) frees what waited on it */
+	book_init(2, 1, 8);
+	add_alone(0, 1);
+	ask(1, "b", "c", 0, 0, 0, 2);
+	ck_assert_uint_eq(told(1, NULL), 0);
+	close(sup[0]);
+	limits_on_readable(&book, conns[0], 3);
+	ck_assert_int_eq(book.unasked, 0);
+	ck_assert_uint_eq(told(1, NULL), LIMITS_GRANT);
+	limits_remove(&book, 1000, 4);
+	conns[0] = NULL;
+	ck_assert_int_eq(book.running, 1);
+	book_end();
+}
+END_TEST
+
 START_TEST(test_book_chain_limits)
 {
 	book_init(100, 100, 8);
@@ -1277,6 +1369,7 @@ int main(void)
 	Suite *s = suite_create("limits");
 	TCase *tc = tcase_create("book");
 	tcase_add_test(tc, test_book_source_waits_others_go_first);
+	tcase_add_test(tc, test_book_admitted_before_asking);
 	tcase_add_test(tc, test_book_chain_limits);
 	tcase_add_test(tc, test_book_timeouts_and_full_queues);
 	tcase_add_test(tc, test_book_pipe_shares);

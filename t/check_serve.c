@@ -5,6 +5,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -20,6 +21,7 @@
 
 #include "timeout.h"
 #include "hash.h"
+#include "spare.h"
 #include "testutil.h"
 
 static const char config_body[] =
@@ -175,6 +177,59 @@ START_TEST(test_spare_supervisor)
 		poll(NULL, 0, 20);
 	ck_assert_int_gt(again, 0);
 	assert_no_children_of(&d);
+}
+END_TEST
+
+START_TEST(test_spare_takes_its_call_itself)
+{
+	/*
+	 * The spare accepts its connection itself, and one that comes alone
+	 * is admitted before it asks: nothing on the call's path waits for
+	 * the listener. Stopped, it serves the call all the same.
+	 */
+	ck_assert_int_gt(daemon_wait_spare(&d), 0);
+	ck_assert_int_eq(kill(d.pid, SIGSTOP), 0);
+	struct xfer x;
+	int fd = call_vm(&d, "pass3", "target-vm", "test.Echo");
+	call_transfer(fd, 100000, 5, 60000, &x);
+	ck_assert_int_eq(kill(d.pid, SIGCONT), 0);
+	ck_assert_msg(!x.timed_out, "the call waited for the listener");
+	ck_assert_uint_eq(x.recv, 100000);
+	ck_assert_msg(x.recv_hash == x.sent_hash, "bytes differ");
+	/* and the book has it all the same: its one summary, and the next spare */
+	ck_assert(file_wait_for(d.log, "chain=pass3 result=ok", 5000));
+	ck_assert_int_eq(file_count(d.log, "result="), 1);
+	ck_assert_int_gt(daemon_wait_spare(&d), 0);
+	echo_through("pass1", 1000);
+	ck_assert_int_eq(file_wait_count(d.log, "result=ok", 2, 5000), 2);
+	assert_no_children_of(&d);
+}
+END_TEST
+
+START_TEST(test_spare_took_survives_a_reset)
+{
+	/*
+	 * The listener tells the spare the book is empty just as the spare
+	 * takes a connection: the spare closes its end with that message
+	 * unread, which resets the socket. What it said before, that it took
+	 * the connection, must still reach the book (or its call would wait
+	 * for a slot forever).
+	 */
+	int sv[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	struct spare s = { .pid = 4242, .ctl = sv[0], .chan = -1 };
+	struct spare_msg m = { .type = SPARE_TOOK, .alone = 0, .start_ns = 42 };
+	snprintf(m.id, sizeof(m.id), "0123456789abcdef");
+	ck_assert_int_eq(send(sv[1], &m, sizeof(m), 0), (ssize_t)sizeof(m));
+	spare_tell_alone(&s);
+	close(sv[1]);
+	struct spare_took t;
+	ck_assert_int_eq(spare_read(&s, &t), 1);
+	ck_assert_str_eq(t.id, "0123456789abcdef");
+	ck_assert_int_eq(t.pid, 4242);
+	ck_assert_int_eq(t.start_ns, 42);
+	ck_assert_int_eq(s.pid, -1);
+	ck_assert_int_eq(s.ctl, -1);
 }
 END_TEST
 
@@ -631,6 +686,85 @@ START_TEST(test_chain_allowlists)
 }
 END_TEST
 
+START_TEST(test_caller_eof_before_exits)
+{
+	/*
+	 * The caller has its answer and its EOF as soon as the last byte has
+	 * passed: the supervisor shuts the socket down without waiting for
+	 * the processes' exits. A filter that closed its output and lingers
+	 * keeps the connection (and its summary) going, not the caller.
+	 */
+	char release[512], body[1024];
+	/* beside the filter: its own directory stays visible in the sandbox */
+	snprintf(release, sizeof(release), "%s/t/linger-release.%d", builddir(), (int)getpid());
+	unlink(release);
+	snprintf(body, sizeof(body),
+		 "connector: [\"@B@/t/fake-connector\", \"{target}\", \"{service}\"]\n"
+		 "filter_path: [\"@B@/filters\"]\n"
+		 "chains:\n"
+		 "  linger:\n"
+		 "    filters:\n"
+		 "      - pass\n"
+		 "      - name: \"@B@/t/test-filter\"\n"
+		 "        args: [linger, \"%s\"]\n"
+		 "        direction: dst2src\n",
+		 release);
+	daemon_teardown(&d);
+	daemon_start(&d, body, NULL);
+	struct xfer x;
+	int fd = call_vm(&d, "linger", "target-vm", "test.Echo");
+	call_transfer(fd, 100000, 11, 60000, &x);
+	ck_assert_msg(!x.timed_out, "the caller did not get its EOF");
+	ck_assert_uint_eq(x.recv, 100000);
+	ck_assert_msg(x.recv_hash == x.sent_hash, "bytes differ");
+	ck_assert(file_wait_for(d.log, "test-filter: lingering", 5000));
+	/* the filter still runs: no summary yet, and the next spare is there meanwhile */
+	ck_assert_int_eq(file_count(d.log, "chain=linger result="), 0);
+	ck_assert_int_gt(daemon_wait_spare(&d), 0);
+	ck_assert_int_eq(file_count(d.log, "chain=linger result="), 0);
+	/* once it has gone, the one summary, with everything counted */
+	int rf = open(release, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	ck_assert_int_ge(rf, 0);
+	close(rf);
+	ck_assert(file_wait_for(d.log, "chain=linger result=ok", 5000));
+	ck_assert_int_eq(file_count(d.log, "chain=linger result="), 1);
+	ck_assert(file_wait_for(d.log, "src2dst=100000 dst2src=100000", 5000));
+	unlink(release);
+	assert_no_children_of(&d);
+}
+END_TEST
+
+START_TEST(test_trace_phases)
+{
+	/* not by default: a call leaves its summary and nothing more */
+	echo_through("pass3", 1000);
+	ck_assert(file_wait_for(d.log, "chain=pass3 result=ok", 5000));
+	ck_assert_int_eq(file_count(d.log, "phases ("), 0);
+	daemon_teardown(&d);
+	static const char *const extra[] = { "--trace-phases", NULL };
+	daemon_start(&d, config_body, extra);
+	/* the first call after the start has its spare, or a supervisor forked on accept: both are traced */
+	echo_through("pass3", 1000);
+	echo_through("pass3", 1000);
+	ck_assert_int_eq(file_wait_count(d.log, "phases (ms after the accept at ", 2, 5000), 2);
+	char *log = file_read(d.log);
+	const char *line = strstr(log, "phases (ms after the accept at ");
+	static const char *const want[] = { " handed=", " routed=", " slot=", " pipeline=", " connector=", " up-eof=",
+					    " caller-eof=", " exited=", " sandbox-gone=", " summary=",
+					    "; connector ended ", "filter pass#3 (dst2src) ended " };
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		const char *at = strstr(line, want[i]), *eol = strchr(line, '\n');
+		ck_assert_msg(at && (!eol || at < eol), "no %s in the phases: %.*s", want[i],
+			      eol ? (int)(eol - line) : 400, line);
+	}
+	/* the caller had its EOF before the summary was written */
+	double eof = atof(strstr(line, " caller-eof=") + 12), summary = atof(strstr(line, " summary=") + 9);
+	ck_assert_msg(eof > 0 && eof <= summary, "caller-eof=%f summary=%f", eof, summary);
+	free(log);
+	assert_no_children_of(&d);
+}
+END_TEST
+
 static Suite *serve_suite(void)
 {
 	Suite *s = suite_create("serve");
@@ -652,12 +786,16 @@ static Suite *serve_suite(void)
 	tcase_add_test(tc, test_first_step_stops_reading);
 	tcase_add_test(tc, test_reload);
 	tcase_add_test(tc, test_spare_supervisor);
+	tcase_add_test(tc, test_spare_takes_its_call_itself);
+	tcase_add_test(tc, test_spare_took_survives_a_reset);
 	tcase_add_test(tc, test_example_filter_changes_the_answer);
 	tcase_add_test(tc, test_sigterm_lets_connections_finish);
 	tcase_add_test(tc, test_filter_setsid_first);
 	tcase_add_test(tc, test_chain_allowlists);
 	tcase_add_test(tc, test_peer_credentials);
 	tcase_add_test(tc, test_reload_refuses_a_fifo);
+	tcase_add_test(tc, test_trace_phases);
+	tcase_add_test(tc, test_caller_eof_before_exits);
 	suite_add_tcase(s, tc);
 	return s;
 }

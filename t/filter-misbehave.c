@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * A filter that locks itself down with the kit, then tries what the
- * lock-down forbids (argv[1]: open, socket, execve), or only what it
- * allows (copy), so the tests can see which of these ends in SIGSYS.
+ * lock-down forbids (argv[1]: open, socket, execve, renice-parent: its
+ * parent's priority, renice-group: its process group's), or only what it
+ * allows (copy, then its own priority lowered), so the tests can see
+ * which of these ends in SIGSYS.
  */
 #include <fcntl.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,7 +18,7 @@ int main(int argc, char **argv)
 {
 	qpf_init(argv[0]);
 	if (argc != 2)
-		qpf_usage("filter-misbehave open|socket|execve|copy");
+		qpf_usage("filter-misbehave open|socket|execve|renice-parent|renice-group|copy");
 	qpf_lockdown(NULL);
 	if (!strcmp(argv[1], "open")) {
 		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -30,6 +33,14 @@ int main(int argc, char **argv)
 		execve("/bin/true", args, args + 1);
 		return 4;
 	}
+	if (!strcmp(argv[1], "renice-parent"))
+		return setpriority(PRIO_PROCESS, (id_t)getppid(), 19) == 0 ? 3 : 4;
+	if (!strcmp(argv[1], "renice-group"))
+		return setpriority(PRIO_PGRP, 0, 19) == 0 ? 3 : 4;
 	struct qpf_copy c = QPF_COPY_INIT;
-	return qpf_copy(0, 1, &c) < 0 ? 111 : 0;
+	if (qpf_copy(0, 1, &c) < 0)
+		return 111;
+	qpf_done(); /* its own priority: allowed */
+	close(1);
+	return 0;
 }

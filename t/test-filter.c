@@ -9,6 +9,7 @@
  *   test-filter try-socket       tries an AF_INET socket; exits 3 if it was allowed, then copies
  *   test-filter prefix STR       writes STR, then copies
  *   test-filter setsid-first     calls setsid() before anything else, then copies
+ *   test-filter linger FILE      copies, closes its stdout at EOF, then waits until FILE exists
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -116,6 +117,14 @@ int main(int argc, char **argv)
 		}
 	} else if (!strcmp(mode, "prefix") && argc == 3) {
 		write_all(1, argv[2], strlen(argv[2]));
+	} else if (!strcmp(mode, "linger") && argc == 3) {
+		/* its direction is over for the next hop, and its process is not: the test says when it goes */
+		copy(0);
+		close(1);
+		fprintf(stderr, "test-filter: lingering\n");
+		for (int i = 0; i < 60000 && access(argv[2], F_OK) < 0; i++)
+			usleep(10000);
+		return 0;
 	} else {
 		return 100;
 	}

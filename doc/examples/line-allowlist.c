@@ -120,5 +120,6 @@ int main(int argc, char **argv)
 		memmove(buf, buf + whole, have - whole);
 		have -= whole;
 	}
+	close(1); /* EOF for the next hop now, not only once this process is gone */
 	return 0;
 }

@@ -36,8 +36,11 @@ int main(int argc, char **argv)
 			continue;
 		if (n < 0)
 			qpf_die_sys(111, "unable to read");
-		if (n == 0)
+		if (n == 0) {
+			qpf_done();
+			close(1); /* EOF for the next hop now, not at exit */
 			return 0;
+		}
 		for (ssize_t i = 0; i < n; i++)
 			if (buf[i] >= 'a' && buf[i] <= 'z')
 				buf[i] = (char)(buf[i] - 'a' + 'A');

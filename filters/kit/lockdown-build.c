@@ -6,6 +6,8 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <string.h>
+#include <sys/resource.h>
 
 #include "lockdown-build.h"
 #include "lockdown.h"
@@ -22,7 +24,13 @@ static int allow(scmp_filter_ctx ctx, const char *name, const char **what)
 	}
 	if (nr < 0)
 		return 0; /* a pseudo-number: this architecture has no such call */
-	int r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+	int r;
+	if (!strcmp(name, "setpriority"))
+		/* its own priority only (qpf_done()): which PRIO_PROCESS, who 0 */
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2, SCMP_A0(SCMP_CMP_EQ, PRIO_PROCESS),
+				     SCMP_A1(SCMP_CMP_EQ, 0));
+	else
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
 	if (r < 0) {
 		*what = name;
 		errno = -r;

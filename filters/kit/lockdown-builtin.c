@@ -80,4 +80,6 @@ void qpf_lockdown(const char *extra, ...)
 		qpf_die_sys(QPF_EXIT_SYSTEM, "unable to lock down: setting no-new-privs");
 	if (syscall(SYS_seccomp, QPF_SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
 		qpf_die_sys(QPF_EXIT_SYSTEM, "unable to lock down: loading the seccomp filter");
+	/* started ahead and marked QPF_PRESTART_LOCKED: locked down before its call, which it waits for now */
+	qpf_wait_environment();
 }

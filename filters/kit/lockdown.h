@@ -15,13 +15,17 @@
 #ifndef QPF_LOCKDOWN_H
 #define QPF_LOCKDOWN_H
 
-/* what moving bytes needs, and malloc */
+/*
+ * What moving bytes needs, and malloc; and setpriority, for this process
+ * only and only to lower it (qpf_done(); lockdown-build.c adds the rule
+ * with its arguments, and no privilege raises a priority here).
+ */
 #define QPF_LOCKDOWN_BASELINE \
 	"read", "write", "readv", "writev", "splice", "tee", \
 	"poll", "ppoll", "clock_gettime", "clock_nanosleep", "nanosleep", \
 	"brk", "mmap", "munmap", "mremap", "madvise", \
 	"close", "fcntl", "getrandom", \
-	"exit", "exit_group", "rt_sigreturn", "restart_syscall"
+	"exit", "exit_group", "rt_sigreturn", "restart_syscall", "setpriority"
 
 /*
  * The extras of each built-in filter, as it passes them to qpf_lockdown():

@@ -45,4 +45,6 @@ void qpf_lockdown(const char *extra, ...)
 		errno = -r;
 		qpf_die_sys(QPF_EXIT_SYSTEM, "unable to lock down: loading the seccomp filter");
 	}
+	/* started ahead and marked QPF_PRESTART_LOCKED: locked down before its call, which it waits for now */
+	qpf_wait_environment();
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,11 +46,17 @@ static int read_exact(int fd, void *buf, size_t len)
  * NAME=VALUE strings ended by NULs. Nothing (EOF): no connection came
  * for this process; it ends quietly.
  */
-static void await_environment(void)
+static bool prestarted(void)
 {
 	const char *p = getenv(QPC_ENV_PRESTART);
-	if (!p || strcmp(p, "1"))
-		return;
+	return p && !strcmp(p, "1");
+}
+
+/* started ahead, marked QPF_PRESTART_LOCKED, and its environment not read yet */
+static bool env_pending;
+
+static void await_environment(void)
+{
 	uint32_t len;
 	if (read_exact(STDERR_FILENO, &len, sizeof(len)) < 0)
 		_exit(0);
@@ -67,9 +74,21 @@ static void await_environment(void)
 			_exit(QPF_EXIT_SYSTEM);
 }
 
+void qpf_wait_environment(void)
+{
+	if (env_pending) {
+		env_pending = false;
+		await_environment();
+	}
+}
+
 void qpf_init(const char *argv0)
 {
-	await_environment();
+	/* marked QPF_PRESTART_LOCKED: it waits in qpf_lockdown(), locked down already */
+	if (prestarted() && &qpf_prestart_locked && qpf_prestart_locked)
+		env_pending = true;
+	else if (prestarted())
+		await_environment();
 	if (argv0 && *argv0) {
 		const char *slash = strrchr(argv0, '/');
 		qpf_prog = slash && slash[1] ? slash + 1 : argv0;
@@ -379,6 +398,7 @@ static int wait_ready(int fd, short events, const struct qpf_copy *c, int64_t la
 
 int qpf_copy(int in, int out, struct qpf_copy *c)
 {
+	qpf_wait_environment();
 	bool no_splice = false;
 	bool timed = c->deadline || c->idle;
 	int64_t last_move = timed ? qpf_now_ns() : 0;
@@ -461,8 +481,17 @@ int qpf_copy(int in, int out, struct qpf_copy *c)
 	}
 }
 
+void qpf_done(void)
+{
+	int saved = errno;
+	/* a process may always lower its own priority: nothing to do when it cannot */
+	(void)setpriority(PRIO_PROCESS, 0, 19);
+	errno = saved;
+}
+
 int qpf_discard(int in, int nullfd, uint64_t *discarded)
 {
+	qpf_wait_environment();
 	uint64_t total = 0;
 	int rc = 0;
 

@@ -75,6 +75,36 @@ void qpf_init(const char *argv0);
 	extern int qpf_prestart_note_
 
 /*
+ * QPF_PRESTART_LOCKED;  (instead of QPF_PRESTART, in a filter that locks
+ * itself down with qpf_lockdown() and reads its environment, and takes
+ * the time its connection started, only after that)
+ *
+ * The same, with more of the start-up done ahead: qpf_init() does not
+ * wait, so the filter parses its arguments, opens what it needs and
+ * locks itself down before its connection exists, and qpf_lockdown()
+ * waits for the environment once the seccomp program is loaded. Loading
+ * one costs the kernel its compilation (and, in a VM, interrupts to the
+ * other cores): with this, a call does not wait for it nor share the
+ * CPU with it. Nothing before qpf_lockdown() may read the environment,
+ * or write to stdout. The kit's copy loops wait for the environment too
+ * (qpf_wait_environment()), should the filter not lock itself down.
+ */
+#define QPF_PRESTART_LOCKED \
+	QPF_PRESTART;       \
+	const int qpf_prestart_locked = 1
+/* defined (to 1) by QPF_PRESTART_LOCKED only */
+extern const int qpf_prestart_locked __attribute__((weak));
+
+/*
+ * In a filter marked QPF_PRESTART_LOCKED and started ahead, waits for the
+ * connection's environment if it has not come yet, and puts it in place;
+ * anywhere else it returns at once. qpf_lockdown() and the copy loops
+ * call it: a filter calls it itself only to read its environment without
+ * them.
+ */
+void qpf_wait_environment(void);
+
+/*
  * Call it once the arguments are parsed (and found good), before opening
  * anything or reading a byte: when the proxy runs the filter only to
  * check its arguments (QREXEC_PROXY_DIRECTION=check, at `qrexec-proxy
@@ -148,6 +178,11 @@ int qpf_write_all(int fd, const void *buf, size_t len);
  * Returns the reason it stopped (>= 0), or -1 with errno on error (EPIPE
  * only if SIGPIPE is ignored: by default a vanished reader kills the
  * filter, which is the right outcome in a pipeline).
+ *
+ * OUT stays open. Once nothing more is to be written, close it at once
+ * (close(1)): the next hop, and in the end the caller, see EOF then, not
+ * only once this process has exited and been torn down, which would put
+ * every filter's exit on the path to the caller's EOF.
  */
 #define QPF_NO_LIMIT UINT64_MAX
 struct qpf_copy {
@@ -164,6 +199,16 @@ enum qpf_copy_end {
 	QPF_END_IDLE,     /* nothing moved for idle ns */
 };
 int qpf_copy(int in, int out, struct qpf_copy *c);
+
+/*
+ * The filter's work for its call is done: what is left of it (closing
+ * its output, its exit and teardown, a last log line) takes the CPU from
+ * nothing that still carries the call (the next hop, which the close
+ * wakes, the connector starting, the hops of the answer). It lowers the
+ * process's priority to the least (nice 19; the lock-down allows that for
+ * this process only). Then close(1), and return from main().
+ */
+void qpf_done(void);
 
 /*
  * Reads IN to its end and throws the data away, so the writer upstream is

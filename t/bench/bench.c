@@ -8,11 +8,13 @@
  * pipe the destination splices from (no proxy can beat that one).
  *
  *   bench [--runs N] [--gib N] [--connections N] [--quick] [--pipe-size N] [--pipe-memory N]
- *         [--concurrent N] [--throughput-only|--setup-only|--concurrent-only]
+ *         [--concurrent N] [--throughput-only|--setup-only|--concurrent-only|--calls-only]
  *
  * Sections: throughput of one connection; of 64 at once against one;
- * connection set-up; what one process start costs here (set-up is mostly
- * process starts); memory.
+ * connection set-up; one whole call, and calls at a pace; what the proxy
+ * adds to a call in process starts measured in the same run (percall.c);
+ * what one process start costs here (set-up is mostly process starts);
+ * memory.
  *
  * Needs QP_BUILDDIR (set by make bench).
  */
@@ -35,12 +37,15 @@
 #include <cpuid.h>
 #endif
 
-static const char *B;
-static char dir[256], sockpath[300], logpath[300], confpath[300];
+#include "bench.h"
+
+const char *B;
+char dir[256], sockpath[300];
+static char logpath[300], confpath[300];
 static pid_t daemon_pid;
-static int runs = 5;
+int runs = 5;
 static uint64_t xfer_bytes = 1ULL << 30;
-static int nconn = 300;
+int nconn = 300;
 static int nconc = 64;          /* connections at once for the aggregate throughput */
 static char zeros[1 << 20];
 static const char *pipe_size;   /* --pipe-size for the daemon, or NULL for its default */
@@ -48,15 +53,16 @@ static const char *pipe_memory; /* --pipe-memory for the daemon, or NULL for its
 static int throughput_only;
 static int concurrent_only;
 static int setup_only;
+static int calls_only;
 
-static double now(void)
+double now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static _Noreturn void fail(const char *what)
+_Noreturn void fail(const char *what)
 {
 	fprintf(stderr, "bench: %s: %s\n", what, strerror(errno));
 	if (daemon_pid > 0)
@@ -70,13 +76,13 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static double median(double *v, int n)
+double median(double *v, int n)
 {
 	qsort(v, (size_t)n, sizeof(*v), cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-static double minimum(const double *v, int n)
+double minimum(const double *v, int n)
 {
 	double m = v[0];
 	for (int i = 1; i < n; i++)
@@ -84,7 +90,7 @@ static double minimum(const double *v, int n)
 	return m;
 }
 
-static double maximum(const double *v, int n)
+double maximum(const double *v, int n)
 {
 	double m = v[0];
 	for (int i = 1; i < n; i++)
@@ -167,7 +173,7 @@ static int bench_cgroup(char *procs, size_t size, char *dirp, size_t dsize)
 }
 
 /* a daemon on SOCK logging to LOG, with the sandboxes of ISOLATION (NULL: the default), and EXTRA (or NULL) */
-static pid_t start_daemon_at(const char *sock, const char *log, const char *isolation, const char *extra)
+pid_t start_daemon_at(const char *sock, const char *log, const char *isolation, const char *extra)
 {
 	char prog[512];
 	snprintf(prog, sizeof(prog), "%s/qrexec-proxy", B);
@@ -232,7 +238,7 @@ static int call_at(const char *sock, const char *chain, const char *service);
  * the daemon on SOCK (CHAIN), or, with SOCK NULL, the connector called
  * directly (what a caller without the proxy would do).
  */
-static double whole_call(const char *sock, const char *chain)
+double whole_call(const char *sock, const char *chain)
 {
 	char sink[512];
 	snprintf(sink, sizeof(sink), "%s/t/bench/sink", B);
@@ -682,7 +688,7 @@ static struct setup measure_setup(const char *chain, int callers, int total)
 /* ---- process start ---- */
 
 /* median time of starting PROG [ARG] with stdin and stdout on /dev/null and waiting for its exit, in us */
-static double start_us(const char *prog, const char *arg, int n)
+double start_us(const char *prog, const char *arg, int n)
 {
 	double *v = calloc((size_t)n, sizeof(double));
 	const char *argv[] = { prog, arg, NULL };
@@ -895,6 +901,7 @@ int main(int argc, char **argv)
 		{ "throughput-only", no_argument, NULL, 't' },
 		{ "setup-only", no_argument, NULL, 's' },
 		{ "concurrent-only", no_argument, NULL, 'o' },
+		{ "calls-only", no_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -932,6 +939,9 @@ int main(int argc, char **argv)
 		case 'o':
 			concurrent_only = throughput_only = 1;
 			break;
+		case 'k':
+			calls_only = 1;
+			break;
 		case 'q':
 			runs = 3;
 			xfer_bytes = 256ULL << 20;
@@ -939,7 +949,7 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			printf("usage: bench [--runs N] [--gib N] [--connections N] [--quick] [--pipe-size N] [--pipe-memory N]\n"
-			       "             [--concurrent N] [--throughput-only|--setup-only|--concurrent-only]\n"
+			       "             [--concurrent N] [--throughput-only|--setup-only|--concurrent-only|--calls-only]\n"
 			       "Run it with make bench (BENCH_ARGS=...) or with QP_BUILDDIR set to the build directory.\n"
 			       "  --runs N          rounds; medians are taken over them (default 5)\n"
 			       "  --gib N           GiB per transfer (default 1)\n"
@@ -948,10 +958,11 @@ int main(int argc, char **argv)
 			       "  --pipe-size N     the daemon's --pipe-size\n"
 			       "  --pipe-memory N   the daemon's --pipe-memory\n"
 			       "  --concurrent N    connections at once for the aggregate throughput (default 64)\n"
-			       "  --concurrent-only that aggregate against one connection, nothing else\n");
+			       "  --concurrent-only that aggregate against one connection, nothing else\n"
+			       "  --calls-only      what the proxy adds to a call, in ms and in process starts, nothing else\n");
 			return 0;
 		default:
-			fprintf(stderr, "usage: bench [--runs N] [--gib N] [--connections N] [--quick] [--pipe-size N] [--pipe-memory N] [--concurrent N] [--throughput-only|--setup-only|--concurrent-only]\n");
+			fprintf(stderr, "usage: bench [--runs N] [--gib N] [--connections N] [--quick] [--pipe-size N] [--pipe-memory N] [--concurrent N] [--throughput-only|--setup-only|--concurrent-only|--calls-only]\n");
 			return 100;
 		}
 	}
@@ -991,6 +1002,10 @@ int main(int argc, char **argv)
 	       runs, (double)xfer_bytes / (1 << 30), pipe_size ? pipe_size : "default",
 	       pipe_memory ? pipe_memory : "default", load);
 
+	if (calls_only) {
+		bench_percall();
+		goto done;
+	}
 	if (!setup_only) {
 		if (!concurrent_only)
 			bench_throughput();
@@ -1185,6 +1200,7 @@ int main(int argc, char **argv)
 		       median(cpu_dir, runs), median(cpu_iso, runs), sysconf(_SC_NPROCESSORS_ONLN),
 		       median(cpu_iso, runs) / (double)sysconf(_SC_NPROCESSORS_ONLN));
 	}
+	bench_percall();
 
 	/* what one process start costs, against which the set-up figures read */
 	{
