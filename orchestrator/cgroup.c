@@ -18,6 +18,7 @@
 
 #include "bounds.h"
 #include "cgroup.h"
+#include "util.h"
 
 /* the subtree the connections' cgroups are made in (the daemon's own cgroup at its start) */
 static int base_fd = -1;
@@ -63,22 +64,6 @@ static ssize_t read_at(int dir, const char *name, char *buf, size_t size)
 	}
 	buf[n] = '\0';
 	return n;
-}
-
-static int write_at(int dir, const char *name, const char *text)
-{
-	int fd = openat(dir, name, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	size_t len = strlen(text);
-	ssize_t w = write(fd, text, len);
-	int err = errno;
-	close(fd);
-	if (w != (ssize_t)len) {
-		errno = w < 0 ? err : EIO;
-		return -1;
-	}
-	return 0;
 }
 
 /* the value of KEY in a "key value" file (memory.events, memory.stat, /proc/vmstat); -1 when absent */
@@ -335,7 +320,7 @@ static int setup(enum cgroup_mode mode, char *why, size_t size, bool apply)
 		goto none;
 	}
 	int leaf = openat(fd, "daemon", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int moved = leaf >= 0 ? write_at(leaf, "cgroup.procs", "0") : -1;
+	int moved = leaf >= 0 ? write_text_at(leaf, "cgroup.procs", "0") : -1;
 	int err = errno;
 	if (leaf >= 0)
 		close(leaf);
@@ -347,7 +332,7 @@ static int setup(enum cgroup_mode mode, char *why, size_t size, bool apply)
 	static const char *const enable[] = { "+memory", "+pids", "+cpu" };
 	bool *have[] = { &have_memory, &have_pids, &have_cpu };
 	for (size_t i = 0; i < 3; i++)
-		if (*have[i] && write_at(fd, "cgroup.subtree_control", enable[i]) < 0) {
+		if (*have[i] && write_text_at(fd, "cgroup.subtree_control", enable[i]) < 0) {
 			*have[i] = false;
 			if (mode != CGROUP_YES && i < 2) {
 				snprintf(why, size, "unable to enable %s for the connections in %s: %s", enable[i] + 1,
@@ -399,23 +384,23 @@ int cgroup_conn_limit(struct cgroup_conn *cg, const struct bounds *b)
 		return 0;
 	if (have_memory) {
 		snprintf(num, sizeof(num), "%" PRIu64, b->memory);
-		if (write_at(cg->dir, "memory.max", num) < 0)
+		if (write_text_at(cg->dir, "memory.max", num) < 0)
 			return -1;
 		/* RAM only: a connection may not push the machine into swap either (absent without swap accounting) */
-		if (write_at(cg->dir, "memory.swap.max", "0") < 0 && errno != ENOENT)
+		if (write_text_at(cg->dir, "memory.swap.max", "0") < 0 && errno != ENOENT)
 			return -1;
 		/* an OOM kill ends every process of the connection, never half a pipeline */
-		if (write_at(cg->dir, "memory.oom.group", "1") < 0)
+		if (write_text_at(cg->dir, "memory.oom.group", "1") < 0)
 			return -1;
 	}
 	if (have_pids) {
 		snprintf(num, sizeof(num), "%" PRIu32, b->tasks);
-		if (write_at(cg->dir, "pids.max", num) < 0)
+		if (write_text_at(cg->dir, "pids.max", num) < 0)
 			return -1;
 	}
 	if (have_cpu) {
 		snprintf(num, sizeof(num), "%" PRIu32, b->cpu_weight);
-		if (write_at(cg->dir, "cpu.weight", num) < 0)
+		if (write_text_at(cg->dir, "cpu.weight", num) < 0)
 			return -1;
 	}
 	cg->memory = b->memory;
@@ -473,7 +458,7 @@ void cgroup_conn_remove(struct cgroup_conn *cg)
 	 */
 	for (int i = 0; i < 200 && unlinkat(base_fd, cg->name, AT_REMOVEDIR) < 0 && errno == EBUSY; i++) {
 		if (i == 0)
-			write_at(cg->dir, "cgroup.kill", "1");
+			write_text_at(cg->dir, "cgroup.kill", "1");
 		poll(NULL, 0, 1);
 	}
 	close(cg->dir);

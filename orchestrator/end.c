@@ -32,6 +32,20 @@ bool end_connection(struct limits_conn *c, const char *result, const char *reaso
 	return true;
 }
 
+void end_book_summary(struct summary *s, const struct limits_conn *c, const char *result, const char *reason)
+{
+	summary_init(s, c->id);
+	s->text[SUMMARY_SOURCE] = c->source[0] ? c->source : NULL;
+	s->text[SUMMARY_TARGET] = c->target[0] ? c->target : NULL;
+	s->text[SUMMARY_SERVICE] = c->service[0] ? c->service : NULL;
+	s->text[SUMMARY_CHAIN] = c->chain[0] ? c->chain : NULL;
+	s->text[SUMMARY_RESULT] = result;
+	s->text[SUMMARY_REASON] = reason;
+	s->num[SUMMARY_DURATION] = (mono_ns() - c->accepted_ns) / 1000;
+	s->num[SUMMARY_SRC2DST] = (int64_t)c->bytes_src2dst;
+	s->num[SUMMARY_DST2SRC] = (int64_t)c->bytes_dst2src;
+}
+
 bool end_summary(const struct limits_conn *c, int status)
 {
 	/* it ended by itself before the signal came: its own summary is written */
@@ -41,16 +55,7 @@ bool end_summary(const struct limits_conn *c, int status)
 				     .chain = c->chain };
 	log_set_connection(&lc);
 	struct summary s;
-	summary_init(&s, c->id);
-	s.text[SUMMARY_SOURCE] = c->source[0] ? c->source : NULL;
-	s.text[SUMMARY_TARGET] = c->target[0] ? c->target : NULL;
-	s.text[SUMMARY_SERVICE] = c->service[0] ? c->service : NULL;
-	s.text[SUMMARY_CHAIN] = c->chain[0] ? c->chain : NULL;
-	s.text[SUMMARY_RESULT] = c->end_result;
-	s.text[SUMMARY_REASON] = c->end_reason;
-	s.num[SUMMARY_DURATION] = (mono_ns() - c->accepted_ns) / 1000;
-	s.num[SUMMARY_SRC2DST] = (int64_t)c->bytes_src2dst;
-	s.num[SUMMARY_DST2SRC] = (int64_t)c->bytes_dst2src;
+	end_book_summary(&s, c, c->end_result, c->end_reason);
 	if (c->asked_ms)
 		s.num[SUMMARY_QUEUED] = ((c->admitted_ms ? c->admitted_ms : mono_ms()) - c->asked_ms) * 1000;
 	summary_log(LOG_WARNING, &s);

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "connlimits.h"
+#include "summary.h"
 
 /*
  * `qrexec-proxy end`: an administrator ends connections of the running
@@ -38,6 +39,13 @@ bool end_connection(struct limits_conn *c, const char *result, const char *reaso
  * wrote one.
  */
 bool end_summary(const struct limits_conn *c, int status);
+
+/*
+ * The summary of connection C as the book knows it (source, target,
+ * service, chain, duration, bytes as last reported), with RESULT and
+ * REASON: for a supervisor that cannot write its own.
+ */
+void end_book_summary(struct summary *s, const struct limits_conn *c, const char *result, const char *reason);
 
 /*
  * The daemon's side of a request "end id ID...", "end source NAME" or

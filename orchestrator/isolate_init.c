@@ -421,6 +421,20 @@ static int init_receive(struct init_ctx *x, int ctl)
 	return 1;
 }
 
+/* how the init starts program I, in process group PGID */
+static struct spawn_req init_spawn_req(const struct init_ctx *x, size_t i, pid_t pgid)
+{
+	return (struct spawn_req){
+		.path = x->procs[i].path,
+		.argv = x->procs[i].argv,
+		.envp = x->procs[i].envp,
+		.fd = { x->procs[i].fd[0], x->procs[i].fd[1], x->procs[i].fd[2] },
+		.seccomp = NULL, /* inherited from the init */
+		.pgid = pgid,
+		.memory = x->memory,
+	};
+}
+
 /* one of the init's two spawning threads: programs FIRST, FIRST + STRIDE, ... */
 struct spawner {
 	const struct init_ctx *x;
@@ -439,15 +453,7 @@ static void *spawner_run(void *arg)
 	const struct init_ctx *x = sp->x;
 	size_t stride = sp->stride ? sp->stride : 2;
 	for (size_t i = sp->first; i < x->n && i < QP_MAX_PROCS; i += stride) {
-		struct spawn_req req = {
-			.path = x->procs[i].path,
-			.argv = x->procs[i].argv,
-			.envp = x->procs[i].envp,
-			.fd = { x->procs[i].fd[0], x->procs[i].fd[1], x->procs[i].fd[2] },
-			.seccomp = NULL, /* inherited from the init */
-			.pgid = sp->pgid,
-			.memory = x->memory,
-		};
+		struct spawn_req req = init_spawn_req(x, i, sp->pgid);
 		sp->pids[i] = spawn_child(&req);
 		if (sp->pids[i] < 0) {
 			sp->err = errno;
@@ -624,15 +630,7 @@ static void init_await_verdict(const struct init_ctx *x, size_t i, pid_t pid)
 /* Starts program I, reports it, and closes the fds no later program shares. */
 static void init_start_one(const struct init_ctx *x, size_t i, pid_t pgid, pid_t *pids)
 {
-	struct spawn_req req = {
-		.path = x->procs[i].path,
-		.argv = x->procs[i].argv,
-		.envp = x->procs[i].envp,
-		.fd = { x->procs[i].fd[0], x->procs[i].fd[1], x->procs[i].fd[2] },
-		.seccomp = NULL, /* inherited from the init */
-		.pgid = pgid,
-		.memory = x->memory,
-	};
+	struct spawn_req req = init_spawn_req(x, i, pgid);
 	pids[i] = spawn_child(&req);
 	if (pids[i] < 0) {
 		init_report(x, (int32_t)i, ISOLATE_EV_START_FAILED, errno, 0);

@@ -102,16 +102,7 @@ static void summary_of_dead(const struct limits_conn *c, pid_t pid, int status)
 	log_msg(LOG_ERR, "supervisor %d %s", (int)pid, spawn_strstatus(status, buf, sizeof(buf)));
 	snprintf(reason, sizeof(reason), "the supervisor (pid %d) %s", (int)pid, buf);
 	struct summary s;
-	summary_init(&s, c->id);
-	s.text[SUMMARY_SOURCE] = c->source[0] ? c->source : NULL;
-	s.text[SUMMARY_TARGET] = c->target[0] ? c->target : NULL;
-	s.text[SUMMARY_SERVICE] = c->service[0] ? c->service : NULL;
-	s.text[SUMMARY_CHAIN] = c->chain[0] ? c->chain : NULL;
-	s.text[SUMMARY_RESULT] = qp_result_name(QP_FAILED);
-	s.text[SUMMARY_REASON] = reason;
-	s.num[SUMMARY_DURATION] = (mono_ns() - c->accepted_ns) / 1000;
-	s.num[SUMMARY_SRC2DST] = (int64_t)c->bytes_src2dst;
-	s.num[SUMMARY_DST2SRC] = (int64_t)c->bytes_dst2src;
+	end_book_summary(&s, c, qp_result_name(QP_FAILED), reason);
 	summary_log(LOG_WARNING, &s);
 	log_set_connection(NULL);
 }
@@ -275,6 +266,8 @@ static void announce(const struct qp_config *cfg, const struct listener_opts *o,
 			o->config_file);
 	}
 }
+
+static void drop_spare(struct listener *L);
 
 /* Returns the number of chains now loaded, or RELOAD_REJECTED when the previous configuration stays. */
 static int reload_config(struct listener *L)

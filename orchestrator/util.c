@@ -87,7 +87,12 @@ const char *argv_string(char *const *argv, char *buf, size_t size)
 
 int write_text_file(const char *path, const char *text)
 {
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	return write_text_at(AT_FDCWD, path, text);
+}
+
+int write_text_at(int dir, const char *name, const char *text)
+{
+	int fd = openat(dir, name, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	size_t len = strlen(text);

@@ -21,6 +21,8 @@ const char *argv_string(char *const *argv, char *buf, size_t size);
 
 /* writes TEXT to the existing file PATH in one write(2) (a /proc file); 0, or -1 with errno */
 int write_text_file(const char *path, const char *text);
+/* the same for NAME relative to the directory fd DIR (a cgroup's files) */
+int write_text_at(int dir, const char *name, const char *text);
 
 /* closes both fds of a pair (a pipe, a socketpair), keeping errno */
 void close_pair(int fds[2]);
