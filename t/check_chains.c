@@ -399,7 +399,8 @@ START_TEST(test_count_limit)
 	/* the destination was never started for the third */
 	poll(NULL, 0, 200);
 	ck_assert_int_eq(file_count(d.connlog, "start"), 2);
-	ck_assert_int_eq(file_count(d.log, "chain=count2 result=ok"), 2);
+	/* each summary comes once its connection has wholly ended, which under load may be after the third's refusal */
+	ck_assert_int_eq(file_wait_count(d.log, "chain=count2 result=ok", 2, 5000), 2);
 	/* another chain counts apart */
 	echo_through("count5", 1000, 43);
 	ck_assert_int_eq(file_wait_count(d.connlog, "start", 3, 5000), 3);
@@ -733,7 +734,7 @@ static void misbehave(const char *chain, const char *step)
 	int64_t t0 = now_ms();
 	call_transfer(fd, 4 << 20, 81, 30000, &x);
 	ck_assert_msg(!x.timed_out, "%s: the connection was not torn down", chain);
-	ck_assert_int_lt(now_ms() - t0, 20000);
+	ck_assert_int_lt(now_ms() - t0, wait_ms(20000));
 	ck_assert_uint_lt(x.recv, 4 << 20);
 	char want[256];
 	/* a filter named by its path is tagged with it */
