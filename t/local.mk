@@ -30,19 +30,19 @@ check-valgrind: all $(check_PROGRAMS)
 	rm -rf t/valgrind && $(MKDIR_P) t/valgrind && chmod 1777 t/valgrind  # the sandboxes of a root-run daemon run as nobody
 	QP_BUILDDIR='$(abs_top_builddir)' QP_SRCDIR='$(abs_top_srcdir)' \
 	QP_TEST_ISOLATION=seccomp-only \
-	QP_DAEMON_WRAPPER="$(VALGRIND) -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --track-fds=no --log-file=$(abs_top_builddir)/t/valgrind/@RUN@/vg.%p" \
+	QP_DAEMON_WRAPPER="$(VALGRIND) -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --track-fds=no --vgdb=no --log-file=$(abs_top_builddir)/t/valgrind/@RUN@/vg.%p" \
 	  t/check_serve || touch t/valgrind/failed
 	QP_BUILDDIR='$(abs_top_builddir)' QP_SRCDIR='$(abs_top_srcdir)' \
 	QP_TEST_ISOLATION=seccomp-only \
-	QP_DAEMON_WRAPPER="$(VALGRIND) -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --track-fds=no --log-file=$(abs_top_builddir)/t/valgrind/@RUN@/vg.%p" \
+	QP_DAEMON_WRAPPER="$(VALGRIND) -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --track-fds=no --vgdb=no --log-file=$(abs_top_builddir)/t/valgrind/@RUN@/vg.%p" \
 	  t/check_faults || touch t/valgrind/failed
 	QP_BUILDDIR='$(abs_top_builddir)' QP_SRCDIR='$(abs_top_srcdir)' \
 	QP_TEST_ISOLATION=seccomp-only \
-	QP_DAEMON_WRAPPER="$(VALGRIND) -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --track-fds=no --log-file=$(abs_top_builddir)/t/valgrind/@RUN@/vg.%p" \
+	QP_DAEMON_WRAPPER="$(VALGRIND) -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --track-fds=no --vgdb=no --log-file=$(abs_top_builddir)/t/valgrind/@RUN@/vg.%p" \
 	  t/check_transparent || touch t/valgrind/failed
 	QP_BUILDDIR='$(abs_top_builddir)' QP_SRCDIR='$(abs_top_srcdir)' \
 	QP_TEST_ISOLATION=seccomp-only \
-	QP_DAEMON_WRAPPER="$(VALGRIND) -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --track-fds=no --log-file=$(abs_top_builddir)/t/valgrind/@RUN@/vg.%p" \
+	QP_DAEMON_WRAPPER="$(VALGRIND) -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --track-fds=no --vgdb=no --log-file=$(abs_top_builddir)/t/valgrind/@RUN@/vg.%p" \
 	  t/check_limits || touch t/valgrind/failed
 	@fail=0; for f in t/valgrind/*/vg.*; do \
 	  grep -v -E -e 'unhandled amd64-linux syscall: (317|442|444)$$' -e 'write your own handler' \
