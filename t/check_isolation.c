@@ -933,7 +933,13 @@ static void attack_run(struct attack *a, const char *chain_name, const char *mod
 	int nvictim = children_of(d.pid, victim_sups, 16);
 	a->caller = attack_call(chain, a->v.go);
 
-	int sup_deaths = log_count("supervisor ", "signal");
+	/*
+	 * The listener's "supervisor PID killed by signal N" line, and not a
+	 * summary that says a signal was one "its supervisor did not send":
+	 * written between the loop's two reads, that summary was once taken
+	 * for a supervisor's death under six busy loops.
+	 */
+	int sup_deaths = log_count(": supervisor ", "signal");
 	int64_t end = now_ms() + wait_ms(20000), stopped_since = 0;
 	for (;;) {
 		if (log_count(summary, NULL) > summaries_before)
@@ -943,7 +949,7 @@ static void attack_run(struct attack *a, const char *chain_name, const char *mod
 			break;
 		}
 		/* a supervisor killed: its summary will never come */
-		if (log_count("supervisor ", "signal") > sup_deaths) {
+		if (log_count(": supervisor ", "signal") > sup_deaths) {
 			finding("a supervisor died during the attack (see the log)");
 			break;
 		}

@@ -479,7 +479,7 @@ static bool run_begin(struct run *r, const char *const *attacks, const char *con
 	victim_begin(&r->v);
 	/* after the victim: its processes must not hold the attack's callers back */
 	ck_assert_int_eq(pipe2(r->hold, O_CLOEXEC), 0);
-	r->supervisor_deaths = log_count("supervisor ", "signal");
+	r->supervisor_deaths = log_count(": supervisor ", "signal");
 	return true;
 }
 
@@ -559,7 +559,7 @@ static void run_end(struct run *r)
 		attacks_end(r, "-", 0);
 	if (!pid_alive(r->listener))
 		finding("the listener is gone");
-	if (log_count("supervisor ", "signal") > r->supervisor_deaths)
+	if (log_count(": supervisor ", "signal") > r->supervisor_deaths)
 		finding("a supervisor was killed (see the log)");
 	if (pid_alive(d.pid) && daemon_wait_spare(&d) <= 0)
 		finding("the daemon has no spare supervisor after the attack");
