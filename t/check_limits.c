@@ -53,9 +53,8 @@ static void book_init(int max_connections, int max_per_source, int max_queued_pe
 	memset(conns, 0, sizeof(conns));
 }
 
-/* connection I asks, as its supervisor would */
-static void ask(int i, const char *source, const char *chain, int chain_max, int chain_per_source, int qto,
-		int64_t now)
+/* connection I in the book, accepted at NOW, with its admission channel (its supervisor's end in sup[I]) */
+static void book_add(int i, int64_t now)
 {
 	int sv[2];
 	char id[17];
@@ -65,6 +64,13 @@ static void ask(int i, const char *source, const char *chain, int chain_max, int
 	conns[i] = limits_add(&book, id, 1000 + i, sv[0], now * 1000000);
 	ck_assert_ptr_nonnull(conns[i]);
 	sup[i] = sv[1];
+}
+
+/* connection I asks, as its supervisor would */
+static void ask(int i, const char *source, const char *chain, int chain_max, int chain_per_source, int qto,
+		int64_t now)
+{
+	book_add(i, now);
 	struct limits_msg m = { .type = LIMITS_ASK, .chain_max = chain_max, .chain_max_per_source = chain_per_source,
 				.queue_timeout_ms = qto, .ndata = 4, .naux = 4 };
 	snprintf(m.source, sizeof(m.source), "%s", source);
@@ -158,14 +164,7 @@ END_TEST
 /* connection I, handed over alone: admitted before it asks (limits_pregrant) */
 static void add_alone(int i, int64_t now)
 {
-	int sv[2];
-	char id[17];
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-	ck_assert_int_eq(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
-	snprintf(id, sizeof(id), "%016d", i);
-	conns[i] = limits_add(&book, id, 1000 + i, sv[0], now * 1000000);
-	ck_assert_ptr_nonnull(conns[i]);
-	sup[i] = sv[1];
+	book_add(i, now);
 	ck_assert(limits_pregrant(&book, conns[i]));
 }
 
